@@ -1,0 +1,49 @@
+"""Choose the Cython kernels or their pure-Python twins (msgpack-python's pattern).
+
+Every compiled module ``fastingest/_X.pyx`` has a pure-Python twin ``fastingest/X.py``
+exporting the same names with the same answers. ``FASTINGEST_PUREPYTHON=1`` at run time
+forces the twins; otherwise the compiled modules are used when they import.
+
+The rest of the package looks kernels up through :data:`active`, so the test-suite can
+run every codec test against both sets (see ``tests/conftest.py``).
+"""
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Optional
+
+from . import framing as _py_framing
+from . import timestamps as _py_timestamps
+
+
+class Kernels:
+    """One implementation of the hot loops: framing (spans, limits) and event time."""
+
+    __slots__ = ("name", "framing", "timestamps", "parse_dt", "event_times")
+
+    def __init__(self, name: str, framing: ModuleType, timestamps: ModuleType) -> None:
+        self.name = name
+        self.framing = framing
+        self.timestamps = timestamps
+        self.parse_dt = timestamps.parse_dt
+        self.event_times = timestamps.event_times
+
+    def __repr__(self) -> str:
+        return f"<fastingest kernels {self.name!r}>"
+
+
+python = Kernels("python", _py_framing, _py_timestamps)
+
+
+def _load_cython() -> Optional[Kernels]:
+    try:
+        from . import _framing, _timestamps  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return Kernels("cython", _framing, _timestamps)
+
+
+PUREPYTHON = bool(os.environ.get("FASTINGEST_PUREPYTHON"))
+cython: Optional[Kernels] = None if PUREPYTHON else _load_cython()
+active: Kernels = cython if cython is not None else python

@@ -1,0 +1,1 @@
+"""Pure-Python reference framing (work in progress)."""

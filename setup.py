@@ -1,0 +1,46 @@
+"""Build the Cython core unless FASTINGEST_PUREPYTHON=1 (then the pure-Python twins are used).
+
+FASTINGEST_ANNOTATE=1 writes Cython's HTML annotation next to each module;
+FASTINGEST_SANITIZE=1 compiles with AddressSanitizer + UndefinedBehaviorSanitizer.
+"""
+import glob
+import os
+
+from setuptools import Extension, setup
+
+
+def extensions():
+    if os.environ.get("FASTINGEST_PUREPYTHON"):
+        return []
+    from Cython.Build import cythonize
+
+    compile_args = ["-O3"]
+    link_args = []
+    if os.environ.get("FASTINGEST_SANITIZE"):
+        flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
+        compile_args = flags
+        link_args = flags
+    modules = [
+        Extension(
+            "fastingest." + os.path.basename(path)[:-4],
+            [path],
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
+        )
+        for path in sorted(glob.glob("fastingest/_*.pyx"))
+    ]
+    return cythonize(
+        modules,
+        language_level=3,
+        annotate=bool(os.environ.get("FASTINGEST_ANNOTATE")),
+        compiler_directives={
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+            "embedsignature": True,
+        },
+    )
+
+
+setup(ext_modules=extensions())

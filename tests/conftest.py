@@ -1,0 +1,46 @@
+"""Shared fixtures: every codec test runs against both kernel sets (aiohttp's pattern)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from fastingest import _kernels
+
+# CI never depends on luck: a fixed-seed, derandomized profile when CI is set.
+settings.register_profile(
+    "ci", derandomize=True, max_examples=150, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev", max_examples=200, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "long", max_examples=20000, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+
+def _cython_or_skip() -> _kernels.Kernels:
+    if _kernels.cython is None:
+        if _kernels.PUREPYTHON:
+            pytest.skip("FASTINGEST_PUREPYTHON is set: compiled kernels not loaded")
+        pytest.fail("the compiled kernels did not import; rebuild with `pip install -e .`")
+    return _kernels.cython
+
+
+@pytest.fixture(params=["cython", "python"])
+def impl(request, monkeypatch):
+    """The kernel set under test, also made the active one for the public API."""
+    kernels = _cython_or_skip() if request.param == "cython" else _kernels.python
+    monkeypatch.setattr(_kernels, "active", kernels)
+    return kernels
+
+
+@pytest.fixture
+def both_impls():
+    """(cython, python) for differential tests."""
+    return _cython_or_skip(), _kernels.python
