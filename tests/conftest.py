@@ -1,6 +1,7 @@
 """Shared fixtures: every codec test runs against both kernel sets (aiohttp's pattern)."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -44,3 +45,14 @@ def impl(request, monkeypatch):
 def both_impls():
     """(cython, python) for differential tests."""
     return _cython_or_skip(), _kernels.python
+
+
+@contextlib.contextmanager
+def using(kernels):
+    """Make ``kernels`` the active set for the public API inside the block."""
+    saved = _kernels.active
+    _kernels.active = kernels
+    try:
+        yield kernels
+    finally:
+        _kernels.active = saved

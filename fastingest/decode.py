@@ -1,0 +1,39 @@
+"""Decode a whole body at once: the streaming machinery fed in one piece."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from .batch import Batch
+from .limits import DEFAULT_LIMITS, Limits
+from .stream import BytesLike, StreamDecoder
+
+#: A whole body is already in memory: decompress it in pieces this large (bounded by
+#: max_body anyway), so it is framed and built in as few calls as possible.
+WHOLE_PIECE = 4 * 1024 * 1024
+
+
+def decode(
+    body: BytesLike,
+    content_type: Union[str, bytes, None],
+    *,
+    content_encoding: Union[str, bytes, None] = None,
+    limits: Limits = DEFAULT_LIMITS,
+    received_ns: Optional[int] = None,
+    errors: str = "raise",
+) -> Batch:
+    """Decode one request body into events with their event times.
+
+    ``content_type`` picks the format (application/json, application/x-ndjson,
+    application/msgpack; parameters ignored); ``content_encoding`` the decompression
+    (gzip, deflate, zstd, br, identity). Raises :class:`~fastingest.IngestError` with
+    the HTTP status and exact protocol text for any body that cannot be accepted.
+    """
+    decoder = StreamDecoder(
+        content_type, content_encoding=content_encoding, limits=limits,
+        received_ns=received_ns, errors=errors, _piece_size=WHOLE_PIECE,
+    )
+    batch = decoder.feed(body)
+    rest = decoder.close()
+    if rest:
+        batch.extend(rest)
+    return batch

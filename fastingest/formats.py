@@ -1,0 +1,44 @@
+"""Content-Type → body format (the three the Better Stack API accepts)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Union
+
+from .errors import UnsupportedMediaType
+from .framing import KIND_JSON, KIND_MSGPACK, KIND_NDJSON
+
+MEDIA_TYPES = {
+    "application/json": KIND_JSON,
+    "application/x-ndjson": KIND_NDJSON,
+    "application/msgpack": KIND_MSGPACK,
+    "application/x-msgpack": KIND_MSGPACK,
+}
+
+KIND_NAMES = {KIND_JSON: "json", KIND_NDJSON: "ndjson", KIND_MSGPACK: "msgpack"}
+
+
+def media_type(content_type: Union[str, bytes, None]) -> str:
+    """The bare media type, lower-cased, parameters (``; charset=...``) dropped."""
+    if content_type is None:
+        return ""
+    if isinstance(content_type, (bytes, bytearray)):
+        content_type = bytes(content_type).decode("latin-1")
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+@lru_cache(maxsize=64)
+def _kind(content_type: str) -> int:
+    kind = MEDIA_TYPES.get(media_type(content_type))
+    if kind is None:
+        shown = media_type(content_type)[:100] or "none"
+        raise UnsupportedMediaType(detail=f"Content-Type {shown!r}")
+    return kind
+
+
+def media_kind(content_type: Union[str, bytes, None]) -> int:
+    """``KIND_JSON``/``KIND_NDJSON``/``KIND_MSGPACK`` for a Content-Type header value, else 415."""
+    if isinstance(content_type, (bytes, bytearray)):
+        content_type = bytes(content_type).decode("latin-1")
+    if not isinstance(content_type, str):
+        raise UnsupportedMediaType(detail="no Content-Type")
+    return _kind(content_type)

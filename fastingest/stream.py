@@ -1,0 +1,122 @@
+"""Decode a body while it arrives: decompress (bounded) → frame → build → event time."""
+from __future__ import annotations
+
+import time
+from array import array
+from typing import Optional, Union
+
+from . import _kernels
+from .batch import Batch
+from .build import build_events
+from .compression import open_decoder
+from .errors import IngestError
+from .formats import media_kind
+from .framing import KIND_NDJSON
+from .limits import DEFAULT_LIMITS, Limits
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+#: Decompressed bytes handed to the framer at a time while streaming.
+STREAM_PIECE = 256 * 1024
+
+
+class StreamDecoder:
+    """Decode one request body chunk by chunk with memory bounded by one event.
+
+    ``feed(chunk)`` returns the events the chunk completed (possibly none);
+    ``close()`` returns the rest and raises :class:`IngestError` when the body is
+    incomplete. Limits are enforced as soon as they are crossed. After an error every
+    further call raises the same error.
+    """
+
+    def __init__(
+        self,
+        content_type: Union[str, bytes, None],
+        *,
+        content_encoding: Union[str, bytes, None] = None,
+        limits: Limits = DEFAULT_LIMITS,
+        received_ns: Optional[int] = None,
+        errors: str = "raise",
+        _piece_size: int = STREAM_PIECE,
+    ) -> None:
+        kind = media_kind(content_type)
+        if errors not in ("raise", "collect"):
+            raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
+        collect = errors == "collect"
+        if collect and kind != KIND_NDJSON:
+            raise ValueError("errors='collect' applies to NDJSON bodies only")
+        if isinstance(content_encoding, (bytes, bytearray)):
+            content_encoding = bytes(content_encoding).decode("latin-1")
+        self.kind = kind
+        self.limits = limits
+        self.collect = collect
+        self.received_ns = time.time_ns() if received_ns is None else int(received_ns)
+        self._body = open_decoder(content_encoding, limits, piece_size=_piece_size)
+        self._kernels = _kernels.active
+        self._scanner = self._kernels.framing.Scanner(kind, limits.max_event, limits.max_depth, collect)
+        self._error: Optional[IngestError] = None
+        self._closed = False
+
+    @property
+    def bytes_in(self) -> int:
+        """Body bytes received so far (compressed, when a Content-Encoding is used)."""
+        return self._body.compressed
+
+    @property
+    def bytes_out(self) -> int:
+        """Decompressed body bytes so far."""
+        return self._body.produced
+
+    def feed(self, chunk: BytesLike) -> Batch:
+        """Decode one more chunk; return the events it completed."""
+        self._check_open()
+        batch = self._new_batch()
+        try:
+            for piece in self._body.feed(chunk):
+                self._take(self._scanner.feed(piece), batch)
+        except IngestError as exc:
+            self._error = exc
+            raise
+        return batch
+
+    def close(self) -> Batch:
+        """The body is complete: return the remaining events or raise if it is incomplete."""
+        self._check_open()
+        batch = self._new_batch()
+        try:
+            for piece in self._body.close():
+                self._take(self._scanner.feed(piece), batch)
+            self._take(self._scanner.finish(), batch)
+        except IngestError as exc:
+            self._error = exc
+            raise
+        self._closed = True
+        return batch
+
+    def _check_open(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise ValueError("StreamDecoder is closed")
+
+    def _new_batch(self) -> Batch:
+        return Batch(lines=array("q") if self.kind == KIND_NDJSON else None)
+
+    def _take(self, frames, batch: Batch) -> None:
+        if len(frames):
+            events, offsets, lines, line_errors = build_events(
+                frames, self.kind, self._kernels, self.limits.max_depth, self.collect)
+            times = self._kernels.event_times(events, self.received_ns)
+            if not batch.events:
+                batch.events, batch.times_ns, batch.offsets = events, times, offsets
+                if lines is not None:
+                    batch.lines = lines
+            else:
+                batch.extend(Batch(events, times, offsets, lines))
+            if line_errors:
+                batch.errors.extend(line_errors)
+        if frames.line_errors:
+            batch.errors.extend(frames.line_errors)
+            batch.errors.sort(key=lambda e: e.offset)
+        if frames.error is not None:
+            raise frames.error

@@ -1,0 +1,306 @@
+"""decode(): the Better Stack body formats, limits at their edges, bad bodies (both kernels)."""
+from __future__ import annotations
+
+import random
+
+import msgpack
+import orjson
+import pytest
+from hypothesis import given, strategies as st
+
+import fastingest
+from fastingest import IngestError, Limits, decode
+from fastingest.errors import PARSE_MESSAGE, SIZE_MESSAGE
+
+from conftest import using
+from strategies import (RECEIVED, event_lists, events, json_array_body, json_object_body,
+                        msgpack_body, mutate, ndjson_body)
+
+JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
+
+
+def ok(body, ctype=JSON, **kw):
+    return decode(body, ctype, received_ns=RECEIVED, **kw)
+
+
+def fails(body, ctype=JSON, **kw) -> IngestError:
+    with pytest.raises(IngestError) as info:
+        decode(body, ctype, received_ns=RECEIVED, **kw)
+    assert type(info.value).__mro__[-3] is IngestError or isinstance(info.value, IngestError)
+    return info.value
+
+
+# -- the four body examples of the Better Stack docs -------------------------------------
+
+DOC_EVENT = {"message": "My first event", "nested": {"values": 123}}
+
+
+def test_doc_single_json_object(impl):
+    batch = ok(b'{"message":"My first event","nested":{"values":123}}')
+    assert batch.events == [DOC_EVENT]
+    assert list(batch.times_ns) == [RECEIVED]
+    assert list(batch.offsets) == [0]
+
+
+def test_doc_same_as_ndjson(impl):
+    batch = ok(b'{"message":"My first event","nested":{"values":123}}', NDJSON)
+    assert batch.events == [DOC_EVENT]
+    assert list(batch.lines) == [1]
+
+
+def test_doc_msgpack_map(impl):
+    batch = ok(msgpack.packb(DOC_EVENT), MSGPACK)
+    assert batch.events == [DOC_EVENT]
+
+
+def test_doc_msgpack_array_of_two_maps(impl):
+    body = msgpack.packb([{"message": "A"}, {"message": "B"}])
+    batch = ok(body, MSGPACK)
+    assert batch.events == [{"message": "A"}, {"message": "B"}]
+    assert list(batch.offsets) == [1, 1 + len(msgpack.packb({"message": "A"}))]
+
+
+def test_x_msgpack_and_parameters_and_case(impl):
+    body = msgpack.packb([{"a": 1}])
+    assert ok(body, "application/x-msgpack").events == [{"a": 1}]
+    assert ok(b'[{"a":1}]', "Application/JSON; charset=utf-8").events == [{"a": 1}]
+    assert ok(b'{"a":1}\n', " application/x-ndjson ; charset=UTF-8").events == [{"a": 1}]
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/xml", "", None, "application/jsonx",
+                                   "application/ndjson"])
+def test_unsupported_content_type_is_415(impl, ctype):
+    err = fails(b"{}", ctype)
+    assert err.status == 415
+    assert "application/json" in err.message and "\n" not in err.message
+
+
+# -- NDJSON framing -------------------------------------------------------------------------
+
+def test_ndjson_crlf_blank_lines_offsets_and_lines(impl):
+    body = b'\r\n{"a":1}\r\n   \n\t\r\n{"b":2}  \r\n\n{"c":"x\\ny"}'
+    batch = ok(body, NDJSON)
+    assert batch.events == [{"a": 1}, {"b": 2}, {"c": "x\ny"}]
+    assert list(batch.lines) == [2, 5, 7]
+    assert list(batch.offsets) == [body.index(b'{"a"'), body.index(b'{"b"'), body.index(b'{"c"')]
+
+
+def test_ndjson_event_spanning_lines_is_rejected(impl):
+    err = fails(b'{"a":1}\n{"b":\n2}\n', NDJSON)
+    assert (err.status, err.message, err.line, err.offset) == (406, PARSE_MESSAGE, 2, 13)
+
+
+def test_ndjson_two_values_on_a_line(impl):
+    err = fails(b'{"a":1} {"b":2}\n', NDJSON)
+    assert (err.status, err.line, err.offset) == (406, 1, 8)
+    err = fails(b'{"a":1},{"b":2}\n', NDJSON)
+    assert (err.status, err.line, err.offset) == (406, 1, 7)
+
+
+def test_ndjson_error_line_numbers(impl):
+    body = b'{"a":1}\n\n{"a":2}\n{"a":tru}\n'
+    err = fails(body, NDJSON)
+    assert (err.status, err.line, err.offset) == (406, 4, body.index(b"}\n", 20))
+    assert "line 4" in str(err) and f"byte {err.offset}" in str(err)
+
+
+# -- bad bodies ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, offset", [
+    (b"", 0), (b"   \n", 4),                         # empty
+    (b"1", 0), (b'"x"', 0), (b"null", 0), (b"true", 0),  # top-level scalars
+    (b"[1]", 1), (b'[{"a":1}, 2]', 10), (b"[[]]", 1),   # elements that are not objects
+    (b'{"a":1}x', 7), (b'[{"a":1}] []', 10),           # trailing garbage
+    (b'[{"a":1},]', 9), (b'[{"a":1} {"b":1}]', 9),     # bad separators
+    (b'{"a":1', 6), (b'[{"a":1}', 8), (b'[{"a":1},', 9), (b"[", 1),  # truncated
+    (b"\xef\xbb", 0), (b"\xef\xbb\xbf", 3), (b"\xef\x00", 0),       # BOMs
+    (b'{"a":}', 5), (b'{"a" 1}', 5), (b'{"a":[1}', 7),
+])
+def test_bad_json_bodies(impl, body, offset):
+    err = fails(body)
+    assert (err.status, err.message, err.offset) == (406, PARSE_MESSAGE, offset), err
+
+
+@pytest.mark.parametrize("body, offset", [
+    (b"", 0), (b"\x01", 0), (b"\xc1", 0), (b"\x91\x01", 1), (b"\x92\x80", 0),
+    (b"\x80\x80", 1), (b"\x91\x80\xc0", 2), (b"\xdd\xff\xff\xff\xff", 0), (b"\xdc\x00", 0),
+    (b"\x81\xa1a\xc1", 3), (b"\x81\xa1a", 3), (b"\x81\xa1a\xdb\xff\xff\xff\xff", 3),
+])
+def test_bad_msgpack_bodies(impl, body, offset):
+    err = fails(body, MSGPACK)
+    assert err.status in (406, 413), err
+    assert err.offset == offset, err
+
+
+def test_lone_bom_and_empty_bodies(impl):
+    assert len(ok(b"", NDJSON)) == 0                 # zero lines: zero events
+    assert len(ok(b"\xef\xbb\xbf", NDJSON)) == 0
+    assert ok(b'\xef\xbb\xbf{"a":1}').events == [{"a": 1}]
+    assert ok(b'\xef\xbb\xbf{"a":1}\n', NDJSON).events == [{"a": 1}]
+    assert fails(b"\xef\xbb\xbf").status == 406
+    assert ok(b"[]").events == [] and ok(b" [ \n ] ").events == []
+    assert ok(msgpack.packb([]), MSGPACK).events == []
+
+
+def test_duplicate_keys_last_wins(impl):
+    assert ok(b'{"a":1,"a":2}').events == [{"a": 2}]
+
+
+def test_invalid_utf8_and_nan_rejected(impl):
+    for body in [b'{"a":"\xff"}', b'{"a":"\xed\xa0\x80"}', b'{"a":NaN}', b'{"a":"\x01"}', b'{"a":01}']:
+        assert fails(body).status == 406
+
+
+# -- limits at the edge -------------------------------------------------------------------
+
+def _event_of_size(n: int) -> bytes:
+    base = b'{"m":""}'
+    return b'{"m":"' + b"x" * (n - len(base)) + b'"}'
+
+
+@pytest.mark.parametrize("ctype", [JSON, NDJSON])
+def test_event_of_exactly_max_event(impl, ctype):
+    limits = Limits(max_event=100)
+    ev = _event_of_size(100)
+    assert len(ev) == 100
+    body = b"[" + ev + b"]" if ctype == JSON else ev + b"\n"
+    assert len(ok(body, ctype, limits=limits)) == 1
+    big = _event_of_size(101)
+    body = b"[" + big + b"]" if ctype == JSON else big + b"\n"
+    err = fails(body, ctype, limits=limits)
+    start = 1 if ctype == JSON else 0
+    assert (err.status, err.message, err.offset) == (413, SIZE_MESSAGE, start + 100)
+
+
+def test_msgpack_event_of_exactly_max_event(impl):
+    ev = {"m": "x" * 90}
+    size = len(msgpack.packb(ev))
+    limits = Limits(max_event=size)
+    assert len(ok(msgpack.packb([ev, ev]), MSGPACK, limits=limits)) == 2
+    big = {"m": "x" * 91}
+    err = fails(msgpack.packb([ev, big]), MSGPACK, limits=limits)
+    assert err.status == 413
+    assert err.offset == 1 + size + 3   # the header of the str that does not fit
+
+
+def test_declared_length_beyond_max_event_fails_at_once(impl):
+    body = b"\x91\x81\xa1m\xdb\x7f\xff\xff\xff"   # a 2 GiB string, header only
+    err = fails(body, MSGPACK)
+    assert (err.status, err.offset) == (413, 4)
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+
+
+@pytest.mark.parametrize("ctype", [JSON, NDJSON])
+def test_depth_at_the_limit(impl, ctype):
+    limits = Limits(max_depth=5)
+    assert len(ok(_nested(5), ctype, limits=limits)) == 1
+    err = fails(_nested(6), ctype, limits=limits)
+    assert (err.status, err.offset) == (406, 5 * 5)
+    assert "nesting" in err.detail
+
+
+def test_msgpack_depth_at_the_limit(impl):
+    limits = Limits(max_depth=4)
+    deep4 = {"a": [{"b": []}]}
+    assert ok(msgpack.packb(deep4), MSGPACK, limits=limits).events == [deep4]
+    err = fails(msgpack.packb({"a": [{"b": [[]]}]}), MSGPACK, limits=limits)
+    assert err.status == 406 and "nesting" in err.detail
+
+
+def test_body_over_max_body_is_413(impl):
+    limits = Limits(max_body=50)
+    assert len(ok(b'{"a":"' + b"x" * 42 + b'"}', limits=limits)) == 1
+    err = fails(b'{"a":"' + b"x" * 43 + b'"}', limits=limits)
+    assert (err.status, err.offset) == (413, 50)
+
+
+def test_deep_nesting_never_recursion_error(impl):
+    for body in [b"[" * 100_000, b'{"a":' * 100_000, b"\x91" + b"\x81\xa1a" * 100_000 + b"\x80"]:
+        err = fails(body, MSGPACK if body[:1] == b"\x91" else JSON)
+        assert err.status == 406
+
+
+# -- round trips and differential tests ---------------------------------------------------
+
+def _check_roundtrip(evs, body, ctype):
+    batch = ok(body, ctype)
+    assert batch.events == evs
+    assert list(batch.times_ns) == [RECEIVED] * len(evs)
+    assert len(batch.offsets) == len(evs)
+
+
+@given(evs=event_lists, seed=st.integers(0, 2**32))
+def test_roundtrip_json_array(impl, evs, seed):
+    _check_roundtrip(evs, json_array_body(evs, random.Random(seed)), JSON)
+
+
+@given(ev=events, seed=st.integers(0, 2**32))
+def test_roundtrip_json_object(impl, ev, seed):
+    _check_roundtrip([ev], json_object_body(ev, random.Random(seed)), JSON)
+
+
+@given(evs=event_lists, seed=st.integers(0, 2**32))
+def test_roundtrip_ndjson(impl, evs, seed):
+    _check_roundtrip(evs, ndjson_body(evs, random.Random(seed)), NDJSON)
+
+
+@given(evs=event_lists)
+def test_roundtrip_msgpack(impl, evs):
+    _check_roundtrip(evs, msgpack_body(evs), MSGPACK)
+    if evs:
+        _check_roundtrip(evs[:1], msgpack_body(evs, single=True), MSGPACK)
+
+
+def outcome(kernels, body, ctype, **kw):
+    with using(kernels):
+        try:
+            b = decode(body, ctype, received_ns=RECEIVED, **kw)
+        except IngestError as e:
+            return ("error", type(e), e.status, e.message, e.detail, e.offset, e.line)
+    return ("ok", b.events, list(b.times_ns), list(b.offsets), b.lines and list(b.lines), b.errors)
+
+
+def _bodies(evs, rnd):
+    yield JSON, json_array_body(evs, rnd)
+    yield NDJSON, ndjson_body(evs, rnd)
+    yield MSGPACK, msgpack_body(evs)
+    if evs:
+        yield JSON, json_object_body(evs[0], rnd)
+        yield MSGPACK, msgpack_body(evs, single=True)
+
+
+@given(evs=event_lists, seed=st.integers(0, 2**32))
+def test_kernels_agree_on_mutated_bodies(both_impls, evs, seed):
+    rnd = random.Random(seed)
+    cy, py = both_impls
+    for ctype, body in _bodies(evs, rnd):
+        for _ in range(3):
+            bad = mutate(body, rnd)
+            limits = Limits(max_event=rnd.choice([8, 64, 1 << 20]), max_depth=rnd.choice([2, 3, 128]))
+            assert outcome(cy, bad, ctype, limits=limits) == outcome(py, bad, ctype, limits=limits), bad
+
+
+@given(body=st.binary(max_size=64), ctype=st.sampled_from([JSON, NDJSON, MSGPACK]))
+def test_kernels_agree_on_random_bytes(both_impls, body, ctype):
+    cy, py = both_impls
+    assert outcome(cy, body, ctype) == outcome(py, body, ctype)
+
+
+def test_valid_orjson_output_decodes(impl):
+    evs = [{"dt": "2022-12-31T13:45:59Z", "level": "info", "msg": "héllo ✓", "ctx": {"a": [1, 2.5, None]}}] * 50
+    assert ok(orjson.dumps(evs)).events == evs
+    assert ok(b"\n".join(orjson.dumps(e) for e in evs), NDJSON).events == evs
+
+
+def test_extension_is_in_use():
+    """After a normal install the compiled kernels are the ones running."""
+    import os
+    if os.environ.get("FASTINGEST_PUREPYTHON"):
+        pytest.skip("pure-Python run requested")
+    assert fastingest.IMPLEMENTATION == "cython"
+    from fastingest import _framing, _kernels
+    assert _kernels.active.framing is _framing
+    assert _framing.__file__.endswith((".so", ".pyd"))
