@@ -8,6 +8,7 @@ re-acquire, and ``event_times`` reads a Python object on every step of its loop.
 """
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.array cimport array, clone
+from cpython.number cimport PyNumber_Index
 from libc.stdint cimport int64_t, uint64_t
 from libc.math cimport floor, fma
 
@@ -445,8 +446,10 @@ cdef int object_to_ns(PyObject* v, int64_t* out) except -1:
         return epoch_float_to_ns(PyFloat_AS_DOUBLE(v), out)
     if t == &PyBytes_Type:
         return parse_dt_text(<const unsigned char*>PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v), out)
-    # An owned reference from here: subclass code could drop the last borrowed one.
-    return _object_to_ns_slow(<object>v, out)
+    # Take an owned reference (a cast alone passes the borrowed one on): a subclass' Python code
+    # can drop the container that held the last reference.
+    cdef object owned = <object>v
+    return _object_to_ns_slow(owned, out)
 
 
 def parse_dt(value):
@@ -461,11 +464,13 @@ def parse_dt(value):
     return None
 
 
-def event_times(events, int64_t received_ns):
+def event_times(events, received_ns):
     """Event time per event: ``parse_dt(event["dt"])`` when present and parseable, else ``received_ns``.
 
     Events that are not dicts get ``received_ns``. Returns an ``array('q')`` as long as ``events``.
     """
+    # operator.index semantics, as array('q') has: a float is a TypeError, not truncated.
+    cdef int64_t received = PyNumber_Index(received_ns)
     if type(events) is not list:
         events = list(events)
     cdef object evs = events
@@ -476,7 +481,7 @@ def event_times(events, int64_t received_ns):
     cdef PyObject* v
     cdef int64_t t
     for i in range(n):
-        buf[i] = received_ns
+        buf[i] = received
         # Python code run for a subclass value could shrink the list under us.
         if i >= PyList_GET_SIZE(<PyObject*>evs):
             continue

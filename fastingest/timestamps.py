@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from array import array
 from datetime import date
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from msgpack import Timestamp
 
@@ -177,24 +177,26 @@ def parse_dt(value: Any) -> Optional[int]:
     return None
 
 
-def event_times(events: list, received_ns: int) -> "array[int]":
+def event_times(events: Iterable[Any], received_ns: int) -> "array[int]":
     """Event time per event: ``parse_dt(event["dt"])`` when present and parseable, else ``received_ns``.
 
     Events that are not dicts get ``received_ns``. Returns an ``array('q')`` as long as ``events``.
     """
-    out = array("q", [received_ns])  # raises for a bad received_ns even with no events
-    del out[0]
-    append = out.append
-    for ev in events:
-        t = received_ns
+    if type(events) is not list:
+        events = list(events)
+    n = len(events)
+    out = array("q", [received_ns]) * n  # raises for a bad received_ns even with no events
+    for i in range(n):
+        if i >= len(events):  # a subclass' code run by parse_dt shrank the list
+            break
+        ev = events[i]
         if isinstance(ev, dict):
             try:
                 v = dict.get(ev, "dt", _MISSING)
             except Exception:  # a key with a raising __eq__ colliding with "dt"
-                v = _MISSING
+                continue
             if v is not _MISSING:
                 ns = parse_dt(v)
                 if ns is not None:
-                    t = ns
-        append(t)
+                    out[i] = ns
     return out
