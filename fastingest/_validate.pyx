@@ -1,0 +1,836 @@
+# cython: language_level=3
+"""Cython twin of :mod:`fastingest.validate`: same names, same answers, C loops.
+
+The grammar checks run over ``const unsigned char*`` without touching a Python object
+(``nogil``; the GIL is released for inputs over 64 KiB).  Nesting is tracked on an
+explicit stack bounded by ``min(max_depth, end - start)``; declared MessagePack lengths
+are compared with the bytes left and never allocated.  String bodies are skipped 8 bytes
+at a time (SWAR), non-ASCII runs are validated sequence by sequence, and a number's range
+is decided exactly by comparing its digits with the rounding boundary of DBL_MAX, so no
+float conversion (and no GIL) is needed.
+
+Reason strings come from :mod:`fastingest.validate` (``REASONS``), so the twins share them;
+see that module's docstring for the error-offset rules.
+"""
+from libc.stdint cimport uint64_t, uint32_t, int64_t
+from libc.string cimport memcmp
+from libc.stdlib cimport malloc, free
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+
+from .errors import ParseError
+from . import validate as _reference
+
+cdef tuple REASONS = _reference.REASONS
+_too_deep = _reference.too_deep
+
+__all__ = ["scan_json_object", "scan_msgpack_map", "REASONS"]
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* 8 bytes as a little-endian word: byte i of memory is bits 8i..8i+7. */
+    static inline uint64_t fi_load_le64(const unsigned char *p) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w);
+    #endif
+        return w;
+    }
+    /* Index of the lowest byte whose top bit is set in a nonzero mask. */
+    static inline int fi_first_byte(uint64_t m) {
+    #if defined(__GNUC__) || defined(__clang__)
+        return __builtin_ctzll(m) >> 3;
+    #else
+        int i = 0;
+        while (!(m & 0x80u)) { m >>= 8; i++; }
+        return i;
+    #endif
+    }
+    #define FI_ONES  0x0101010101010101ULL
+    #define FI_HIGHS 0x8080808080808080ULL
+    /* High bit set in each byte that is '"', '\\', < 0x20 or >= 0x80.  Only the lowest
+       flagged byte is meaningful, and it is exact: borrows only run upwards from a hit. */
+    static inline uint64_t fi_swar_string_special(uint64_t w) {
+        uint64_t q = w ^ (FI_ONES * 0x22);
+        uint64_t b = w ^ (FI_ONES * 0x5C);
+        return (w | ((w - FI_ONES * 0x20) & ~w) | ((q - FI_ONES) & ~q) | ((b - FI_ONES) & ~b))
+               & FI_HIGHS;
+    }
+    static inline int fi_swar_ascii(uint64_t w) { return (w & FI_HIGHS) == 0; }
+    """
+    uint64_t fi_load_le64(const unsigned char *p) nogil
+    int fi_first_byte(uint64_t m) nogil
+    uint64_t fi_swar_string_special(uint64_t w) nogil
+    bint fi_swar_ascii(uint64_t w) nogil
+
+# Error codes: indices into validate.REASONS (0 = nesting too deep).
+cdef enum:
+    E_DEPTH = 0
+    E_END = 1
+    E_NOT_OBJECT = 2
+    E_EXPECTED_VALUE = 3
+    E_EXPECTED_KEY = 4
+    E_EXPECTED_COLON = 5
+    E_COMMA_OR_BRACE = 6
+    E_COMMA_OR_BRACKET = 7
+    E_INVALID_ESCAPE = 8
+    E_INVALID_U_ESCAPE = 9
+    E_LONE_SURROGATE = 10
+    E_CONTROL_CHAR = 11
+    E_INVALID_UTF8 = 12
+    E_INVALID_NUMBER = 13
+    E_NUMBER_RANGE = 14
+    E_INVALID_LITERAL = 15
+    E_NOT_MAP = 16
+    E_RESERVED = 17
+    E_LENGTH_PAST_END = 18
+    E_MAP_KEY = 19
+    E_TIMESTAMP_LENGTH = 20
+    E_TIMESTAMP_NANOSECONDS = 21
+
+cdef struct Err:
+    int code
+    Py_ssize_t pos
+
+cdef struct MFrame:
+    uint64_t rem        # items left (a map of n entries holds 2n)
+    int is_map
+
+cdef enum:
+    LOCAL_STACK = 256            # stack entries kept on the C stack (malloc beyond)
+    GIL_THRESHOLD = 65536        # release the GIL for inputs longer than this
+    DBL_OVERFLOW_DIGITS = 309
+
+# --------------------------------------------------------------------------- tables
+cdef unsigned char WS[256]          # JSON whitespace
+cdef unsigned char STR_SPECIAL[256] # '"', '\\', < 0x20, >= 0x80
+cdef signed char HEX[256]           # hex digit value or -1
+cdef unsigned char SIMPLE_ESC[256]  # the byte after '\\' in a one-letter escape
+cdef unsigned char DIGIT[256]
+
+cdef void _init_tables():
+    cdef int i
+    for i in range(256):
+        WS[i] = 0
+        STR_SPECIAL[i] = 1 if (i < 0x20 or i >= 0x80 or i == 0x22 or i == 0x5C) else 0
+        HEX[i] = -1
+        SIMPLE_ESC[i] = 0
+        DIGIT[i] = 1 if 0x30 <= i <= 0x39 else 0
+    WS[0x20] = WS[0x09] = WS[0x0A] = WS[0x0D] = 1
+    for i in range(10):
+        HEX[0x30 + i] = i
+    for i in range(6):
+        HEX[0x41 + i] = 10 + i
+        HEX[0x61 + i] = 10 + i
+    for i in b'"\\/bfnrt':
+        SIMPLE_ESC[i] = 1
+
+_init_tables()
+
+# The midpoint between DBL_MAX and 2**1024 (2**1024 - 2**970): a decimal number rounds to
+# infinity exactly when its magnitude is >= this (ties round to even, i.e. up, here).
+cdef const char* DBL_OVERFLOW = (
+    b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946"
+    b"649017977587207096330286416692887910946555547851940402630657488671505820681908902000"
+    b"708383676273854845817711531764475730270069855571366959622842914819860834936475292719"
+    b"074168444365510704342711559699508093042880177904174497792")
+
+
+cdef inline Py_ssize_t fail(Err* err, int code, Py_ssize_t pos) noexcept nogil:
+    err.code = code
+    err.pos = pos
+    return -1
+
+
+cdef inline Py_ssize_t skip_ws(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end) noexcept nogil:
+    while pos < end and WS[p[pos]]:
+        pos += 1
+    return pos
+
+
+cdef inline int utf8_seq(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end) noexcept nogil:
+    """Length (2-4) of the valid UTF-8 sequence at ``p[pos] >= 0x80``; 0 when invalid,
+    -1 when its bytes so far are valid but ``end`` cuts it off."""
+    cdef unsigned char c = p[pos], lo = 0x80, hi = 0xBF
+    if c < 0xC2:
+        return 0
+    if c < 0xE0:
+        if pos + 1 >= end:
+            return -1
+        return 2 if (p[pos + 1] & 0xC0) == 0x80 else 0
+    if c < 0xF0:
+        if c == 0xE0:
+            lo = 0xA0
+        elif c == 0xED:
+            hi = 0x9F
+        if pos + 1 >= end:
+            return -1
+        if p[pos + 1] < lo or p[pos + 1] > hi:
+            return 0
+        if pos + 2 >= end:
+            return -1
+        return 3 if (p[pos + 2] & 0xC0) == 0x80 else 0
+    if c < 0xF5:
+        if c == 0xF0:
+            lo = 0x90
+        elif c == 0xF4:
+            hi = 0x8F
+        if pos + 1 >= end:
+            return -1
+        if p[pos + 1] < lo or p[pos + 1] > hi:
+            return 0
+        if pos + 2 >= end:
+            return -1
+        if (p[pos + 2] & 0xC0) != 0x80:
+            return 0
+        if pos + 3 >= end:
+            return -1
+        return 4 if (p[pos + 3] & 0xC0) == 0x80 else 0
+    return 0
+
+
+# =============================================================================== JSON
+
+cdef inline Py_ssize_t read_u_escape(const unsigned char* p, Py_ssize_t q, Py_ssize_t end,
+                                     int* cu, Err* err) noexcept nogil:
+    """``p[q:q+2] == b'\\\\u'``: the code unit of the escape, index after it, or -1."""
+    cdef int v = 0, h, i
+    for i in range(2, 6):
+        if q + i >= end:
+            return fail(err, E_END, end)
+        h = HEX[p[q + i]]
+        if h < 0:
+            return fail(err, E_INVALID_U_ESCAPE, q)
+        v = (v << 4) | h
+    cu[0] = v
+    return q + 6
+
+
+cdef Py_ssize_t scan_escape(const unsigned char* p, Py_ssize_t q, Py_ssize_t end, Err* err) noexcept nogil:
+    """``p[q] == '\\\\'``: the index after the escape (or surrogate pair), or -1."""
+    cdef int cu = 0
+    cdef Py_ssize_t r
+    cdef unsigned char e
+    if q + 1 >= end:
+        return fail(err, E_END, end)
+    e = p[q + 1]
+    if SIMPLE_ESC[e]:
+        return q + 2
+    if e != 0x75:
+        return fail(err, E_INVALID_ESCAPE, q)
+    r = read_u_escape(p, q, end, &cu, err)
+    if r < 0:
+        return -1
+    if cu < 0xD800 or cu > 0xDFFF:
+        return r
+    if cu >= 0xDC00:
+        return fail(err, E_LONE_SURROGATE, q)
+    # a high surrogate: the next escape must be a low one
+    if r >= end:
+        return fail(err, E_END, end)
+    if p[r] != 0x5C:
+        return fail(err, E_LONE_SURROGATE, q)
+    if r + 1 >= end:
+        return fail(err, E_END, end)
+    e = p[r + 1]
+    if e == 0x75:
+        r = read_u_escape(p, r, end, &cu, err)
+        if r < 0:
+            return -1
+        if 0xDC00 <= cu <= 0xDFFF:
+            return r
+        return fail(err, E_LONE_SURROGATE, q)
+    if SIMPLE_ESC[e]:
+        return fail(err, E_LONE_SURROGATE, q)
+    return fail(err, E_INVALID_ESCAPE, r)
+
+
+cdef Py_ssize_t scan_string(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, Err* err) noexcept nogil:
+    """``pos`` just after the opening quote: the index after the closing one, or -1."""
+    cdef uint64_t m
+    cdef unsigned char c
+    cdef int n
+    while True:
+        # skip plain ASCII, 8 bytes at a time
+        while True:
+            if pos + 8 <= end:
+                m = fi_swar_string_special(fi_load_le64(p + pos))
+                if m == 0:
+                    pos += 8
+                    continue
+                pos += fi_first_byte(m)
+                break
+            while pos < end and not STR_SPECIAL[p[pos]]:
+                pos += 1
+            break
+        if pos >= end:
+            return fail(err, E_END, end)
+        c = p[pos]
+        if c == 0x22:
+            return pos + 1
+        if c == 0x5C:
+            pos = scan_escape(p, pos, end, err)
+            if pos < 0:
+                return -1
+            continue
+        if c < 0x20:
+            return fail(err, E_CONTROL_CHAR, pos)
+        # a run of non-ASCII: validate sequence by sequence
+        while True:
+            n = utf8_seq(p, pos, end)
+            if n <= 0:
+                if n == 0:
+                    return fail(err, E_INVALID_UTF8, pos)
+                return fail(err, E_END, end)
+            pos += n
+            if pos >= end or p[pos] < 0x80:
+                break
+
+
+cdef inline int cmp_digits(const unsigned char* p, Py_ssize_t k, Py_ssize_t stop,
+                           Py_ssize_t* idx) noexcept nogil:
+    """Compare the digits ``p[k:stop]`` with the boundary's digits from ``idx`` on."""
+    cdef unsigned char h
+    while k < stop:
+        h = <unsigned char>DBL_OVERFLOW[idx[0]] if idx[0] < DBL_OVERFLOW_DIGITS else 0x30
+        if p[k] != h:
+            return 1 if p[k] > h else -1
+        idx[0] += 1
+        k += 1
+    return 0
+
+
+cdef bint number_overflows(const unsigned char* p, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """Whether the valid JSON number ``p[a:b]`` rounds to +-inf as a double."""
+    cdef Py_ssize_t i = a, ie, fs, fe, j, first, k
+    cdef int64_t exp = 0, e10
+    cdef bint neg = False
+    cdef Py_ssize_t idx
+    cdef int c
+    if p[i] == 0x2D:
+        i += 1
+    ie = i
+    while ie < b and DIGIT[p[ie]]:
+        ie += 1
+    fs = fe = ie
+    if ie < b and p[ie] == 0x2E:
+        fs = ie + 1
+        fe = fs
+        while fe < b and DIGIT[p[fe]]:
+            fe += 1
+    if fe < b:  # exponent
+        j = fe + 1
+        if p[j] == 0x2B or p[j] == 0x2D:
+            neg = p[j] == 0x2D
+            j += 1
+        while j < b:
+            if exp < <int64_t>1000000000000:
+                exp = exp * 10 + (p[j] - 0x30)
+            j += 1
+        if neg:
+            exp = -exp
+    if p[i] != 0x30:
+        first = i
+        e10 = <int64_t>(ie - i - 1)
+    else:
+        k = fs
+        while k < fe and p[k] == 0x30:
+            k += 1
+        if k >= fe:
+            return False        # zero, whatever the exponent
+        first = k
+        e10 = -<int64_t>(k - fs) - 1
+    e10 += exp
+    if e10 < 308:
+        return False
+    if e10 > 308:
+        return True
+    # Same decade as the boundary: compare the significant digits with it.
+    idx = 0
+    if first < ie:
+        c = cmp_digits(p, first, ie, &idx)
+        if c == 0:
+            c = cmp_digits(p, fs, fe, &idx)
+    else:
+        c = cmp_digits(p, first, fe, &idx)
+    if c != 0:
+        return c > 0
+    while idx < DBL_OVERFLOW_DIGITS:   # equal so far: the boundary's remaining digits
+        if DBL_OVERFLOW[idx] != 0x30:
+            return False
+        idx += 1
+    return True
+
+
+cdef Py_ssize_t scan_number(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, Err* err) noexcept nogil:
+    """``p[pos]`` is '-' or a digit: the index after the number, or -1."""
+    cdef Py_ssize_t a = pos, digits
+    cdef bint has_exp = False
+    cdef unsigned char c
+    if p[pos] == 0x2D:
+        pos += 1
+        if pos >= end:
+            return fail(err, E_END, end)
+        if not DIGIT[p[pos]]:
+            return fail(err, E_INVALID_NUMBER, pos)
+    digits = pos
+    if p[pos] == 0x30:
+        pos += 1
+        if pos >= end:
+            return fail(err, E_END, end)
+        if DIGIT[p[pos]]:
+            return fail(err, E_INVALID_NUMBER, pos)
+    else:
+        pos += 1
+        while pos < end and DIGIT[p[pos]]:
+            pos += 1
+        if pos >= end:
+            return fail(err, E_END, end)
+    digits = pos - digits
+    c = p[pos]
+    if c == 0x2E:
+        pos += 1
+        if pos >= end:
+            return fail(err, E_END, end)
+        if not DIGIT[p[pos]]:
+            return fail(err, E_INVALID_NUMBER, pos)
+        pos += 1
+        while pos < end and DIGIT[p[pos]]:
+            pos += 1
+        if pos >= end:
+            return fail(err, E_END, end)
+        c = p[pos]
+    if c == 0x65 or c == 0x45:
+        pos += 1
+        if pos >= end:
+            return fail(err, E_END, end)
+        if p[pos] == 0x2B or p[pos] == 0x2D:
+            pos += 1
+            if pos >= end:
+                return fail(err, E_END, end)
+        if not DIGIT[p[pos]]:
+            return fail(err, E_INVALID_NUMBER, pos)
+        pos += 1
+        while pos < end and DIGIT[p[pos]]:
+            pos += 1
+        if pos >= end:
+            return fail(err, E_END, end)
+        has_exp = True
+    if (has_exp or digits > 308) and number_overflows(p, a, pos):
+        return fail(err, E_NUMBER_RANGE, a)
+    return pos
+
+
+cdef Py_ssize_t scan_literal(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, Err* err) noexcept nogil:
+    cdef const char* word
+    cdef Py_ssize_t n, i
+    cdef unsigned char c = p[pos]
+    if c == 0x74:
+        word = b"true"
+        n = 4
+    elif c == 0x66:
+        word = b"false"
+        n = 5
+    else:
+        word = b"null"
+        n = 4
+    if pos + n <= end and memcmp(p + pos, word, n) == 0:
+        return pos + n
+    for i in range(1, n):
+        if pos + i >= end:
+            return fail(err, E_END, end)
+        if p[pos + i] != <unsigned char>word[i]:
+            return fail(err, E_INVALID_LITERAL, pos + i)
+    return fail(err, E_INVALID_LITERAL, pos)  # unreachable
+
+
+cdef inline Py_ssize_t scan_key_colon(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, Err* err) noexcept nogil:
+    """``p[pos] == '"'``: the key string, whitespace and ':'; the index after the ':'."""
+    pos = scan_string(p, pos + 1, end, err)
+    if pos < 0:
+        return -1
+    if pos < end and p[pos] == 0x3A:
+        return pos + 1
+    pos = skip_ws(p, pos, end)
+    if pos >= end:
+        return fail(err, E_END, end)
+    if p[pos] != 0x3A:
+        return fail(err, E_EXPECTED_COLON, pos)
+    return pos + 1
+
+
+cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t end,
+                          Py_ssize_t max_depth, unsigned char* stack, Err* err) noexcept nogil:
+    """The JSON object at ``p[start]``: the index after it, or -1 with ``err`` set.
+    ``stack`` holds min(max_depth, end - start) entries: 0 object, 1 array."""
+    cdef Py_ssize_t pos = start, depth = 0
+    cdef unsigned char c
+    if start >= end:
+        return fail(err, E_END, end)
+    if p[start] != 0x7B:
+        return fail(err, E_NOT_OBJECT, start)
+    while True:
+        # ---- a value at pos
+        if pos < end and WS[p[pos]]:
+            pos = skip_ws(p, pos, end)
+        if pos >= end:
+            return fail(err, E_END, end)
+        c = p[pos]
+        if c == 0x22:
+            pos = scan_string(p, pos + 1, end, err)
+            if pos < 0:
+                return -1
+        elif c == 0x7B:
+            if depth >= max_depth:
+                return fail(err, E_DEPTH, pos)
+            stack[depth] = 0
+            depth += 1
+            pos = skip_ws(p, pos + 1, end)
+            if pos >= end:
+                return fail(err, E_END, end)
+            c = p[pos]
+            if c == 0x22:
+                pos = scan_key_colon(p, pos, end, err)
+                if pos < 0:
+                    return -1
+                continue
+            if c != 0x7D:
+                return fail(err, E_EXPECTED_KEY, pos)
+            pos += 1
+            depth -= 1
+        elif c == 0x5B:
+            if depth >= max_depth:
+                return fail(err, E_DEPTH, pos)
+            stack[depth] = 1
+            depth += 1
+            pos = skip_ws(p, pos + 1, end)
+            if pos >= end:
+                return fail(err, E_END, end)
+            if p[pos] != 0x5D:
+                continue
+            pos += 1
+            depth -= 1
+        elif c == 0x2D or DIGIT[c]:
+            pos = scan_number(p, pos, end, err)
+            if pos < 0:
+                return -1
+        elif c == 0x74 or c == 0x66 or c == 0x6E:
+            pos = scan_literal(p, pos, end, err)
+            if pos < 0:
+                return -1
+        else:
+            return fail(err, E_EXPECTED_VALUE, pos)
+        # ---- after a value: separators and closing brackets
+        while True:
+            if depth == 0:
+                return pos
+            if pos < end and WS[p[pos]]:
+                pos = skip_ws(p, pos, end)
+            if pos >= end:
+                return fail(err, E_END, end)
+            c = p[pos]
+            if stack[depth - 1] == 0:
+                if c == 0x2C:
+                    pos = skip_ws(p, pos + 1, end)
+                    if pos >= end:
+                        return fail(err, E_END, end)
+                    if p[pos] != 0x22:
+                        return fail(err, E_EXPECTED_KEY, pos)
+                    pos = scan_key_colon(p, pos, end, err)
+                    if pos < 0:
+                        return -1
+                    break
+                if c == 0x7D:
+                    pos += 1
+                    depth -= 1
+                    continue
+                return fail(err, E_COMMA_OR_BRACE, pos)
+            if c == 0x2C:
+                pos += 1
+                break
+            if c == 0x5D:
+                pos += 1
+                depth -= 1
+                continue
+            return fail(err, E_COMMA_OR_BRACKET, pos)
+
+
+# ========================================================================= MessagePack
+
+cdef inline uint64_t be16(const unsigned char* p) noexcept nogil:
+    return (<uint64_t>p[0] << 8) | p[1]
+
+
+cdef inline uint64_t be32(const unsigned char* p) noexcept nogil:
+    return (<uint64_t>p[0] << 24) | (<uint64_t>p[1] << 16) | (<uint64_t>p[2] << 8) | p[3]
+
+
+cdef Py_ssize_t check_utf8_payload(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end) noexcept nogil:
+    """Index of the first invalid sequence in ``p[pos:end]`` (a cut-off one included), or -1."""
+    cdef int n
+    while True:
+        while pos + 8 <= end and fi_swar_ascii(fi_load_le64(p + pos)):
+            pos += 8
+        while pos < end and p[pos] < 0x80:
+            pos += 1
+        if pos >= end:
+            return -1
+        n = utf8_seq(p, pos, end)
+        if n <= 0:
+            return pos
+        pos += n
+
+
+cdef inline bint is_key_header(unsigned char b) noexcept nogil:
+    # str (fixstr, str8/16/32) or bin (bin8/16/32)
+    return (0xA0 <= b <= 0xBF) or (0xC4 <= b <= 0xC6) or (0xD9 <= b <= 0xDB)
+
+
+cdef Py_ssize_t mp_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t end,
+                        Py_ssize_t max_depth, MFrame* stack, Err* err) noexcept nogil:
+    """The MessagePack map at ``p[start]``: the index after it, or -1 with ``err`` set."""
+    cdef Py_ssize_t pos = start, depth = 0, body, hsize, bad
+    cdef uint64_t n, items
+    cdef unsigned char b, kind
+    cdef uint32_t ns
+    # kinds: 0 scalar, 1 str, 2 bin, 3 ext, 4 array, 5 map
+    if start >= end:
+        return fail(err, E_END, end)
+    b = p[start]
+    if not ((b & 0xF0) == 0x80 or b == 0xDE or b == 0xDF):
+        return fail(err, E_NOT_MAP, start)
+    while True:
+        if pos >= end:
+            return fail(err, E_END, end)
+        b = p[pos]
+        if depth and stack[depth - 1].is_map and (stack[depth - 1].rem & 1) == 0:
+            if not is_key_header(b):
+                if b == 0xC1:
+                    return fail(err, E_RESERVED, pos)
+                return fail(err, E_MAP_KEY, pos)
+        if b <= 0x7F or b >= 0xE0:
+            pos += 1
+            kind = 0
+        elif b <= 0x8F:
+            kind = 5
+            hsize = 1
+            n = b & 0x0F
+        elif b <= 0x9F:
+            kind = 4
+            hsize = 1
+            n = b & 0x0F
+        elif b <= 0xBF:
+            kind = 1
+            hsize = 1
+            n = b & 0x1F
+        else:
+            kind = 0
+            hsize = 1
+            if b == 0xC0 or b == 0xC2 or b == 0xC3:
+                pass
+            elif b == 0xC1:
+                return fail(err, E_RESERVED, pos)
+            elif b == 0xCA:
+                hsize = 5
+            elif b == 0xCB:
+                hsize = 9
+            elif 0xCC <= b <= 0xD3:
+                hsize = 1 + (1 << ((b - 0xCC) & 3))
+            elif b == 0xC4 or b == 0xD9:
+                kind = 2 if b == 0xC4 else 1
+                hsize = 2
+            elif b == 0xC5 or b == 0xDA:
+                kind = 2 if b == 0xC5 else 1
+                hsize = 3
+            elif b == 0xC6 or b == 0xDB:
+                kind = 2 if b == 0xC6 else 1
+                hsize = 5
+            elif b == 0xC7:
+                kind = 3
+                hsize = 3
+            elif b == 0xC8:
+                kind = 3
+                hsize = 4
+            elif b == 0xC9:
+                kind = 3
+                hsize = 6
+            elif b <= 0xD8:  # fixext 1, 2, 4, 8, 16
+                kind = 3
+                hsize = 2
+                n = <uint64_t>1 << (b - 0xD4)
+            elif b == 0xDC or b == 0xDD:
+                kind = 4
+                hsize = 3 if b == 0xDC else 5
+            else:  # 0xDE, 0xDF
+                kind = 5
+                hsize = 3 if b == 0xDE else 5
+            if pos + hsize > end:
+                return fail(err, E_END, pos)
+            if kind == 0:
+                pos += hsize
+            elif b <= 0xD8 and b >= 0xD4:
+                pass
+            elif b == 0xC4 or b == 0xC7 or b == 0xD9:
+                n = p[pos + 1]
+            elif b == 0xC5 or b == 0xC8 or b == 0xDA or b == 0xDC or b == 0xDE:
+                n = be16(p + pos + 1)
+            else:
+                n = be32(p + pos + 1)
+        if kind != 0:
+            body = pos + hsize
+            if kind >= 4:
+                if depth >= max_depth:
+                    return fail(err, E_DEPTH, pos)
+                items = 2 * n if kind == 5 else n
+                if items > <uint64_t>(end - body):
+                    return fail(err, E_LENGTH_PAST_END, pos)
+                pos = body
+                if items:
+                    stack[depth].rem = items
+                    stack[depth].is_map = kind == 5
+                    depth += 1
+                    continue
+                if depth == 0:
+                    return pos
+            else:
+                if n > <uint64_t>(end - body):
+                    return fail(err, E_LENGTH_PAST_END, pos)
+                if kind == 1:
+                    bad = check_utf8_payload(p, body, body + <Py_ssize_t>n)
+                    if bad >= 0:
+                        return fail(err, E_INVALID_UTF8, bad)
+                elif kind == 3 and p[body - 1] == 0xFF:  # timestamp
+                    if n == 8:
+                        ns = <uint32_t>(be32(p + body) >> 2)
+                        if ns > 999999999:
+                            return fail(err, E_TIMESTAMP_NANOSECONDS, pos)
+                    elif n == 12:
+                        ns = <uint32_t>be32(p + body)
+                        if ns > 999999999:
+                            return fail(err, E_TIMESTAMP_NANOSECONDS, pos)
+                    elif n != 4:
+                        return fail(err, E_TIMESTAMP_LENGTH, pos)
+                pos = body + <Py_ssize_t>n
+        # one item done: count it off, closing every container it completes
+        while True:
+            stack[depth - 1].rem -= 1
+            if stack[depth - 1].rem:
+                break
+            depth -= 1
+            if depth == 0:
+                return pos
+
+
+# ========================================================================== wrappers
+
+cdef inline Py_ssize_t stack_entries(Py_ssize_t max_depth, Py_ssize_t start, Py_ssize_t end) noexcept:
+    cdef Py_ssize_t cap = end - start
+    if max_depth < cap:
+        cap = max_depth
+    if cap < 0:
+        cap = 0
+    return cap + 1
+
+
+cdef object _error(Err* err, Py_ssize_t max_depth, Py_ssize_t base):
+    detail = _too_deep(max_depth) if err.code == E_DEPTH else REASONS[err.code]
+    return ParseError(detail=detail, offset=base + err.pos)
+
+
+cdef inline int _range_error(Py_ssize_t start, Py_ssize_t end, Py_ssize_t n) except -1:
+    raise ValueError(f"need 0 <= start <= end <= len(buf), got {start}, {end}, {n}")
+
+
+def scan_json_object(buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_depth, Py_ssize_t base=0):
+    """Validate the JSON object starting exactly at ``buf[start]`` (read up to ``end``).
+
+    Returns the index just past the object's closing ``}``; raises ``ParseError`` with
+    ``offset = base + index`` of the first offending byte (see :mod:`fastingest.validate`).
+    """
+    cdef Py_buffer view
+    cdef bint has_view = False
+    cdef const unsigned char* p
+    cdef Py_ssize_t n, r, cap
+    cdef Err err
+    cdef unsigned char local[LOCAL_STACK]
+    cdef unsigned char* stack = local
+    if type(buf) is bytes:
+        p = <const unsigned char*>PyBytes_AS_STRING(buf)
+        n = PyBytes_GET_SIZE(buf)
+    else:
+        PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+        has_view = True
+        p = <const unsigned char*>view.buf
+        n = view.len
+    if not (0 <= start <= end <= n):
+        if has_view:
+            PyBuffer_Release(&view)
+        _range_error(start, end, n)
+    cap = stack_entries(max_depth, start, end)
+    if cap > LOCAL_STACK:
+        stack = <unsigned char*>malloc(cap)
+        if stack == NULL:
+            if has_view:
+                PyBuffer_Release(&view)
+            raise MemoryError()
+    if end - start > GIL_THRESHOLD:
+        with nogil:
+            r = json_scan(p, start, end, max_depth, stack, &err)
+    else:
+        r = json_scan(p, start, end, max_depth, stack, &err)
+    if stack != local:
+        free(stack)
+    if has_view:
+        PyBuffer_Release(&view)
+    if r < 0:
+        raise _error(&err, max_depth, base)
+    return r
+
+
+def scan_msgpack_map(buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_depth, Py_ssize_t base=0):
+    """Validate the MessagePack map starting exactly at ``buf[start]`` (read up to ``end``).
+
+    Returns the index just past the map; raises ``ParseError`` with ``offset = base +
+    index`` (see :mod:`fastingest.validate`).
+    """
+    cdef Py_buffer view
+    cdef bint has_view = False
+    cdef const unsigned char* p
+    cdef Py_ssize_t n, r, cap
+    cdef Err err
+    cdef MFrame local[LOCAL_STACK]
+    cdef MFrame* stack = local
+    if type(buf) is bytes:
+        p = <const unsigned char*>PyBytes_AS_STRING(buf)
+        n = PyBytes_GET_SIZE(buf)
+    else:
+        PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+        has_view = True
+        p = <const unsigned char*>view.buf
+        n = view.len
+    if not (0 <= start <= end <= n):
+        if has_view:
+            PyBuffer_Release(&view)
+        _range_error(start, end, n)
+    cap = stack_entries(max_depth, start, end)
+    if cap > LOCAL_STACK:
+        stack = <MFrame*>malloc(cap * sizeof(MFrame))
+        if stack == NULL:
+            if has_view:
+                PyBuffer_Release(&view)
+            raise MemoryError()
+    if end - start > GIL_THRESHOLD:
+        with nogil:
+            r = mp_scan(p, start, end, max_depth, stack, &err)
+    else:
+        r = mp_scan(p, start, end, max_depth, stack, &err)
+    if stack != local:
+        free(stack)
+    if has_view:
+        PyBuffer_Release(&view)
+    if r < 0:
+        raise _error(&err, max_depth, base)
+    return r

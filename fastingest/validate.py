@@ -1,0 +1,571 @@
+"""Pure-Python reference grammar validators: one JSON object / one MessagePack map.
+
+The framing layer finds each event's byte span with a light structural scan and lets
+orjson / msgpack build the objects.  These validators build no objects; they say whether
+an event is exactly what the builder accepts and, when it is not, *where* and *why*:
+
+* :func:`scan_json_object` accepts exactly what ``orjson.loads`` accepts for a JSON object
+  (RFC 8259 plus orjson's rules: strict UTF-8, paired surrogate escapes, numbers that stay
+  finite as a double), up to ``max_depth``;
+* :func:`scan_msgpack_map` accepts exactly what
+  ``msgpack.unpackb(raw=False, strict_map_key=True, timestamp=0)`` accepts for a map.
+
+Both return the index just past the value (the caller checks what follows) and raise
+:class:`fastingest.errors.ParseError` with ``detail`` one of the reason strings below and
+``offset = base + index``.  :mod:`fastingest._validate` is the Cython twin: same names,
+same answers (return value, or detail and offset), imported reason strings.
+
+Error offsets (both twins, pinned by ``tests/test_validate.py``)
+-----------------------------------------------------------------
+JSON: the offset of the first byte at which the input stops being a prefix of any valid
+document, judged token by token, with these precisions:
+
+* data ending before the value is complete: ``UNEXPECTED_END`` at ``end`` (also inside a
+  string, an escape, a multi-byte UTF-8 sequence whose bytes so far are valid, a literal,
+  or a number -- a number's range is only judged once its token is complete);
+* a byte that cannot start/continue the structure: at that byte (``EXPECTED_*``,
+  ``INVALID_LITERAL`` at the first differing letter, ``INVALID_NUMBER`` at the byte where
+  a digit was required, or at the extra digit after a leading zero);
+* ``NUMBER_RANGE`` (the token parses to +-inf as a correctly rounded double): at the
+  number's first byte (its ``-`` if any);
+* ``CONTROL_CHAR``: at the raw byte < 0x20;
+* ``INVALID_ESCAPE`` (``\\`` followed by a byte not in ``"\\/bfnrtu``) and
+  ``INVALID_U_ESCAPE`` (``\\u`` not followed by 4 hex digits): at the backslash;
+* ``LONE_SURROGATE``: at the backslash of the surrogate escape that has no partner -- a
+  low escape (DC00-DFFF) not preceded by a high one, or a high escape (D800-DBFF) not
+  immediately followed by a low one.  The follower of a high escape is read as a whole
+  escape first: if it is malformed (``\\x``, ``\\u12G4``) or cut off by ``end``, that
+  error wins; if it is a well-formed escape but not a low surrogate (``\\n``, ``\\u0041``,
+  another high), or not an escape at all, the high escape is the lone one;
+* ``INVALID_UTF8``: at the first byte of the invalid sequence, like
+  ``UnicodeDecodeError.start`` (overlong forms, encoded surrogates ED A0-BF, > U+10FFFF,
+  stray continuation bytes, a sequence cut short by a following ASCII byte).
+  Non-ASCII bytes outside strings are structural errors (``EXPECTED_*``) at that byte;
+* ``nesting deeper than N``: at the ``{`` / ``[`` that opens level N+1;
+* ``NOT_OBJECT``: at ``start`` when its byte is not ``{`` (no leading whitespace).
+
+MessagePack: errors are reported at the *header* of the offending item (``RESERVED_BYTE``,
+``MAP_KEY_NOT_STRING``, ``UNEXPECTED_END`` when the header -- for ints/floats/nil/bools the
+whole item -- is cut off by ``end``, ``LENGTH_PAST_END`` when a str/bin/ext payload,
+a fixext payload, or an array/map element count cannot fit before ``end`` assuming one byte
+per element and two per map entry, the timestamp reasons, ``nesting deeper than N``,
+``NOT_MAP`` at ``start``), except ``INVALID_UTF8`` which points at the first byte of the
+invalid sequence inside a str payload (a sequence cut short by the payload's end is
+invalid, never "unexpected end").  Checks on one item run in this order: reserved byte,
+map key type, header cut off by ``end``, depth, declared length, payload content.
+
+Where we knowingly differ from the builders: nesting beyond ``max_depth`` is rejected
+(orjson itself stops at 1024 levels, msgpack at 1024 non-empty containers, so a
+``max_depth`` above 1023 would accept what they refuse -- ``Limits`` caps it at 1000);
+empty containers count as a level here.
+"""
+from __future__ import annotations
+
+import math
+import re
+import struct
+
+from . import errors as _errors
+from .errors import ParseError
+
+__all__ = ["scan_json_object", "scan_msgpack_map", "REASONS"]
+
+# --------------------------------------------------------------------------- reasons
+UNEXPECTED_END = _errors.UNEXPECTED_END          # "unexpected end of data"
+NOT_OBJECT = "not an object"
+EXPECTED_VALUE = "expected a value"
+EXPECTED_KEY = "expected a string key"
+EXPECTED_COLON = "expected ':'"
+EXPECTED_COMMA_OR_BRACE = "expected ',' or '}'"
+EXPECTED_COMMA_OR_BRACKET = _errors.EXPECTED_COMMA_OR_BRACKET   # "expected ',' or ']'"
+INVALID_ESCAPE = "invalid escape"
+INVALID_U_ESCAPE = "invalid \\u escape"
+LONE_SURROGATE = "lone surrogate"
+CONTROL_CHAR = "control character in string"
+INVALID_UTF8 = "invalid UTF-8"
+INVALID_NUMBER = "invalid number"
+NUMBER_RANGE = "number out of range"
+INVALID_LITERAL = "invalid literal"
+NOT_MAP = "not a map"
+RESERVED_BYTE = _errors.RESERVED_BYTE            # "reserved byte 0xc1"
+LENGTH_PAST_END = _errors.LENGTH_PAST_END        # "declared length runs past the end of the data"
+MAP_KEY_NOT_STRING = "map key must be a string"
+TIMESTAMP_LENGTH = "invalid timestamp length"
+TIMESTAMP_NANOSECONDS = "timestamp nanoseconds out of range"
+too_deep = _errors.too_deep                      # f"nesting deeper than {max_depth}"
+
+#: The fixed reasons by code; code 0 is the depth error (formatted with ``too_deep``).
+#: The Cython twin reports codes into this tuple.
+REASONS = (
+    None, UNEXPECTED_END, NOT_OBJECT, EXPECTED_VALUE, EXPECTED_KEY, EXPECTED_COLON,
+    EXPECTED_COMMA_OR_BRACE, EXPECTED_COMMA_OR_BRACKET, INVALID_ESCAPE, INVALID_U_ESCAPE,
+    LONE_SURROGATE, CONTROL_CHAR, INVALID_UTF8, INVALID_NUMBER, NUMBER_RANGE,
+    INVALID_LITERAL, NOT_MAP, RESERVED_BYTE, LENGTH_PAST_END, MAP_KEY_NOT_STRING,
+    TIMESTAMP_LENGTH, TIMESTAMP_NANOSECONDS,
+)
+
+
+class _Fail(Exception):
+    """Internal: (reason, index) before ``base`` is applied."""
+
+    def __init__(self, reason: str, index: int) -> None:
+        self.reason = reason
+        self.index = index
+
+
+def _prepare(buf, start: int, end: int, max_depth: int):
+    """The bytes-like object to read and the checked range (same checks in both twins)."""
+    if not isinstance(buf, (bytes, bytearray)):
+        view = memoryview(buf)
+        if not view.c_contiguous:
+            raise BufferError("buf must be C-contiguous")
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        buf = view
+    if not 0 <= start <= end <= len(buf):
+        raise ValueError(f"need 0 <= start <= end <= len(buf), got {start}, {end}, {len(buf)}")
+    return buf
+
+
+# =============================================================================== JSON
+
+_WS = re.compile(rb"[ \t\n\r]*")
+_HEX4 = re.compile(rb"[0-9a-fA-F]{4}")
+_HEXDIGIT = frozenset(b"0123456789abcdefABCDEF")
+_SIMPLE_ESCAPES = frozenset(b'"\\/bfnrt')
+_DIGITS = frozenset(b"0123456789")
+# A run of string bytes that need no attention (may contain non-ASCII bytes).
+_STR_PLAIN = re.compile(rb'[^"\\\x00-\x1f]*')
+# A whole string with only valid escapes; surrogates and UTF-8 are checked afterwards.
+_STR_FULL = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_NUMBER_SIMPLE = rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+_SCALAR = (rb'(?:("[^"\\\x00-\x1f]*")|(' + _NUMBER_SIMPLE + rb")|true|false|null)")
+# Fast paths: one whole "key": scalar member (or array element) and what follows it.
+_MEMBER = re.compile(
+    rb'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*' + _SCALAR + rb"[ \t\n\r]*([,}])")
+_ELEMENT = re.compile(rb"[ \t\n\r]*" + _SCALAR + rb"[ \t\n\r]*([,\]])")
+_LITERALS = {0x74: b"true", 0x66: b"false", 0x6E: b"null"}
+
+
+def _check_utf8(buf, a: int, b: int, end: int) -> None:
+    """Strict UTF-8 over ``buf[a:b]``; a sequence cut off at ``end`` is 'end of data'."""
+    seg = bytes(buf[a:b])
+    if seg.isascii():
+        return
+    try:
+        seg.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if b == end and exc.end == len(seg) and exc.reason == "unexpected end of data":
+            raise _Fail(UNEXPECTED_END, end) from None
+        raise _Fail(INVALID_UTF8, a + exc.start) from None
+
+
+def _hex4(buf, p: int, end: int) -> int:
+    """The code unit of the ``\\uXXXX`` escape whose backslash is at ``p``."""
+    m = _HEX4.match(buf, p + 2, end)
+    if m is not None:
+        return int(m.group(), 16)
+    for i in range(p + 2, p + 6):
+        if i >= end:
+            raise _Fail(UNEXPECTED_END, end)
+        if buf[i] not in _HEXDIGIT:
+            raise _Fail(INVALID_U_ESCAPE, p)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _escape(buf, p: int, end: int) -> int:
+    """Check the escape whose backslash is at ``p``; return the index after it (pair)."""
+    if p + 1 >= end:
+        raise _Fail(UNEXPECTED_END, end)
+    e = buf[p + 1]
+    if e in _SIMPLE_ESCAPES:
+        return p + 2
+    if e != 0x75:  # 'u'
+        raise _Fail(INVALID_ESCAPE, p)
+    cu = _hex4(buf, p, end)
+    if 0xDC00 <= cu <= 0xDFFF:
+        raise _Fail(LONE_SURROGATE, p)
+    if not 0xD800 <= cu <= 0xDBFF:
+        return p + 6
+    q = p + 6
+    if q >= end:
+        raise _Fail(UNEXPECTED_END, end)
+    if buf[q] != 0x5C:
+        raise _Fail(LONE_SURROGATE, p)
+    if q + 1 >= end:
+        raise _Fail(UNEXPECTED_END, end)
+    e = buf[q + 1]
+    if e == 0x75:
+        cu = _hex4(buf, q, end)
+        if 0xDC00 <= cu <= 0xDFFF:
+            return q + 6
+        raise _Fail(LONE_SURROGATE, p)
+    if e in _SIMPLE_ESCAPES:
+        raise _Fail(LONE_SURROGATE, p)
+    raise _Fail(INVALID_ESCAPE, q)
+
+
+def _string_walk(buf, pos: int, end: int) -> int:
+    """Exact string check, in order; ``pos`` is at the opening quote."""
+    p = pos + 1
+    while True:
+        q = _STR_PLAIN.match(buf, p, end).end()
+        _check_utf8(buf, p, q, end)
+        if q >= end:
+            raise _Fail(UNEXPECTED_END, end)
+        c = buf[q]
+        if c == 0x22:
+            return q + 1
+        if c == 0x5C:
+            p = _escape(buf, q, end)
+            continue
+        raise _Fail(CONTROL_CHAR, q)
+
+
+def _string(buf, pos: int, end: int) -> int:
+    m = _STR_FULL.match(buf, pos, end)
+    if m is None:
+        return _string_walk(buf, pos, end)
+    q = m.end()
+    s = m.group()
+    if 0x5C in s and _MAYBE_SURROGATE.search(s) is not None:
+        return _string_walk(buf, pos, end)
+    if not s.isascii():
+        _check_utf8(buf, pos + 1, q - 1, -1)
+    return q
+
+
+def _number_range(buf, a: int, b: int) -> None:
+    if math.isinf(float(bytes(buf[a:b]))):
+        raise _Fail(NUMBER_RANGE, a)
+
+
+def _number(buf, pos: int, end: int) -> int:
+    m = _NUMBER.match(buf, pos, end)
+    if m is None:  # '-' not followed by a digit
+        if pos + 1 >= end:
+            raise _Fail(UNEXPECTED_END, end)
+        raise _Fail(INVALID_NUMBER, pos + 1)
+    q = m.end()
+    if q >= end:
+        raise _Fail(UNEXPECTED_END, end)
+    c = buf[q]
+    frac, exp = m.group(1), m.group(2)
+    if exp is None:
+        if c in _DIGITS:  # only after a leading zero
+            raise _Fail(INVALID_NUMBER, q)
+        if c == 0x2E and frac is None:  # '.'
+            if q + 1 >= end:
+                raise _Fail(UNEXPECTED_END, end)
+            raise _Fail(INVALID_NUMBER, q + 1)
+        if c == 0x65 or c == 0x45:  # 'e' 'E'
+            r = q + 1
+            if r < end and buf[r] in (0x2B, 0x2D):
+                r += 1
+            if r >= end:
+                raise _Fail(UNEXPECTED_END, end)
+            raise _Fail(INVALID_NUMBER, r)
+    if exp is not None or q - pos > 300:
+        _number_range(buf, pos, q)
+    return q
+
+
+def _literal(buf, pos: int, end: int) -> int:
+    word = _LITERALS[buf[pos]]
+    n = len(word)
+    if buf[pos:pos + n] == word:
+        return pos + n
+    for i in range(1, n):
+        if pos + i >= end:
+            raise _Fail(UNEXPECTED_END, end)
+        if buf[pos + i] != word[i]:
+            raise _Fail(INVALID_LITERAL, pos + i)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_scalar(buf, m, group: int, end: int) -> None:
+    """Finish the checks of a fast-path scalar (its token is complete)."""
+    s = m.group(group)
+    if s is not None:
+        if not s.isascii():
+            _check_utf8(buf, m.start(group) + 1, m.end(group) - 1, -1)
+        return
+    s = m.group(group + 1)
+    if s is not None and (len(s) > 300 or 0x65 in s or 0x45 in s):
+        _number_range(buf, m.start(group + 1), m.end(group + 1))
+
+
+# parser states
+_KEY_OR_CLOSE, _KEY, _VALUE_OR_CLOSE, _VALUE, _AFTER = range(5)
+
+
+def _scan_json(buf, start: int, end: int, max_depth: int) -> int:
+    if start >= end:
+        raise _Fail(UNEXPECTED_END, end)
+    if buf[start] != 0x7B:
+        raise _Fail(NOT_OBJECT, start)
+    if max_depth < 1:
+        raise _Fail(too_deep(max_depth), start)
+    stack = [True]  # True: object, False: array
+    pos = start + 1
+    state = _KEY_OR_CLOSE
+    member, element, ws = _MEMBER.match, _ELEMENT.match, _WS.match
+    while True:
+        if state <= _KEY:  # a member (or, after '{', the '}')
+            m = member(buf, pos, end)
+            if m is not None:
+                s = m.group(1)
+                if not s.isascii():
+                    _check_utf8(buf, m.start(1), m.end(1), -1)
+                _check_scalar(buf, m, 2, end)
+                pos = m.end()
+                if m.group(4) == b"}":
+                    stack.pop()
+                    if not stack:
+                        return pos
+                    state = _AFTER
+                else:
+                    state = _KEY
+                continue
+            pos = ws(buf, pos, end).end()
+            if pos >= end:
+                raise _Fail(UNEXPECTED_END, end)
+            c = buf[pos]
+            if c == 0x22:
+                pos = ws(buf, _string(buf, pos, end), end).end()
+                if pos >= end:
+                    raise _Fail(UNEXPECTED_END, end)
+                if buf[pos] != 0x3A:
+                    raise _Fail(EXPECTED_COLON, pos)
+                pos += 1
+                state = _VALUE
+                continue
+            if c == 0x7D and state == _KEY_OR_CLOSE:
+                stack.pop()
+                pos += 1
+                if not stack:
+                    return pos
+                state = _AFTER
+                continue
+            raise _Fail(EXPECTED_KEY, pos)
+
+        if state == _AFTER:
+            pos = ws(buf, pos, end).end()
+            if pos >= end:
+                raise _Fail(UNEXPECTED_END, end)
+            c = buf[pos]
+            if stack[-1]:
+                if c == 0x2C:
+                    pos += 1
+                    state = _KEY
+                elif c == 0x7D:
+                    pos += 1
+                    stack.pop()
+                    if not stack:
+                        return pos
+                else:
+                    raise _Fail(EXPECTED_COMMA_OR_BRACE, pos)
+            else:
+                if c == 0x2C:
+                    pos += 1
+                    state = _VALUE
+                elif c == 0x5D:
+                    pos += 1
+                    stack.pop()
+                    if not stack:  # pragma: no cover - the root is an object
+                        return pos
+                else:
+                    raise _Fail(EXPECTED_COMMA_OR_BRACKET, pos)
+            continue
+
+        # _VALUE or _VALUE_OR_CLOSE
+        if not stack[-1]:
+            m = element(buf, pos, end)
+            if m is not None:
+                _check_scalar(buf, m, 1, end)
+                pos = m.end()
+                if m.group(3) == b"]":
+                    stack.pop()
+                    state = _AFTER
+                else:
+                    state = _VALUE
+                continue
+        pos = ws(buf, pos, end).end()
+        if pos >= end:
+            raise _Fail(UNEXPECTED_END, end)
+        c = buf[pos]
+        if c == 0x22:
+            pos = _string(buf, pos, end)
+        elif c == 0x7B or c == 0x5B:
+            if len(stack) >= max_depth:
+                raise _Fail(too_deep(max_depth), pos)
+            pos += 1
+            if c == 0x7B:
+                stack.append(True)
+                state = _KEY_OR_CLOSE
+            else:
+                stack.append(False)
+                state = _VALUE_OR_CLOSE
+            continue
+        elif c == 0x2D or 0x30 <= c <= 0x39:
+            pos = _number(buf, pos, end)
+        elif c in _LITERALS:
+            pos = _literal(buf, pos, end)
+        elif c == 0x5D and state == _VALUE_OR_CLOSE:
+            pos += 1
+            stack.pop()
+        else:
+            raise _Fail(EXPECTED_VALUE, pos)
+        state = _AFTER
+
+
+def scan_json_object(buf, start: int, end: int, max_depth: int, base: int = 0) -> int:
+    """Validate the JSON object starting exactly at ``buf[start]`` (read up to ``end``).
+
+    Returns the index just past the object's closing ``}``; raises ``ParseError`` with
+    ``offset = base + index`` of the first offending byte (see the module docstring).
+    """
+    buf = _prepare(buf, start, end, max_depth)
+    try:
+        return _scan_json(buf, start, end, max_depth)
+    except _Fail as fail:
+        raise ParseError(detail=fail.reason, offset=base + fail.index) from None
+
+
+# ========================================================================= MessagePack
+
+_U16 = struct.Struct(">H").unpack_from
+_U32 = struct.Struct(">I").unpack_from
+
+# Header kinds.
+_K_SCALAR, _K_STR, _K_BIN, _K_EXT, _K_FIXEXT, _K_ARRAY, _K_MAP, _K_RESERVED = range(8)
+
+
+def _header_table():
+    """byte -> (kind, header size, fixed length or width of the length field)."""
+    table = [None] * 256
+    for b in range(0x00, 0x80):
+        table[b] = (_K_SCALAR, 1, 0)
+    for b in range(0xE0, 0x100):
+        table[b] = (_K_SCALAR, 1, 0)
+    for b in range(0x80, 0x90):
+        table[b] = (_K_MAP, 1, b & 0x0F)
+    for b in range(0x90, 0xA0):
+        table[b] = (_K_ARRAY, 1, b & 0x0F)
+    for b in range(0xA0, 0xC0):
+        table[b] = (_K_STR, 1, b & 0x1F)
+    table[0xC0] = table[0xC2] = table[0xC3] = (_K_SCALAR, 1, 0)
+    table[0xC1] = (_K_RESERVED, 1, 0)
+    table[0xC4], table[0xC5], table[0xC6] = (_K_BIN, 2, -1), (_K_BIN, 3, -2), (_K_BIN, 5, -4)
+    table[0xC7], table[0xC8], table[0xC9] = (_K_EXT, 3, -1), (_K_EXT, 4, -2), (_K_EXT, 6, -4)
+    table[0xCA], table[0xCB] = (_K_SCALAR, 5, 0), (_K_SCALAR, 9, 0)
+    for b, n in zip(range(0xCC, 0xD4), (1, 2, 4, 8, 1, 2, 4, 8)):
+        table[b] = (_K_SCALAR, 1 + n, 0)
+    for b, n in zip(range(0xD4, 0xD9), (1, 2, 4, 8, 16)):
+        table[b] = (_K_FIXEXT, 2, n)
+    table[0xD9], table[0xDA], table[0xDB] = (_K_STR, 2, -1), (_K_STR, 3, -2), (_K_STR, 5, -4)
+    table[0xDC], table[0xDD] = (_K_ARRAY, 3, -2), (_K_ARRAY, 5, -4)
+    table[0xDE], table[0xDF] = (_K_MAP, 3, -2), (_K_MAP, 5, -4)
+    return tuple(table)
+
+
+_HEADERS = _header_table()
+_MAP_HEADERS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
+
+
+def _scan_msgpack(buf, start: int, end: int, max_depth: int) -> int:
+    if start >= end:
+        raise _Fail(UNEXPECTED_END, end)
+    if buf[start] not in _MAP_HEADERS:
+        raise _Fail(NOT_MAP, start)
+    # One frame per open container: [remaining items, is_map]; a map of n entries holds
+    # 2n items and expects a key whenever the remaining count is even.
+    stack = []
+    pos = start
+    headers = _HEADERS
+    while True:
+        if pos >= end:
+            raise _Fail(UNEXPECTED_END, end)
+        b = buf[pos]
+        kind, hsize, n = headers[b]
+        if kind == _K_RESERVED:
+            raise _Fail(RESERVED_BYTE, pos)
+        if stack:
+            top = stack[-1]
+            if top[1] and not top[0] & 1 and kind != _K_STR and kind != _K_BIN:
+                raise _Fail(MAP_KEY_NOT_STRING, pos)
+        if pos + hsize > end:
+            raise _Fail(UNEXPECTED_END, pos)
+        if n < 0:
+            if n == -1:
+                n = buf[pos + 1]
+            elif n == -2:
+                n = _U16(buf, pos + 1)[0]
+            else:
+                n = _U32(buf, pos + 1)[0]
+        body = pos + hsize
+        if kind == _K_SCALAR:
+            pos = body
+        elif kind == _K_STR:
+            if n > end - body:
+                raise _Fail(LENGTH_PAST_END, pos)
+            pos = body + n
+            seg = bytes(buf[body:pos])
+            if not seg.isascii():
+                try:
+                    seg.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _Fail(INVALID_UTF8, body + exc.start) from None
+        elif kind == _K_BIN:
+            if n > end - body:
+                raise _Fail(LENGTH_PAST_END, pos)
+            pos = body + n
+        elif kind == _K_EXT or kind == _K_FIXEXT:
+            if n > end - body:
+                raise _Fail(LENGTH_PAST_END, pos)
+            if buf[body - 1] == 0xFF:  # type -1: timestamp
+                if n == 8:
+                    if (_U32(buf, body)[0] >> 2) > 999999999:
+                        raise _Fail(TIMESTAMP_NANOSECONDS, pos)
+                elif n == 12:
+                    if _U32(buf, body)[0] > 999999999:
+                        raise _Fail(TIMESTAMP_NANOSECONDS, pos)
+                elif n != 4:
+                    raise _Fail(TIMESTAMP_LENGTH, pos)
+            pos = body + n
+        else:  # array or map
+            if len(stack) >= max_depth:
+                raise _Fail(too_deep(max_depth), pos)
+            items = 2 * n if kind == _K_MAP else n
+            if items > end - body:
+                raise _Fail(LENGTH_PAST_END, pos)
+            pos = body
+            if items:
+                stack.append([items, kind == _K_MAP])
+                continue
+            if not stack:
+                return pos
+        # one item done: count it off, closing every container it completes
+        while True:
+            top = stack[-1]
+            top[0] -= 1
+            if top[0]:
+                break
+            stack.pop()
+            if not stack:
+                return pos
+
+
+def scan_msgpack_map(buf, start: int, end: int, max_depth: int, base: int = 0) -> int:
+    """Validate the MessagePack map starting exactly at ``buf[start]`` (read up to ``end``).
+
+    Returns the index just past the map; raises ``ParseError`` with ``offset = base +
+    index`` (see the module docstring).
+    """
+    buf = _prepare(buf, start, end, max_depth)
+    try:
+        return _scan_msgpack(buf, start, end, max_depth)
+    except _Fail as fail:
+        raise ParseError(detail=fail.reason, offset=base + fail.index) from None
