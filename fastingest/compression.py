@@ -1,0 +1,670 @@
+"""Bounded, streaming decompression of request bodies (``Content-Encoding``).
+
+``open_decoder(content_encoding, limits)`` returns a :class:`BodyDecoder`: feed it the
+body as it arrives and it hands out the decoded body in pieces of at most ``piece_size``
+bytes. Nothing is ever decompressed in one shot: every codec call is capped (zlib's
+``max_length``, brotli's ``output_buffer_limit``, zstd fed one block at a time), so a
+decompression bomb costs at most ``max_body`` bytes of work and a piece of memory.
+
+Behaviours worth knowing (all covered by tests/test_compression.py):
+
+* ``Content-Encoding`` is case-insensitive and whitespace tolerant; ``x-gzip`` is gzip.
+  A list (``deflate, gzip``) names the codings in the order they were applied, so they
+  are undone in reverse; ``identity`` entries are no-ops. At most :data:`MAX_CODINGS`
+  real codings are accepted.
+* gzip: concatenated members decode as one body. After a member, only another member
+  or zero bytes may follow (zero padding, as written by some tape/block writers, is
+  ignored like ``gzip -d`` does); anything else is "trailing data after gzip member".
+* deflate: zlib-wrapped (RFC 1950) or raw (RFC 1951), told apart by the first two bytes
+  (``CM == 8``, ``CINFO <= 7`` and ``(CMF*256 + FLG) % 31 == 0`` means zlib-wrapped).
+  Nothing may follow the end of the stream.
+* zstd: several frames decode as one body, skippable frames are skipped. A frame whose
+  window is over :data:`ZSTD_MAX_WINDOW` (8 MiB, the limit RFC 9659 sets for the HTTP
+  ``zstd`` coding) is refused before anything is allocated for it.
+* br: bounded with ``brotli.Decompressor.process(..., output_buffer_limit=...)``; a
+  brotli module without that API is treated as not installed rather than unsafe.
+* A coding that received no bytes at all yields an empty body (the framing layer then
+  reports "empty body"); a stream that stops inside a member/frame is
+  ``DecompressionError("truncated ... stream")`` at :meth:`BodyDecoder.close`.
+* Limits, for every encoding including identity, are checked in one place
+  (:meth:`BodyDecoder._account`): decompressed output over ``max_body`` is a 413 with
+  ``offset=max_body``; the bytes before the limit are still handed out first, so the
+  first fault in body order wins whatever the chunking. Compressed input over
+  ``max_compressed`` (only when a coding is used) is a 413 after the bytes within the
+  limit were decoded; ``max_ratio`` is a 413 once the output passes 1 MiB.
+  Intermediate stages of a chain are capped at ``2 * max_body + 64 KiB`` (a compressed
+  form of a body within ``max_body`` is never larger).
+* Corrupt data is a :class:`DecompressionError` (400) with ``offset=None``: where zlib
+  or zstd notice corruption depends on how the input was chunked, so no decompressed
+  offset would be reproducible. No other exception type escapes for any input bytes.
+* After an error the decoder is dead: ``feed``/``close`` raise the same error again.
+"""
+from __future__ import annotations
+
+import zlib
+from typing import Callable, Iterator, List, Optional, Tuple, Union
+
+from .errors import DecompressionError, IngestError, PayloadTooLarge, UnsupportedMediaType
+from .limits import DEFAULT_LIMITS, Limits
+
+try:  # the [zstd] extra
+    import zstandard as _zstd
+except ImportError:  # pragma: no cover - exercised only without the extra
+    _zstd = None
+
+try:  # the [brotli] extra
+    import brotli as _brotli
+
+    # Bounded output needs Decompressor.process(data, output_buffer_limit=...) and
+    # can_accept_more_data() (Brotli >= 1.2). Without them br would be a bomb vector.
+    _probe = _brotli.Decompressor()
+    _probe.process(b"", output_buffer_limit=1)
+    _probe.can_accept_more_data()
+    _probe.is_finished()
+    del _probe
+except Exception:  # ImportError, or an old/foreign brotli module (TypeError, AttributeError)
+    _brotli = None
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+MiB = 1024 * 1024
+#: Decompressed pieces handed out, unless the caller asks for another size.
+DEFAULT_PIECE = 256 * 1024
+#: Most real (non-identity) codings one Content-Encoding header may stack.
+MAX_CODINGS = 4
+#: Largest zstd window accepted: RFC 9659 caps the HTTP "zstd" coding at 8 MB windows.
+ZSTD_MAX_WINDOW = 8 * MiB
+#: zstd's Block_Maximum_Size: no block may regenerate more than this.
+ZSTD_MAX_BLOCK = 128 * 1024
+#: max_ratio is only judged once the output is past this size (small bodies compress well).
+RATIO_FLOOR = 1 * MiB
+
+_ORDER = ("gzip", "deflate", "zstd", "br", "identity")
+_AVAILABLE = {
+    "gzip": True,
+    "deflate": True,
+    "zstd": _zstd is not None,
+    "br": _brotli is not None,
+    "identity": True,
+}
+_ALIASES = {"x-gzip": "gzip"}
+
+#: The Content-Encodings this install decodes (zstd and br only with their libraries).
+SUPPORTED_ENCODINGS: Tuple[str, ...] = tuple(name for name in _ORDER if _AVAILABLE[name])
+
+
+def _encoding_message() -> str:
+    names = list(SUPPORTED_ENCODINGS)
+    listed = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+    return f"Unsupported Content-Encoding: use {listed}."
+
+
+#: 415 body for a Content-Encoding that is unknown or not installed.
+ENCODING_MESSAGE = _encoding_message()
+
+
+def parse_content_encoding(content_encoding: Union[str, bytes, None]) -> List[str]:
+    """The real codings of a Content-Encoding header, in the order they were applied.
+
+    Raises :class:`UnsupportedMediaType` for an unknown or unavailable coding, or for
+    more than :data:`MAX_CODINGS` of them. ``identity`` and empty list elements vanish.
+    """
+    if content_encoding is None:
+        return []
+    if isinstance(content_encoding, (bytes, bytearray)):
+        content_encoding = bytes(content_encoding).decode("latin-1")
+    codings = []
+    for token in content_encoding.split(","):
+        name = token.strip().lower()
+        name = _ALIASES.get(name, name)
+        if not name or name == "identity":
+            continue
+        if name not in _AVAILABLE:
+            raise UnsupportedMediaType(
+                ENCODING_MESSAGE, detail=f"unknown content coding {_clip(token.strip())!r}")
+        if not _AVAILABLE[name]:
+            raise UnsupportedMediaType(
+                ENCODING_MESSAGE,
+                detail=f"{name} support is not installed (pip install fastingest[{_EXTRA[name]}])")
+        codings.append(name)
+    if len(codings) > MAX_CODINGS:
+        raise UnsupportedMediaType(
+            ENCODING_MESSAGE, detail=f"more than {MAX_CODINGS} content codings")
+    return codings
+
+
+_EXTRA = {"zstd": "zstd", "br": "brotli"}
+
+
+def _clip(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def open_decoder(
+    content_encoding: Union[str, bytes, None],
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    piece_size: int = DEFAULT_PIECE,
+) -> "BodyDecoder":
+    """A decoder for one body sent with this Content-Encoding.
+
+    Raises :class:`UnsupportedMediaType` (415) for an unknown or unavailable coding.
+    """
+    if type(piece_size) is not int or piece_size < 1:
+        raise ValueError(f"piece_size must be a positive int, got {piece_size!r}")
+    return BodyDecoder(parse_content_encoding(content_encoding), limits, piece_size)
+
+
+class _Meter:
+    """Output accounting of one stage: how much it produced and may produce."""
+
+    __slots__ = ("limit", "produced", "final", "piece_size")
+
+    def __init__(self, limit: int, final: bool, piece_size: int) -> None:
+        self.limit = limit
+        self.produced = 0
+        self.final = final
+        self.piece_size = piece_size
+
+    def room(self) -> int:
+        """Most bytes the next codec call may produce: one past the limit is enough to
+        know it was crossed, and a piece is never larger than piece_size."""
+        return min(self.piece_size, self.limit - self.produced + 1)
+
+
+class BodyDecoder:
+    """Decode one body chunk by chunk with bounded memory; see the module docstring.
+
+    ``feed(data)`` and ``close()`` return iterators of decoded pieces (bytes-like, each
+    at most ``piece_size`` bytes; identity hands out the chunks themselves). Errors
+    surface while iterating. Consume each iterator fully before the next call.
+    """
+
+    compressed: int
+    """Body bytes seen so far (compressed, when a coding is used)."""
+    encoding: str
+    """Normalized Content-Encoding: ``"identity"``, ``"gzip"``, ``"deflate, gzip"``..."""
+
+    def __init__(self, codings: List[str], limits: Limits, piece_size: int) -> None:
+        self.encoding = ", ".join(codings) if codings else "identity"
+        self.compressed = 0
+        self.limits = limits
+        self.piece_size = piece_size
+        # Stages in decoding order: the last coding applied is undone first.
+        stage_cap = 2 * limits.max_body + 64 * 1024
+        self._meters: List[_Meter] = []
+        self._stages: List[_Stage] = []
+        for i, name in enumerate(reversed(codings)):
+            final = i == len(codings) - 1
+            meter = _Meter(limits.max_body if final else stage_cap, final, piece_size)
+            self._meters.append(meter)
+            self._stages.append(_STAGES[name](name, meter))
+        if not codings:
+            self._meters.append(_Meter(limits.max_body, True, piece_size))
+        self._body_meter = self._meters[-1]
+        self._error: Optional[IngestError] = None
+        self._busy = False
+        self._closed = False
+
+    @property
+    def produced(self) -> int:
+        """Decoded body bytes handed out so far."""
+        return self._body_meter.produced
+
+    # -- public API ------------------------------------------------------------------
+
+    def feed(self, data: BytesLike) -> Iterator[BytesLike]:
+        """Decode one more chunk of the body; iterate the result for the decoded pieces."""
+        self._check_usable()
+        view = memoryview(data)
+        if view.ndim != 1 or view.itemsize != 1:
+            # A multi-byte or multi-dimensional buffer: look at its raw bytes.
+            view = view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
+            data = view
+        n = len(view)
+        if not n:
+            return iter(())
+        self.compressed += n
+        self._busy = True
+        return self._guard(self._feed(data, view, n))
+
+    def close(self) -> Iterator[BytesLike]:
+        """The body is complete: the rest of it, or DecompressionError if truncated."""
+        self._check_usable()
+        self._busy = True
+        return self._guard(self._close())
+
+    # -- machinery -------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._busy:
+            raise RuntimeError("the iterator of the previous feed()/close() was not consumed")
+        if self._closed:
+            raise ValueError("the body decoder is closed")
+
+    def _guard(self, pieces: Iterator[BytesLike]) -> Iterator[BytesLike]:
+        """Turn every failure into an IngestError and leave the decoder dead after one."""
+        done = False
+        try:
+            yield from pieces
+            done = True
+        except IngestError as exc:
+            if self._error is None:
+                self._error = exc
+            raise
+        except Exception as exc:  # a codec failing in a way we did not foresee
+            err = DecompressionError(
+                detail=f"could not decode the {self.encoding} body ({type(exc).__name__})")
+            self._error = err
+            raise err from exc
+        finally:
+            self._busy = False
+            if not done and self._error is None:
+                # Abandoned half-way (the consumer failed or stopped): input was lost.
+                self._error = DecompressionError(
+                    detail="the decoder was abandoned in the middle of a chunk")
+
+    def _feed(self, data: BytesLike, view: memoryview, n: int) -> Iterator[BytesLike]:
+        if not self._stages:
+            yield from self._account(self._body_meter, (data,))
+            return
+        over = None
+        allowed = self.limits.max_compressed - (self.compressed - n)
+        if n > allowed:
+            # Decode what is within the limit first so the outcome does not depend
+            # on how the body was chunked, then refuse.
+            over = PayloadTooLarge(
+                detail=f"compressed body larger than {self.limits.max_compressed} bytes")
+            view = view[:max(allowed, 0)]
+        if len(view):
+            yield from self._run(0, self._stages[0].feed(view))
+        if over is not None:
+            self._error = over
+            raise over
+
+    def _close(self) -> Iterator[BytesLike]:
+        for i, stage in enumerate(self._stages):
+            yield from self._run(i, stage.finish())
+        self._closed = True
+
+    def _run(self, i: int, outputs: Iterator[BytesLike]) -> Iterator[BytesLike]:
+        """Account stage i's outputs and push them through the stages after it."""
+        metered = self._account(self._meters[i], outputs)
+        if i + 1 == len(self._stages):
+            yield from metered
+            return
+        following = self._stages[i + 1]
+        for piece in metered:
+            yield from self._run(i + 1, following.feed(piece))
+
+    def _account(self, meter: _Meter, outputs) -> Iterator[BytesLike]:
+        """The one place limits on decoded output are enforced (every encoding)."""
+        limits = self.limits
+        for out in outputs:
+            n = len(out)
+            if not n:
+                continue
+            room = meter.limit - meter.produced
+            if n > room:
+                if meter.final:
+                    err = PayloadTooLarge(
+                        detail=f"body larger than {meter.limit} bytes", offset=meter.limit)
+                else:
+                    err = PayloadTooLarge(
+                        detail=f"intermediate decoded stage larger than {meter.limit} bytes")
+                self._error = err  # dead even if the consumer stops after the head
+                if room > 0:
+                    meter.produced = meter.limit
+                    yield memoryview(out)[:room]
+                raise err
+            meter.produced += n
+            if (meter.final and limits.max_ratio is not None
+                    and meter.produced > RATIO_FLOOR
+                    and meter.produced > limits.max_ratio * self.compressed):
+                err = PayloadTooLarge(
+                    detail=f"compression ratio above {limits.max_ratio:g}")
+                self._error = err
+                raise err
+            yield out
+
+
+# -- codec stages ----------------------------------------------------------------------
+
+
+class _Stage:
+    """One coding's streaming decoder.
+
+    ``feed(data)`` yields decoded output, each codec call capped at ``meter.room()``;
+    ``finish()`` yields what is left and raises if the stream is incomplete.
+    """
+
+    def __init__(self, name: str, meter: _Meter) -> None:
+        self.name = name
+        self.meter = meter
+        self.seen = 0  # input bytes received
+        # Input is handed to the codec in slices: zlib copies the unconsumed rest of
+        # its input on every capped call, so the slice bounds that copying.
+        self.in_slice = min(max(meter.piece_size, 4096), 1 * MiB)
+
+    def feed(self, data: BytesLike) -> Iterator[BytesLike]:
+        raise NotImplementedError
+
+    def finish(self) -> Iterator[BytesLike]:
+        raise NotImplementedError
+
+    def _emit(self, out: bytes) -> Iterator[BytesLike]:
+        """Hand out a codec's output in pieces of at most meter.room() bytes."""
+        n = len(out)
+        room = self.meter.room()
+        if n <= room:
+            if n:
+                yield out
+            return
+        view = memoryview(out)
+        pos = 0
+        while pos < n:
+            room = self.meter.room()  # the consumer has accounted the previous piece
+            yield view[pos:pos + room]
+            pos += room
+
+    def _corrupt(self, exc: BaseException) -> DecompressionError:
+        reason = str(exc).split(": ", 1)[-1].strip() or type(exc).__name__
+        return DecompressionError(detail=f"corrupt {self.name} data: {reason}")
+
+    def _truncated(self) -> DecompressionError:
+        return DecompressionError(detail=f"truncated {self.name} stream")
+
+
+_MEMBER, _BETWEEN, _PADDING, _DONE = range(4)
+
+
+class _ZlibStage(_Stage):
+    """gzip (multi-member) and deflate (zlib-wrapped or raw) through zlib.decompressobj."""
+
+    def __init__(self, name: str, meter: _Meter) -> None:
+        super().__init__(name, meter)
+        self._gzip = name == "gzip"
+        self._obj = None
+        self._state = _BETWEEN  # no member/stream started yet
+        self._members = 0
+        self._head = b""        # deflate: the first byte while waiting for the second
+        self._tail = b""        # input the last capped call left over
+        self._more = False      # the last call filled its cap: output may be pending
+
+    def feed(self, data: BytesLike) -> Iterator[BytesLike]:
+        view = memoryview(data)
+        self.seen += len(view)
+        if not self._gzip and self._obj is None and self._state == _BETWEEN:
+            if len(self._head) + len(view) < 2:
+                self._head += bytes(view)
+                return
+            first = self._head + bytes(view[:2 - len(self._head)])
+            cmf, flg = first[0], first[1]
+            zlib_wrapped = (cmf & 0x0F) == 8 and (cmf >> 4) <= 7 and (cmf * 256 + flg) % 31 == 0
+            self._obj = zlib.decompressobj(zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS)
+            self._state = _MEMBER
+            if self._head:
+                head, self._head = self._head, b""
+                yield from self._pump(memoryview(head))
+        yield from self._pump(view)
+
+    def finish(self) -> Iterator[BytesLike]:
+        yield from self._pump(memoryview(b""))
+        if self._state == _MEMBER or self._head:
+            raise self._truncated()
+
+    def _pump(self, view: memoryview) -> Iterator[BytesLike]:
+        pos, n = 0, len(view)
+        step = self.in_slice
+        while True:
+            if self._tail:
+                chunk, self._tail = self._tail, b""
+            elif pos < n:
+                chunk = view[pos:pos + step]
+                pos += len(chunk)
+            elif self._more:
+                chunk = b""  # let zlib hand out output it still holds
+            else:
+                return
+            if self._state != _MEMBER:
+                chunk = self._between(chunk)
+                if not len(chunk):
+                    continue
+            room = self.meter.room()
+            try:
+                out = self._obj.decompress(chunk, room)
+            except zlib.error as exc:
+                raise self._corrupt(exc) from None
+            if self._obj.eof:
+                # Member/stream complete; what followed it is judged by _between.
+                self._tail = self._obj.unused_data
+                self._state = _BETWEEN if self._gzip else _DONE
+                self._more = False
+            else:
+                self._tail = self._obj.unconsumed_tail
+                self._more = len(out) == room
+            if out:
+                yield out
+
+    def _between(self, chunk: BytesLike) -> BytesLike:
+        """Bytes after a gzip member / deflate stream (or before the first member)."""
+        if not len(chunk):
+            return b""
+        if self._state == _DONE:
+            raise DecompressionError(detail="trailing data after deflate stream")
+        if self._state == _PADDING:
+            if bytes(chunk).count(0) != len(chunk):
+                raise DecompressionError(detail="trailing data after gzip member")
+            return b""
+        first = chunk[0]
+        if first == 0x1F:  # a (next) gzip member; zlib checks the rest of the header
+            self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._state = _MEMBER
+            self._members += 1
+            return chunk
+        if self._members == 0:
+            raise DecompressionError(detail="not gzip data: bad magic number")
+        if first == 0:
+            self._state = _PADDING
+            return self._between(chunk)
+        raise DecompressionError(detail="trailing data after gzip member")
+
+
+_ZSTD_MAGIC = 0xFD2FB528
+_Z_MAGIC, _Z_SKIP_SIZE, _Z_FHD, _Z_HEADER, _Z_BLOCK, _Z_BODY, _Z_CHECKSUM = range(7)
+
+
+class _ZstdStage(_Stage):
+    """zstd through zstandard's decompressobj, fed at most one block per call.
+
+    zstandard's decompressobj has no output cap, but no zstd block may regenerate more
+    than 128 KiB: reading the frame and block headers here (a few bytes each) and
+    cutting the input at block ends bounds every call's output. Headers are checked
+    here too: the window is refused before zstd could allocate it.
+    """
+
+    def __init__(self, name: str, meter: _Meter) -> None:
+        super().__init__(name, meter)
+        # Defence in depth: zstd itself refuses larger windows too.
+        self._dctx = _zstd.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+        self._obj = None
+        self._state = _Z_MAGIC
+        self._need = 4
+        self._hdr = bytearray()
+        self._left = 0          # bytes left in the current block body / skippable frame
+        self._skipping = False
+        self._fhd = 0
+        self._last = False
+
+    def feed(self, data: BytesLike) -> Iterator[BytesLike]:
+        view = memoryview(data)
+        n = len(view)
+        self.seen += n
+        pos = 0
+        while pos < n:
+            if self._state == _Z_BODY:
+                take = min(self._left, n - pos)
+                seg = view[pos:pos + take]
+                pos += take
+                self._left -= take
+                if not self._skipping:
+                    yield from self._decompress(seg)
+                if not self._left:
+                    self._unit_done()
+                continue
+            take = min(self._need - len(self._hdr), n - pos)
+            self._hdr += view[pos:pos + take]
+            pos += take
+            if len(self._hdr) == self._need:
+                hdr = bytes(self._hdr)
+                self._hdr.clear()
+                yield from self._header(hdr)
+
+    def finish(self) -> Iterator[BytesLike]:
+        if self._state != _Z_MAGIC or self._hdr:
+            raise self._truncated()
+        return
+        yield  # pragma: no cover - makes this a generator
+
+    def _decompress(self, seg: BytesLike) -> Iterator[BytesLike]:
+        try:
+            out = self._obj.decompress(seg)
+        except _zstd.ZstdError as exc:
+            raise self._corrupt(exc) from None
+        yield from self._emit(out)
+
+    def _header(self, hdr: bytes) -> Iterator[BytesLike]:
+        state = self._state
+        if state == _Z_MAGIC:
+            magic = int.from_bytes(hdr, "little")
+            if magic == _ZSTD_MAGIC:
+                self._obj = self._dctx.decompressobj()
+                self._expect(_Z_FHD, 1)
+                yield from self._decompress(hdr)
+            elif magic & 0xFFFFFFF0 == 0x184D2A50:
+                self._expect(_Z_SKIP_SIZE, 4)
+            else:
+                raise DecompressionError(detail="not zstd data: bad magic number")
+        elif state == _Z_SKIP_SIZE:
+            self._start_body(int.from_bytes(hdr, "little"), skipping=True)
+        elif state == _Z_FHD:
+            fhd = self._fhd = hdr[0]
+            single = fhd & 0x20
+            fcs_size = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+            self._expect(_Z_HEADER, (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs_size)
+            yield from self._decompress(hdr)
+        elif state == _Z_HEADER:
+            self._check_window(hdr)
+            self._expect(_Z_BLOCK, 3)
+            yield from self._decompress(hdr)
+        elif state == _Z_BLOCK:
+            value = int.from_bytes(hdr, "little")
+            self._last = bool(value & 1)
+            block_type = (value >> 1) & 3
+            size = value >> 3
+            if block_type == 3:
+                raise DecompressionError(detail="corrupt zstd data: reserved block type")
+            if size > ZSTD_MAX_BLOCK:
+                raise DecompressionError(detail="corrupt zstd data: block larger than 128 KiB")
+            yield from self._decompress(hdr)
+            self._start_body(1 if block_type == 1 else size, skipping=False)
+        elif state == _Z_CHECKSUM:
+            yield from self._decompress(hdr)
+            self._end_frame()
+
+    def _expect(self, state: int, need: int) -> None:
+        self._state = state
+        self._need = need
+
+    def _start_body(self, size: int, skipping: bool) -> None:
+        self._state = _Z_BODY
+        self._left = size
+        self._skipping = skipping
+        if not size:
+            self._unit_done()
+
+    def _unit_done(self) -> None:
+        if self._skipping:
+            self._skipping = False
+            self._expect(_Z_MAGIC, 4)
+        elif not self._last:
+            self._expect(_Z_BLOCK, 3)
+        elif self._fhd & 0x04:
+            self._expect(_Z_CHECKSUM, 4)
+        else:
+            self._end_frame()
+
+    def _end_frame(self) -> None:
+        if not self._obj.eof:  # our reading of the frame and zstd's disagree
+            raise DecompressionError(detail="corrupt zstd data: frame does not end")
+        self._obj = None
+        self._expect(_Z_MAGIC, 4)
+
+    def _check_window(self, rest: bytes) -> None:
+        fhd = self._fhd
+        if fhd & 0x20:  # single segment: the window is the content size
+            size = (1, 2, 4, 8)[fhd >> 6]
+            window = int.from_bytes(rest[len(rest) - size:], "little")
+            if size == 2:
+                window += 256
+        else:
+            exponent, mantissa = rest[0] >> 3, rest[0] & 7
+            base = 1 << (10 + exponent)
+            window = base + (base >> 3) * mantissa
+        if window > ZSTD_MAX_WINDOW:
+            raise DecompressionError(
+                detail=f"zstd window of {window} bytes is larger than the "
+                       f"{ZSTD_MAX_WINDOW} allowed")
+
+
+class _BrotliStage(_Stage):
+    """br through brotli.Decompressor.process(data, output_buffer_limit=...)."""
+
+    def __init__(self, name: str, meter: _Meter) -> None:
+        super().__init__(name, meter)
+        self._obj = _brotli.Decompressor()
+        self._more = False  # output pending: process() may only be called with b""
+
+    def feed(self, data: BytesLike) -> Iterator[BytesLike]:
+        view = memoryview(data)
+        n = len(view)
+        self.seen += n
+        pos = 0
+        step = self.in_slice
+        obj = self._obj
+        while True:
+            if self._more:
+                chunk = b""
+            elif pos < n:
+                chunk = view[pos:pos + step]
+                pos += len(chunk)
+            else:
+                return
+            room = self.meter.room()
+            try:
+                out = obj.process(chunk, output_buffer_limit=room)
+                # The buffer grows in steps, so output may pass the limit a little;
+                # _emit splits it. Output is pending while the limit was reached.
+                self._more = bool(out) and (len(out) >= room or not obj.can_accept_more_data())
+            except _brotli.error as exc:
+                raise self._corrupt(exc) from None
+            yield from self._emit(out)
+
+    def finish(self) -> Iterator[BytesLike]:
+        yield from self.feed(b"")
+        if self.seen and not self._obj.is_finished():
+            raise self._truncated()
+
+
+_STAGES: dict = {"gzip": _ZlibStage, "deflate": _ZlibStage}
+if _zstd is not None:
+    _STAGES["zstd"] = _ZstdStage
+if _brotli is not None:
+    _STAGES["br"] = _BrotliStage
+
+__all__ = [
+    "BodyDecoder", "ENCODING_MESSAGE", "MAX_CODINGS", "SUPPORTED_ENCODINGS",
+    "ZSTD_MAX_WINDOW", "open_decoder", "parse_content_encoding",
+]
