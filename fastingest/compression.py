@@ -251,8 +251,7 @@ class BodyDecoder:
             yield from pieces
             done = True
         except IngestError as exc:
-            if self._error is None:
-                self._error = exc
+            self._error = exc  # what the caller saw is what later calls raise
             raise
         except Exception as exc:  # a codec failing in a way we did not foresee
             err = DecompressionError(
@@ -645,11 +644,14 @@ class _BrotliStage(_Stage):
             room = self.meter.room()
             try:
                 out = obj.process(chunk, output_buffer_limit=room)
-                # The buffer grows in steps, so output may pass the limit a little;
-                # _emit splits it. Output is pending while the limit was reached.
-                self._more = bool(out) and (len(out) >= room or not obj.can_accept_more_data())
+                # The buffer grows in steps, so output may pass the limit (by up to
+                # about as much again); _emit splits it. Output may be pending when the
+                # limit was reached, and must be while input is still held back.
+                self._more = len(out) >= room or not obj.can_accept_more_data()
             except _brotli.error as exc:
                 raise self._corrupt(exc) from None
+            if self._more and not out and not len(chunk):
+                raise DecompressionError(detail="corrupt br data: the decoder made no progress")
             yield from self._emit(out)
 
     def finish(self) -> Iterator[BytesLike]:
