@@ -21,7 +21,8 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from .errors import ParseError
 from . import validate as _reference
 
-cdef tuple REASONS = _reference.REASONS
+REASONS = _reference.REASONS
+cdef tuple _REASONS = REASONS
 _too_deep = _reference.too_deep
 
 __all__ = ["scan_json_object", "scan_msgpack_map", "REASONS"]
@@ -90,6 +91,7 @@ cdef enum:
     E_MAP_KEY = 19
     E_TIMESTAMP_LENGTH = 20
     E_TIMESTAMP_NANOSECONDS = 21
+    E_EXT_TYPE_RESERVED = 22
 
 cdef struct Err:
     int code
@@ -702,7 +704,10 @@ cdef Py_ssize_t mp_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t end
                     bad = check_utf8_payload(p, body, body + <Py_ssize_t>n)
                     if bad >= 0:
                         return fail(err, E_INVALID_UTF8, bad)
-                elif kind == 3 and p[body - 1] == 0xFF:  # timestamp
+                elif kind == 3 and p[body - 1] >= 0x80:
+                    if p[body - 1] != 0xFF:  # types -128..-2: msgpack.ExtType refuses them
+                        return fail(err, E_EXT_TYPE_RESERVED, pos)
+                    # type -1: timestamp
                     if n == 8:
                         ns = <uint32_t>(be32(p + body) >> 2)
                         if ns > 999999999:
@@ -736,7 +741,7 @@ cdef inline Py_ssize_t stack_entries(Py_ssize_t max_depth, Py_ssize_t start, Py_
 
 
 cdef object _error(Err* err, Py_ssize_t max_depth, Py_ssize_t base):
-    detail = _too_deep(max_depth) if err.code == E_DEPTH else REASONS[err.code]
+    detail = _too_deep(max_depth) if err.code == E_DEPTH else _REASONS[err.code]
     return ParseError(detail=detail, offset=base + err.pos)
 
 

@@ -49,6 +49,7 @@ MessagePack: errors are reported at the *header* of the offending item (``RESERV
 whole item -- is cut off by ``end``, ``LENGTH_PAST_END`` when a str/bin/ext payload,
 a fixext payload, or an array/map element count cannot fit before ``end`` assuming one byte
 per element and two per map entry, the timestamp reasons, ``nesting deeper than N``,
+``EXT_TYPE_RESERVED`` for ext types -128..-2, which msgpack-python refuses,
 ``NOT_MAP`` at ``start``), except ``INVALID_UTF8`` which points at the first byte of the
 invalid sequence inside a str payload (a sequence cut short by the payload's end is
 invalid, never "unexpected end").  Checks on one item run in this order: reserved byte,
@@ -92,6 +93,7 @@ LENGTH_PAST_END = _errors.LENGTH_PAST_END        # "declared length runs past th
 MAP_KEY_NOT_STRING = "map key must be a string"
 TIMESTAMP_LENGTH = "invalid timestamp length"
 TIMESTAMP_NANOSECONDS = "timestamp nanoseconds out of range"
+EXT_TYPE_RESERVED = "reserved extension type"
 too_deep = _errors.too_deep                      # f"nesting deeper than {max_depth}"
 
 #: The fixed reasons by code; code 0 is the depth error (formatted with ``too_deep``).
@@ -101,7 +103,7 @@ REASONS = (
     EXPECTED_COMMA_OR_BRACE, EXPECTED_COMMA_OR_BRACKET, INVALID_ESCAPE, INVALID_U_ESCAPE,
     LONE_SURROGATE, CONTROL_CHAR, INVALID_UTF8, INVALID_NUMBER, NUMBER_RANGE,
     INVALID_LITERAL, NOT_MAP, RESERVED_BYTE, LENGTH_PAST_END, MAP_KEY_NOT_STRING,
-    TIMESTAMP_LENGTH, TIMESTAMP_NANOSECONDS,
+    TIMESTAMP_LENGTH, TIMESTAMP_NANOSECONDS, EXT_TYPE_RESERVED,
 )
 
 
@@ -275,7 +277,7 @@ def _number(buf, pos: int, end: int) -> int:
 def _literal(buf, pos: int, end: int) -> int:
     word = _LITERALS[buf[pos]]
     n = len(word)
-    if buf[pos:pos + n] == word:
+    if end - pos >= n and buf[pos:pos + n] == word:
         return pos + n
     for i in range(1, n):
         if pos + i >= end:
@@ -525,7 +527,8 @@ def _scan_msgpack(buf, start: int, end: int, max_depth: int) -> int:
         elif kind == _K_EXT or kind == _K_FIXEXT:
             if n > end - body:
                 raise _Fail(LENGTH_PAST_END, pos)
-            if buf[body - 1] == 0xFF:  # type -1: timestamp
+            code = buf[body - 1]
+            if code == 0xFF:  # type -1: timestamp
                 if n == 8:
                     if (_U32(buf, body)[0] >> 2) > 999999999:
                         raise _Fail(TIMESTAMP_NANOSECONDS, pos)
@@ -534,6 +537,8 @@ def _scan_msgpack(buf, start: int, end: int, max_depth: int) -> int:
                         raise _Fail(TIMESTAMP_NANOSECONDS, pos)
                 elif n != 4:
                     raise _Fail(TIMESTAMP_LENGTH, pos)
+            elif code >= 0x80:  # types -128..-2: msgpack.ExtType refuses them
+                raise _Fail(EXT_TYPE_RESERVED, pos)
             pos = body + n
         else:  # array or map
             if len(stack) >= max_depth:
