@@ -4,7 +4,7 @@ from typing import Any, Iterable, Optional
 
 __all__ = ["parse_dt", "event_times"]
 
-def parse_dt(value: Any) -> Optional[int]:
+def parse_dt(value: Any, /) -> Optional[int]:
     """``value`` as int64 nanoseconds since the UNIX epoch (UTC), or None; never raises."""
 
 def event_times(events: Iterable[Any], received_ns: int) -> array[int]:

@@ -6,6 +6,7 @@ The text parser is one pass over the bytes with no Python objects, so the C func
 points do not release the GIL themselves: a parse takes ~10 ns, far less than a release and
 re-acquire, and ``event_times`` reads a Python object on every step of its loop.
 """
+cimport cython
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.array cimport array, clone
 from cpython.number cimport PyNumber_Index
@@ -452,7 +453,9 @@ cdef int object_to_ns(PyObject* v, int64_t* out) except -1:
     return _object_to_ns_slow(owned, out)
 
 
-def parse_dt(value):
+@cython.binding(False)                  # a plain builtin taking METH_O: the cheapest call there is
+@cython.always_allow_keywords(False)
+def parse_dt(value, /):
     """Return ``value`` as int64 nanoseconds since the UNIX epoch (UTC), or None.
 
     Accepts str, bytes, bytearray, memoryview, int (not bool), float and msgpack.Timestamp.

@@ -139,7 +139,7 @@ def _text_to_ns(b: bytes) -> Optional[int]:
     return None
 
 
-def parse_dt(value: Any) -> Optional[int]:
+def parse_dt(value: Any, /) -> Optional[int]:
     """Return ``value`` as int64 nanoseconds since the UNIX epoch (UTC), or None.
 
     Accepts str, bytes, bytearray, memoryview, int (not bool), float and msgpack.Timestamp.
