@@ -42,7 +42,7 @@ Behaviours worth knowing (all covered by tests/test_compression.py):
 from __future__ import annotations
 
 import zlib
-from typing import Callable, Iterator, List, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Tuple, Union
 
 from .errors import DecompressionError, IngestError, PayloadTooLarge, UnsupportedMediaType
 from .limits import DEFAULT_LIMITS, Limits
@@ -269,14 +269,7 @@ class BodyDecoder:
         if not self._stages:
             yield from self._account(self._body_meter, (data,))
             return
-        over = None
-        allowed = self.limits.max_compressed - (self.compressed - n)
-        if n > allowed:
-            # Decode what is within the limit first so the outcome does not depend
-            # on how the body was chunked, then refuse.
-            over = PayloadTooLarge(
-                detail=f"compressed body larger than {self.limits.max_compressed} bytes")
-            view = view[:max(allowed, 0)]
+        view, over = self._account_input(view, n)
         if len(view):
             yield from self._run(0, self._stages[0].feed(view))
         if over is not None:
@@ -298,8 +291,26 @@ class BodyDecoder:
         for piece in metered:
             yield from self._run(i + 1, following.feed(piece))
 
+    # -- accounting: the one place limits are enforced, for every encoding ------------
+
+    def _account_input(
+        self, view: memoryview, n: int
+    ) -> Tuple[memoryview, Optional[PayloadTooLarge]]:
+        """max_compressed, for a body sent with a coding (n bytes already counted).
+
+        Over the limit, the part within it is still decoded (then the 413 is raised),
+        so the outcome does not depend on how the body was chunked.
+        """
+        allowed = self.limits.max_compressed - (self.compressed - n)
+        if n <= allowed:
+            return view, None
+        over = PayloadTooLarge(
+            detail=f"compressed body larger than {self.limits.max_compressed} bytes")
+        return view[:max(allowed, 0)], over
+
     def _account(self, meter: _Meter, outputs) -> Iterator[BytesLike]:
-        """The one place limits on decoded output are enforced (every encoding)."""
+        """Count one stage's output against its limit (max_body with offset for the
+        body, the intermediate cap otherwise) and the body against max_ratio."""
         limits = self.limits
         for out in outputs:
             n = len(out)
