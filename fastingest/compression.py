@@ -76,8 +76,14 @@ MAX_CODINGS = 4
 ZSTD_MAX_WINDOW = 8 * MiB
 #: zstd's Block_Maximum_Size: no block may regenerate more than this.
 ZSTD_MAX_BLOCK = 128 * 1024
+#: Most output one zstd call is given input for (see _ZstdStage._room).
+ZSTD_CALL_OUTPUT = 2 * ZSTD_MAX_BLOCK
 #: max_ratio is only judged once the output is past this size (small bodies compress well).
 RATIO_FLOOR = 1 * MiB
+#: gzip members and zstd frames/blocks allowed whatever they hold...
+UNIT_FLOOR = 1024
+#: ...and beyond that, one more for every this many decoded bytes (see _Meter.count_unit).
+UNIT_BYTES = 128
 
 _ORDER = ("gzip", "deflate", "zstd", "br", "identity")
 _AVAILABLE = {
@@ -158,11 +164,12 @@ def open_decoder(
 class _Meter:
     """Output accounting of one stage: how much it produced and may produce."""
 
-    __slots__ = ("limit", "produced", "final", "piece_size")
+    __slots__ = ("limit", "produced", "final", "piece_size", "units")
 
     def __init__(self, limit: int, final: bool, piece_size: int) -> None:
         self.limit = limit
         self.produced = 0
+        self.units = 0
         self.final = final
         self.piece_size = piece_size
 
@@ -170,6 +177,21 @@ class _Meter:
         """Most bytes the next codec call may produce: one past the limit is enough to
         know it was crossed, and a piece is never larger than piece_size."""
         return min(self.piece_size, self.limit - self.produced + 1)
+
+    def count_unit(self, what: str, pending: int = 0) -> None:
+        """Count one gzip member / zstd frame or block before decoding it.
+
+        Each costs Python-level work whatever it holds, so a body of empty members or
+        blocks (10 MiB of them took 11-16 s) is a CPU bomb: beyond UNIT_FLOOR, every
+        unit must be paid for by UNIT_BYTES of output on average. ``pending`` is output
+        already known to be on its way (zstd raw/RLE blocks read but not yet decoded).
+        """
+        self.units += 1
+        if self.units > UNIT_FLOOR and \
+                self.units > UNIT_FLOOR + (self.produced + pending) // UNIT_BYTES:
+            raise PayloadTooLarge(
+                detail=f"too many {what} for the data they hold "
+                       f"(more than {UNIT_FLOOR} + 1 per {UNIT_BYTES} decoded bytes)")
 
 
 class BodyDecoder:
@@ -388,6 +410,10 @@ class _Stage:
 
 
 _MEMBER, _BETWEEN, _PADDING, _DONE = range(4)
+#: First input slice of a gzip member. CPython copies the input zlib did not use into
+#: unused_data/unconsumed_tail on every call; small slices at a member's start keep a
+#: body of many tiny members from copying the rest of a large slice once per member.
+_FIRST_SLICE = 1024
 
 
 class _ZlibStage(_Stage):
@@ -400,7 +426,7 @@ class _ZlibStage(_Stage):
         self._state = _BETWEEN  # no member/stream started yet
         self._members = 0
         self._head = b""        # deflate: the first byte while waiting for the second
-        self._tail = b""        # input the last capped call left over
+        self._step = self.in_slice
         self._more = False      # the last call filled its cap: output may be pending
 
     def feed(self, data: BytesLike) -> Iterator[BytesLike]:
@@ -426,59 +452,53 @@ class _ZlibStage(_Stage):
             raise self._truncated()
 
     def _pump(self, view: memoryview) -> Iterator[BytesLike]:
+        """Decode all of view (and any output zlib still holds)."""
         pos, n = 0, len(view)
-        step = self.in_slice
-        while True:
-            if self._tail:
-                chunk, self._tail = self._tail, b""
-            elif pos < n:
-                chunk = view[pos:pos + step]
-                pos += len(chunk)
-            elif self._more:
-                chunk = b""  # let zlib hand out output it still holds
-            else:
-                return
+        while pos < n or self._more:
             if self._state != _MEMBER:
-                chunk = self._between(chunk)
-                if not len(chunk):
-                    continue
+                pos = self._between(view, pos)
+                continue
+            # Whatever zlib leaves unused stays in view: only its length is needed.
+            chunk = view[pos:pos + self._step]
             room = self.meter.room()
             try:
                 out = self._obj.decompress(chunk, room)
             except zlib.error as exc:
                 raise self._corrupt(exc) from None
-            if self._obj.eof:
-                # Member/stream complete; what followed it is judged by _between.
-                self._tail = self._obj.unused_data
+            if self._obj.eof:  # member/stream complete: _between judges what follows
+                pos += len(chunk) - len(self._obj.unused_data)
                 self._state = _BETWEEN if self._gzip else _DONE
                 self._more = False
             else:
-                self._tail = self._obj.unconsumed_tail
+                pos += len(chunk) - len(self._obj.unconsumed_tail)
                 self._more = len(out) == room
+                self._step = min(self._step * 2, self.in_slice)
             if out:
                 yield out
 
-    def _between(self, chunk: BytesLike) -> BytesLike:
-        """Bytes after a gzip member / deflate stream (or before the first member)."""
-        if not len(chunk):
-            return b""
+    def _between(self, view: memoryview, pos: int) -> int:
+        """Judge the bytes at view[pos:] after a member/stream (or before the first
+        gzip member); return the position to continue from."""
         if self._state == _DONE:
             raise DecompressionError(detail="trailing data after deflate stream")
         if self._state == _PADDING:
-            if bytes(chunk).count(0) != len(chunk):
+            chunk = bytes(view[pos:pos + self.in_slice])
+            if chunk.count(0) != len(chunk):
                 raise DecompressionError(detail="trailing data after gzip member")
-            return b""
-        first = chunk[0]
+            return pos + len(chunk)
+        first = view[pos]
         if first == 0x1F:  # a (next) gzip member; zlib checks the rest of the header
+            self.meter.count_unit("gzip members")
             self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
             self._state = _MEMBER
             self._members += 1
-            return chunk
+            self._step = _FIRST_SLICE
+            return pos
         if self._members == 0:
             raise DecompressionError(detail="not gzip data: bad magic number")
         if first == 0:
             self._state = _PADDING
-            return self._between(chunk)
+            return pos
         raise DecompressionError(detail="trailing data after gzip member")
 
 
@@ -487,12 +507,14 @@ _Z_MAGIC, _Z_SKIP_SIZE, _Z_FHD, _Z_HEADER, _Z_BLOCK, _Z_BODY, _Z_CHECKSUM = rang
 
 
 class _ZstdStage(_Stage):
-    """zstd through zstandard's decompressobj, fed at most one block per call.
+    """zstd through zstandard's decompressobj, with the output of every call bounded.
 
     zstandard's decompressobj has no output cap, but no zstd block may regenerate more
-    than 128 KiB: reading the frame and block headers here (a few bytes each) and
-    cutting the input at block ends bounds every call's output. Headers are checked
-    here too: the window is refused before zstd could allocate it.
+    than 128 KiB (raw and RLE blocks say exactly how much). Reading the frame and block
+    headers here (a few bytes each) lets the input be cut so that one call can produce
+    at most about ``meter.room()`` bytes (one block, when the room is smaller). Headers
+    are checked here too: a window over ZSTD_MAX_WINDOW is refused before zstd could
+    allocate it.
     """
 
     def __init__(self, name: str, meter: _Meter) -> None:
@@ -504,33 +526,105 @@ class _ZstdStage(_Stage):
         self._need = 4
         self._hdr = bytearray()
         self._left = 0          # bytes left in the current block body / skippable frame
-        self._skipping = False
+        self._skipping = False  # in a skippable frame: its bytes never reach zstd
         self._fhd = 0
         self._last = False
+        self._bound = 0         # most output the current block can regenerate
+        self._exact = 0         # output of raw/RLE blocks read but not yet given to zstd
 
     def feed(self, data: BytesLike) -> Iterator[BytesLike]:
         view = memoryview(data)
         n = len(view)
         self.seen += n
-        pos = 0
+        pos = start = 0         # view[start:pos] is read here but not yet given to zstd
+        bound = 0               # most output the blocks completed in that span can make
+        room = self._room()
         while pos < n:
             if self._state == _Z_BODY:
                 take = min(self._left, n - pos)
-                seg = view[pos:pos + take]
                 pos += take
                 self._left -= take
-                if not self._skipping:
-                    yield from self._decompress(seg)
-                if not self._left:
-                    self._unit_done()
+                if self._skipping:
+                    start = pos
+                    if not self._left:
+                        self._skipping = False
+                        self._expect(_Z_MAGIC, 4)
+                    continue
+                if self._left:
+                    continue
+                frame_ended = self._block_done()
+                bound += self._bound
+                if self._bound < ZSTD_MAX_BLOCK:
+                    self._exact += self._bound
+                if frame_ended or bound + ZSTD_MAX_BLOCK > room:
+                    yield from self._give(view[start:pos])
+                    start, bound, room = pos, 0, self._room()
+                    if frame_ended:
+                        self._end_frame()
                 continue
             take = min(self._need - len(self._hdr), n - pos)
             self._hdr += view[pos:pos + take]
             pos += take
-            if len(self._hdr) == self._need:
-                hdr = bytes(self._hdr)
-                self._hdr.clear()
-                yield from self._header(hdr)
+            if len(self._hdr) < self._need:
+                break
+            hdr = bytes(self._hdr)
+            self._hdr.clear()
+            state = self._state
+            if state == _Z_MAGIC:
+                start = pos  # a magic number is given on its own, or skipped
+                self.meter.count_unit("zstd frames and blocks", self._exact)
+                magic = int.from_bytes(hdr, "little")
+                if magic == _ZSTD_MAGIC:
+                    self._obj = self._dctx.decompressobj()
+                    self._expect(_Z_FHD, 1)
+                    yield from self._give(hdr)
+                elif magic & 0xFFFFFFF0 == 0x184D2A50:
+                    self._expect(_Z_SKIP_SIZE, 4)
+                else:
+                    raise DecompressionError(detail="not zstd data: bad magic number")
+            elif state == _Z_SKIP_SIZE:
+                start = pos
+                size = int.from_bytes(hdr, "little")
+                if size:
+                    self._state, self._left, self._skipping = _Z_BODY, size, True
+                else:
+                    self._expect(_Z_MAGIC, 4)
+            elif state == _Z_FHD:
+                fhd = self._fhd = hdr[0]
+                single = fhd & 0x20
+                fcs_size = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+                self._expect(_Z_HEADER, (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs_size)
+            elif state == _Z_HEADER:
+                self._check_window(hdr)
+                self._expect(_Z_BLOCK, 3)
+            elif state == _Z_BLOCK:
+                self.meter.count_unit("zstd frames and blocks", self._exact)
+                value = int.from_bytes(hdr, "little")
+                self._last = bool(value & 1)
+                block_type = (value >> 1) & 3
+                size = value >> 3
+                if block_type == 3:
+                    raise DecompressionError(detail="corrupt zstd data: reserved block type")
+                if size > ZSTD_MAX_BLOCK:
+                    raise DecompressionError(
+                        detail="corrupt zstd data: block larger than 128 KiB")
+                # raw and RLE blocks regenerate exactly `size` bytes, compressed ones
+                # up to the block maximum
+                self._bound = ZSTD_MAX_BLOCK if block_type == 2 else size
+                self._state, self._left = _Z_BODY, (1 if block_type == 1 else size)
+                if not self._left:  # an empty block: done already
+                    self._state = _Z_BLOCK
+                    frame_ended = self._block_done()
+                    if frame_ended:
+                        yield from self._give(view[start:pos])
+                        start, bound, room = pos, 0, self._room()
+                        self._end_frame()
+            elif state == _Z_CHECKSUM:
+                yield from self._give(view[start:pos])
+                start, bound, room = pos, 0, self._room()
+                self._end_frame()
+        if start < pos and self._state not in (_Z_MAGIC, _Z_SKIP_SIZE) and not self._skipping:
+            yield from self._give(view[start:pos])
 
     def finish(self) -> Iterator[BytesLike]:
         if self._state != _Z_MAGIC or self._hdr:
@@ -538,73 +632,33 @@ class _ZstdStage(_Stage):
         return
         yield  # pragma: no cover - makes this a generator
 
-    def _decompress(self, seg: BytesLike) -> Iterator[BytesLike]:
+    def _room(self) -> int:
+        # Output of one call: what the consumer may take, and no more than a few
+        # blocks (zstandard grows its result buffer block by block, copying it).
+        return min(self.meter.room(), ZSTD_CALL_OUTPUT)
+
+    def _give(self, seg: BytesLike) -> Iterator[BytesLike]:
+        self._exact = 0  # output the given blocks regenerate is counted once handed out
         try:
             out = self._obj.decompress(seg)
         except _zstd.ZstdError as exc:
             raise self._corrupt(exc) from None
-        yield from self._emit(out)
-
-    def _header(self, hdr: bytes) -> Iterator[BytesLike]:
-        state = self._state
-        if state == _Z_MAGIC:
-            magic = int.from_bytes(hdr, "little")
-            if magic == _ZSTD_MAGIC:
-                self._obj = self._dctx.decompressobj()
-                self._expect(_Z_FHD, 1)
-                yield from self._decompress(hdr)
-            elif magic & 0xFFFFFFF0 == 0x184D2A50:
-                self._expect(_Z_SKIP_SIZE, 4)
-            else:
-                raise DecompressionError(detail="not zstd data: bad magic number")
-        elif state == _Z_SKIP_SIZE:
-            self._start_body(int.from_bytes(hdr, "little"), skipping=True)
-        elif state == _Z_FHD:
-            fhd = self._fhd = hdr[0]
-            single = fhd & 0x20
-            fcs_size = (1 if single else 0, 2, 4, 8)[fhd >> 6]
-            self._expect(_Z_HEADER, (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs_size)
-            yield from self._decompress(hdr)
-        elif state == _Z_HEADER:
-            self._check_window(hdr)
-            self._expect(_Z_BLOCK, 3)
-            yield from self._decompress(hdr)
-        elif state == _Z_BLOCK:
-            value = int.from_bytes(hdr, "little")
-            self._last = bool(value & 1)
-            block_type = (value >> 1) & 3
-            size = value >> 3
-            if block_type == 3:
-                raise DecompressionError(detail="corrupt zstd data: reserved block type")
-            if size > ZSTD_MAX_BLOCK:
-                raise DecompressionError(detail="corrupt zstd data: block larger than 128 KiB")
-            yield from self._decompress(hdr)
-            self._start_body(1 if block_type == 1 else size, skipping=False)
-        elif state == _Z_CHECKSUM:
-            yield from self._decompress(hdr)
-            self._end_frame()
+        if out:
+            yield from self._emit(out)
 
     def _expect(self, state: int, need: int) -> None:
         self._state = state
         self._need = need
 
-    def _start_body(self, size: int, skipping: bool) -> None:
-        self._state = _Z_BODY
-        self._left = size
-        self._skipping = skipping
-        if not size:
-            self._unit_done()
-
-    def _unit_done(self) -> None:
-        if self._skipping:
-            self._skipping = False
-            self._expect(_Z_MAGIC, 4)
-        elif not self._last:
+    def _block_done(self) -> bool:
+        """A block's bytes are all read: what comes next? True when the frame ended."""
+        if not self._last:
             self._expect(_Z_BLOCK, 3)
         elif self._fhd & 0x04:
             self._expect(_Z_CHECKSUM, 4)
         else:
-            self._end_frame()
+            return True
+        return False
 
     def _end_frame(self) -> None:
         if not self._obj.eof:  # our reading of the frame and zstd's disagree

@@ -444,6 +444,32 @@ def test_zstd_skippable_only_and_empty_frames():
     assert decode("zstd", empty + skippable + empty) == b""
 
 
+def raw_block(content: bytes, last: bool) -> bytes:
+    return (int(last) | (0 << 1) | (len(content) << 3)).to_bytes(3, "little") + content
+
+
+@given(blocks=st.lists(st.one_of(
+    st.tuples(st.just("rle"), st.integers(0, 128 * 1024), st.integers(0, 255)),
+    st.tuples(st.just("raw"), st.binary(max_size=300), st.just(0)),
+), min_size=1, max_size=40), cuts=cut_points, piece_size=piece_sizes)
+@settings(max_examples=examples(40))
+def test_zstd_handmade_blocks(blocks, cuts, piece_size):
+    """Raw, RLE and empty blocks of any size, coalesced into calls by the stage."""
+    plain = bytearray()
+    frame = bytearray(zstd_header(7 << 3))  # 128 KiB window: enough for any block
+    for i, (kind, arg, byte) in enumerate(blocks):
+        last = i == len(blocks) - 1
+        if kind == "rle":
+            frame += rle_block(arg, last, byte)
+            plain += bytes([byte]) * arg
+        else:
+            frame += raw_block(arg, last)
+            plain += arg
+    frame += zstandard.ZstdCompressor().compress(b"tail")  # a second frame
+    plain += b"tail"
+    assert decode("zstd", bytes(frame), cuts, piece_size=piece_size) == bytes(plain)
+
+
 # -- br --------------------------------------------------------------------------------
 
 
@@ -567,6 +593,35 @@ def test_intermediate_stage_is_capped():
     with pytest.raises(PayloadTooLarge) as info:
         decode("deflate, gzip", gzip.compress(inner), limits=limits)
     assert "intermediate" in info.value.detail
+
+
+def test_empty_units_are_a_cpu_bomb():
+    """Members, frames and blocks that hold nothing still cost work each: past
+    UNIT_FLOOR of them, each must bring UNIT_BYTES of output on average."""
+    from fastingest.compression import UNIT_BYTES, UNIT_FLOOR
+
+    empty_member = gzip.compress(b"", mtime=0)
+    empty_frame = zstandard.ZstdCompressor().compress(b"")
+    empty_block = (0).to_bytes(3, "little")
+    bombs = [
+        ("gzip", empty_member * 100000),
+        ("zstd", empty_frame * 100000),
+        ("zstd", zstd_header(7 << 3) + empty_block * 100000 + (1).to_bytes(3, "little")),
+    ]
+    for coding, body in bombs:
+        dec = open_decoder(coding)
+        with pytest.raises(PayloadTooLarge) as info:
+            feed_chunks(dec, body, len(body))
+        assert "too many" in info.value.detail
+        assert dec.produced == 0
+    # Up to the floor they are fine, and so are members that hold enough.
+    assert decode("gzip", empty_member * UNIT_FLOOR) == b""
+    event = b"e" * UNIT_BYTES
+    body = gzip.compress(event, mtime=0) * (3 * UNIT_FLOOR)
+    assert decode("gzip", body, cuts=range(0, len(body), 1000)) == event * (3 * UNIT_FLOOR)
+    body = zstd_header(7 << 3) + rle_block(UNIT_BYTES, False) * (3 * UNIT_FLOOR) + \
+        rle_block(0, True)
+    assert decode("zstd", body) == bytes(UNIT_BYTES * 3 * UNIT_FLOOR)
 
 
 # -- bombs -----------------------------------------------------------------------------
