@@ -3,8 +3,8 @@
 ``open_decoder(content_encoding, limits)`` returns a :class:`BodyDecoder`: feed it the
 body as it arrives and it hands out the decoded body in pieces of at most ``piece_size``
 bytes. Nothing is ever decompressed in one shot: every codec call is capped (zlib's
-``max_length``, brotli's ``output_buffer_limit``, zstd fed one block at a time), so a
-decompression bomb costs at most ``max_body`` bytes of work and a piece of memory.
+``max_length``, brotli's ``output_buffer_limit``, zstd given input block by block), so
+a decompression bomb costs at most ``max_body`` bytes of work and a piece of memory.
 
 Behaviours worth knowing (all covered by tests/test_compression.py):
 
@@ -37,6 +37,9 @@ Behaviours worth knowing (all covered by tests/test_compression.py):
 * Corrupt data is a :class:`DecompressionError` (400) with ``offset=None``: where zlib
   or zstd notice corruption depends on how the input was chunked, so no decompressed
   offset would be reproducible. No other exception type escapes for any input bytes.
+* Work per gzip member / zstd frame or block is bounded too: beyond
+  :data:`UNIT_FLOOR` of them, each must bring :data:`UNIT_BYTES` of output on average
+  (413 otherwise), so 10 MiB of empty members is not 10 seconds of CPU.
 * After an error the decoder is dead: ``feed``/``close`` raise the same error again.
 """
 from __future__ import annotations
@@ -94,6 +97,7 @@ _AVAILABLE = {
     "identity": True,
 }
 _ALIASES = {"x-gzip": "gzip"}
+_EXTRA = {"zstd": "zstd", "br": "brotli"}  # pip extras that bring them
 
 #: The Content-Encodings this install decodes (zstd and br only with their libraries).
 SUPPORTED_ENCODINGS: Tuple[str, ...] = tuple(name for name in _ORDER if _AVAILABLE[name])
@@ -137,9 +141,6 @@ def parse_content_encoding(content_encoding: Union[str, bytes, None]) -> List[st
         raise UnsupportedMediaType(
             ENCODING_MESSAGE, detail=f"more than {MAX_CODINGS} content codings")
     return codings
-
-
-_EXTRA = {"zstd": "zstd", "br": "brotli"}
 
 
 def _clip(text: str, n: int = 40) -> str:
