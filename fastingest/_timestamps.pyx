@@ -3,7 +3,7 @@
 
 The text parser is one pass over the bytes with no Python objects, so the C functions are
 ``nogil`` and other Cython modules can call them through ``_timestamps.pxd``. The Python entry
-points do not release the GIL themselves: a parse takes ~10 ns, far less than a release and
+points do not release the GIL themselves: a parse takes 10-25 ns, less than a release and
 re-acquire, and ``event_times`` reads a Python object on every step of its loop.
 """
 cimport cython
@@ -55,7 +55,7 @@ cdef extern from *:
         1000000000LL};
     static const unsigned char fi_month_days[16] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0, 0, 0};
     /* int64 ns spans 1677-09-21T00:12:43.145224192Z .. 2262-04-11T23:47:16.854775807Z. */
-    static const int64_t FI_MAX_S = 9223372036LL;     /* last second wholly in range */
+    static const int64_t FI_MAX_S = 9223372036LL;     /* last second, only partly in range */
     static const int64_t FI_MAX_FRAC = 854775807LL;
     static const int64_t FI_MIN_S = -9223372037LL;    /* first second, only partly in range */
     static const int64_t FI_MIN_FRAC = 145224192LL;
@@ -145,7 +145,7 @@ cdef bint epoch_float_to_ns(double v, int64_t* out) noexcept nogil:
     neg = v < 0
     a = -v if neg else v
     whole = floor(a)
-    # Exact: a and floor(a) share a's binary exponent, and the difference is below 1.
+    # Exact: a - floor(a) is a multiple of a's ulp and below 1, so it fits in 53 bits.
     f = a - whole
     p = f * 1e6
     r = floor(p)
