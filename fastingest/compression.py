@@ -471,7 +471,10 @@ class _ZlibStage(_Stage):
                 self._state = _BETWEEN if self._gzip else _DONE
                 self._more = False
             else:
-                pos += len(chunk) - len(self._obj.unconsumed_tail)
+                used = len(chunk) - len(self._obj.unconsumed_tail)
+                if not used and not out and len(chunk):  # never spin: a hang is worse
+                    raise DecompressionError(detail=f"corrupt {self.name} data: no progress")
+                pos += used
                 self._more = len(out) == room
                 self._step = min(self._step * 2, self.in_slice)
             if out:
@@ -531,6 +534,7 @@ class _ZstdStage(_Stage):
         self._fhd = 0
         self._last = False
         self._bound = 0         # most output the current block can regenerate
+        self._exact_block = False  # ...and exactly that much (a raw or RLE block)
         self._exact = 0         # output of raw/RLE blocks read but not yet given to zstd
 
     def feed(self, data: BytesLike) -> Iterator[BytesLike]:
@@ -555,7 +559,7 @@ class _ZstdStage(_Stage):
                     continue
                 frame_ended = self._block_done()
                 bound += self._bound
-                if self._bound < ZSTD_MAX_BLOCK:
+                if self._exact_block:
                     self._exact += self._bound
                 if frame_ended or bound + ZSTD_MAX_BLOCK > room:
                     yield from self._give(view[start:pos])
@@ -611,7 +615,8 @@ class _ZstdStage(_Stage):
                         detail="corrupt zstd data: block larger than 128 KiB")
                 # raw and RLE blocks regenerate exactly `size` bytes, compressed ones
                 # up to the block maximum
-                self._bound = ZSTD_MAX_BLOCK if block_type == 2 else size
+                self._exact_block = block_type != 2
+                self._bound = size if self._exact_block else ZSTD_MAX_BLOCK
                 self._state, self._left = _Z_BODY, (1 if block_type == 1 else size)
                 if not self._left:  # an empty block: done already
                     self._state = _Z_BLOCK
