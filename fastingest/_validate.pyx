@@ -61,11 +61,63 @@ cdef extern from *:
                & FI_HIGHS;
     }
     static inline int fi_swar_ascii(uint64_t w) { return (w & FI_HIGHS) == 0; }
+
+    /* Index of the first byte in p[pos:end] that is '"', '\\', < 0x20 or >= 0x80, or end. */
+    #if defined(__SSE2__) || defined(_M_X64)
+    #include <emmintrin.h>
+    static inline Py_ssize_t fi_skip_plain(const unsigned char *p, Py_ssize_t pos, Py_ssize_t end) {
+        const __m128i quote = _mm_set1_epi8(0x22);
+        const __m128i bslash = _mm_set1_epi8(0x5C);
+        const __m128i limit = _mm_set1_epi8(0x20);   /* signed: bytes >= 0x80 are below too */
+        while (pos + 16 <= end) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(p + pos));
+            __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                                    _mm_cmpeq_epi8(v, bslash)),
+                                       _mm_cmplt_epi8(v, limit));
+            int mask = _mm_movemask_epi8(hit);
+            if (mask) {
+    #if defined(__GNUC__) || defined(__clang__)
+                return pos + __builtin_ctz((unsigned)mask);
+    #else
+                while (!(mask & 1)) { mask >>= 1; pos++; }
+                return pos;
+    #endif
+            }
+            pos += 16;
+        }
+        while (pos + 8 <= end) {
+            uint64_t m = fi_swar_string_special(fi_load_le64(p + pos));
+            if (m) return pos + fi_first_byte(m);
+            pos += 8;
+        }
+        while (pos < end) {
+            unsigned char c = p[pos];
+            if (c < 0x20 || c >= 0x80 || c == 0x22 || c == 0x5C) return pos;
+            pos++;
+        }
+        return pos;
+    }
+    #else
+    static inline Py_ssize_t fi_skip_plain(const unsigned char *p, Py_ssize_t pos, Py_ssize_t end) {
+        while (pos + 8 <= end) {
+            uint64_t m = fi_swar_string_special(fi_load_le64(p + pos));
+            if (m) return pos + fi_first_byte(m);
+            pos += 8;
+        }
+        while (pos < end) {
+            unsigned char c = p[pos];
+            if (c < 0x20 || c >= 0x80 || c == 0x22 || c == 0x5C) return pos;
+            pos++;
+        }
+        return pos;
+    }
+    #endif
     """
     uint64_t fi_load_le64(const unsigned char *p) nogil
     int fi_first_byte(uint64_t m) nogil
     uint64_t fi_swar_string_special(uint64_t w) nogil
     bint fi_swar_ascii(uint64_t w) nogil
+    Py_ssize_t fi_skip_plain(const unsigned char *p, Py_ssize_t pos, Py_ssize_t end) nogil
 
 # Error codes: indices into validate.REASONS (0 = nesting too deep).
 cdef enum:
@@ -93,9 +145,7 @@ cdef enum:
     E_TIMESTAMP_NANOSECONDS = 21
     E_EXT_TYPE_RESERVED = 22
 
-cdef struct Err:
-    int code
-    Py_ssize_t pos
+ctypedef ValidateError Err
 
 cdef struct MFrame:
     uint64_t rem        # items left (a map of n entries holds 2n)
@@ -256,18 +306,7 @@ cdef Py_ssize_t scan_string(const unsigned char* p, Py_ssize_t pos, Py_ssize_t e
     cdef unsigned char c
     cdef int n
     while True:
-        # skip plain ASCII, 8 bytes at a time
-        while True:
-            if pos + 8 <= end:
-                m = fi_swar_string_special(fi_load_le64(p + pos))
-                if m == 0:
-                    pos += 8
-                    continue
-                pos += fi_first_byte(m)
-                break
-            while pos < end and not STR_SPECIAL[p[pos]]:
-                pos += 1
-            break
+        pos = fi_skip_plain(p, pos, end)   # plain ASCII: 16 (SSE2) or 8 (SWAR) bytes a step
         if pos >= end:
             return fail(err, E_END, end)
         c = p[pos]
@@ -729,9 +768,10 @@ cdef Py_ssize_t mp_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t end
                 return pos
 
 
-# ========================================================================== wrappers
+# ========================================================================== C API
 
-cdef inline Py_ssize_t stack_entries(Py_ssize_t max_depth, Py_ssize_t start, Py_ssize_t end) noexcept:
+cdef inline Py_ssize_t stack_entries(Py_ssize_t max_depth, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    """Nesting can exceed neither max_depth nor the number of bytes."""
     cdef Py_ssize_t cap = end - start
     if max_depth < cap:
         cap = max_depth
@@ -740,10 +780,44 @@ cdef inline Py_ssize_t stack_entries(Py_ssize_t max_depth, Py_ssize_t start, Py_
     return cap + 1
 
 
-cdef object _error(Err* err, Py_ssize_t max_depth, Py_ssize_t base):
+cdef Py_ssize_t json_object_end(const unsigned char* p, Py_ssize_t start, Py_ssize_t end,
+                                Py_ssize_t max_depth, ValidateError* err) noexcept nogil:
+    cdef unsigned char local[LOCAL_STACK]
+    cdef unsigned char* stack = local
+    cdef Py_ssize_t cap = stack_entries(max_depth, start, end), r
+    if cap > LOCAL_STACK:
+        stack = <unsigned char*>malloc(cap)
+        if stack == NULL:
+            return fail(err, -1, start)
+    r = json_scan(p, start, end, max_depth, stack, err)
+    if stack != local:
+        free(stack)
+    return r
+
+
+cdef Py_ssize_t msgpack_map_end(const unsigned char* p, Py_ssize_t start, Py_ssize_t end,
+                                Py_ssize_t max_depth, ValidateError* err) noexcept nogil:
+    cdef MFrame local[LOCAL_STACK]
+    cdef MFrame* stack = local
+    cdef Py_ssize_t cap = stack_entries(max_depth, start, end), r
+    if cap > LOCAL_STACK:
+        stack = <MFrame*>malloc(cap * sizeof(MFrame))
+        if stack == NULL:
+            return fail(err, -1, start)
+    r = mp_scan(p, start, end, max_depth, stack, err)
+    if stack != local:
+        free(stack)
+    return r
+
+
+cdef object validate_error(const ValidateError* err, Py_ssize_t max_depth, Py_ssize_t base):
+    if err.code < 0:
+        return MemoryError()
     detail = _too_deep(max_depth) if err.code == E_DEPTH else _REASONS[err.code]
     return ParseError(detail=detail, offset=base + err.pos)
 
+
+# ========================================================================== wrappers
 
 cdef inline int _range_error(Py_ssize_t start, Py_ssize_t end, Py_ssize_t n) except -1:
     raise ValueError(f"need 0 <= start <= end <= len(buf), got {start}, {end}, {n}")
@@ -756,42 +830,35 @@ def scan_json_object(buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_depth
     ``offset = base + index`` of the first offending byte (see :mod:`fastingest.validate`).
     """
     cdef Py_buffer view
-    cdef bint has_view = False
     cdef const unsigned char* p
-    cdef Py_ssize_t n, r, cap
+    cdef Py_ssize_t n, r
     cdef Err err
-    cdef unsigned char local[LOCAL_STACK]
-    cdef unsigned char* stack = local
     if type(buf) is bytes:
         p = <const unsigned char*>PyBytes_AS_STRING(buf)
         n = PyBytes_GET_SIZE(buf)
+        if not (0 <= start <= end <= n):
+            _range_error(start, end, n)
+        if end - start > GIL_THRESHOLD:
+            with nogil:
+                r = json_object_end(p, start, end, max_depth, &err)
+        else:
+            r = json_object_end(p, start, end, max_depth, &err)
     else:
         PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
-        has_view = True
-        p = <const unsigned char*>view.buf
-        n = view.len
-    if not (0 <= start <= end <= n):
-        if has_view:
+        try:
+            p = <const unsigned char*>view.buf
+            n = view.len
+            if not (0 <= start <= end <= n):
+                _range_error(start, end, n)
+            if end - start > GIL_THRESHOLD:
+                with nogil:
+                    r = json_object_end(p, start, end, max_depth, &err)
+            else:
+                r = json_object_end(p, start, end, max_depth, &err)
+        finally:
             PyBuffer_Release(&view)
-        _range_error(start, end, n)
-    cap = stack_entries(max_depth, start, end)
-    if cap > LOCAL_STACK:
-        stack = <unsigned char*>malloc(cap)
-        if stack == NULL:
-            if has_view:
-                PyBuffer_Release(&view)
-            raise MemoryError()
-    if end - start > GIL_THRESHOLD:
-        with nogil:
-            r = json_scan(p, start, end, max_depth, stack, &err)
-    else:
-        r = json_scan(p, start, end, max_depth, stack, &err)
-    if stack != local:
-        free(stack)
-    if has_view:
-        PyBuffer_Release(&view)
     if r < 0:
-        raise _error(&err, max_depth, base)
+        raise validate_error(&err, max_depth, base)
     return r
 
 
@@ -802,40 +869,33 @@ def scan_msgpack_map(buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_depth
     index`` (see :mod:`fastingest.validate`).
     """
     cdef Py_buffer view
-    cdef bint has_view = False
     cdef const unsigned char* p
-    cdef Py_ssize_t n, r, cap
+    cdef Py_ssize_t n, r
     cdef Err err
-    cdef MFrame local[LOCAL_STACK]
-    cdef MFrame* stack = local
     if type(buf) is bytes:
         p = <const unsigned char*>PyBytes_AS_STRING(buf)
         n = PyBytes_GET_SIZE(buf)
+        if not (0 <= start <= end <= n):
+            _range_error(start, end, n)
+        if end - start > GIL_THRESHOLD:
+            with nogil:
+                r = msgpack_map_end(p, start, end, max_depth, &err)
+        else:
+            r = msgpack_map_end(p, start, end, max_depth, &err)
     else:
         PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
-        has_view = True
-        p = <const unsigned char*>view.buf
-        n = view.len
-    if not (0 <= start <= end <= n):
-        if has_view:
+        try:
+            p = <const unsigned char*>view.buf
+            n = view.len
+            if not (0 <= start <= end <= n):
+                _range_error(start, end, n)
+            if end - start > GIL_THRESHOLD:
+                with nogil:
+                    r = msgpack_map_end(p, start, end, max_depth, &err)
+            else:
+                r = msgpack_map_end(p, start, end, max_depth, &err)
+        finally:
             PyBuffer_Release(&view)
-        _range_error(start, end, n)
-    cap = stack_entries(max_depth, start, end)
-    if cap > LOCAL_STACK:
-        stack = <MFrame*>malloc(cap * sizeof(MFrame))
-        if stack == NULL:
-            if has_view:
-                PyBuffer_Release(&view)
-            raise MemoryError()
-    if end - start > GIL_THRESHOLD:
-        with nogil:
-            r = mp_scan(p, start, end, max_depth, stack, &err)
-    else:
-        r = mp_scan(p, start, end, max_depth, stack, &err)
-    if stack != local:
-        free(stack)
-    if has_view:
-        PyBuffer_Release(&view)
     if r < 0:
-        raise _error(&err, max_depth, base)
+        raise validate_error(&err, max_depth, base)
     return r

@@ -299,6 +299,40 @@ def _check_scalar(buf, m, group: int, end: int) -> None:
         _number_range(buf, m.start(group + 1), m.end(group + 1))
 
 
+# Fast accept path: one regex for a whole object nested at most _FAST_DEPTH levels whose
+# strings hold only valid escapes and paired surrogates and whose numbers cannot overflow
+# (<= 200 integer digits, exponent below 100); what it matches is valid once its
+# non-ASCII bytes decode as UTF-8.  Everything else (and every error) takes the exact path.
+_FAST_DEPTH = 3
+_fast_object_re = None
+
+
+def _fast_object():
+    global _fast_object_re
+    if _fast_object_re is None:
+        w = rb"[ \t\n\r]*"
+        normal = rb'[^"\\\x00-\x1f]*'
+        special = (rb'\\(?:["\\/bfnrt]|u(?![dD][89a-fA-F])[0-9a-fA-F]{4}'
+                   rb"|u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})")
+        string = b'"' + normal + b"(?:" + special + normal + b')*"'
+        scalar = (string + rb"|-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?"
+                  rb"(?![0-9.eE])|true|false|null")
+
+        def obj(inner):
+            member = string + w + b":" + w + b"(?:" + inner + b")" + w
+            return rb"\{" + w + b"(?:" + member + b"(?:," + w + member + rb")*)?\}"
+
+        def arr(inner):
+            element = b"(?:" + inner + b")" + w
+            return rb"\[" + w + b"(?:" + element + b"(?:," + w + element + rb")*)?\]"
+
+        value = scalar
+        for _ in range(_FAST_DEPTH - 1):
+            value = b"|".join([scalar, obj(value), arr(value)])
+        _fast_object_re = re.compile(obj(value))
+    return _fast_object_re
+
+
 # parser states
 _KEY_OR_CLOSE, _KEY, _VALUE_OR_CLOSE, _VALUE, _AFTER = range(5)
 
@@ -310,6 +344,18 @@ def _scan_json(buf, start: int, end: int, max_depth: int) -> int:
         raise _Fail(NOT_OBJECT, start)
     if max_depth < 1:
         raise _Fail(too_deep(max_depth), start)
+    if max_depth >= _FAST_DEPTH:
+        m = _fast_object().match(buf, start, end)
+        if m is not None:
+            q = m.end()
+            span = bytes(buf[start:q])
+            if span.isascii():
+                return q
+            try:
+                span.decode("utf-8")
+                return q
+            except UnicodeDecodeError:
+                pass
     stack = [True]  # True: object, False: array
     pos = start + 1
     state = _KEY_OR_CLOSE
@@ -477,13 +523,24 @@ _HEADERS = _header_table()
 _MAP_HEADERS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
 
 
+def _check_str_payload(buf, a: int, b: int) -> None:
+    seg = bytes(buf[a:b])
+    if not seg.isascii():
+        try:
+            seg.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Fail(INVALID_UTF8, a + exc.start) from None
+
+
 def _scan_msgpack(buf, start: int, end: int, max_depth: int) -> int:
     if start >= end:
         raise _Fail(UNEXPECTED_END, end)
     if buf[start] not in _MAP_HEADERS:
         raise _Fail(NOT_MAP, start)
-    # One frame per open container: [remaining items, is_map]; a map of n entries holds
-    # 2n items and expects a key whenever the remaining count is even.
+    # The open container: items left (a map of n entries holds 2n and expects a key
+    # whenever the count left is even) and whether it is a map; enclosing ones are saved
+    # on ``stack``.  The root value sits in a virtual one-item frame at depth 0.
+    rem, is_map, depth = 1, False, 0
     stack = []
     pos = start
     headers = _HEADERS
@@ -491,76 +548,75 @@ def _scan_msgpack(buf, start: int, end: int, max_depth: int) -> int:
         if pos >= end:
             raise _Fail(UNEXPECTED_END, end)
         b = buf[pos]
-        kind, hsize, n = headers[b]
-        if kind == _K_RESERVED:
-            raise _Fail(RESERVED_BYTE, pos)
-        if stack:
-            top = stack[-1]
-            if top[1] and not top[0] & 1 and kind != _K_STR and kind != _K_BIN:
+        if b < 0x80 and (rem & 1 or not is_map):   # positive fixint, not a key
+            pos += 1
+        elif 0xA0 <= b < 0xC0:                # fixstr
+            body = pos + 1
+            q = body + (b & 0x1F)
+            if q > end:
+                raise _Fail(LENGTH_PAST_END, pos)
+            pos = q
+            _check_str_payload(buf, body, q)
+        else:
+            kind, hsize, n = headers[b]
+            if kind == _K_RESERVED:
+                raise _Fail(RESERVED_BYTE, pos)
+            if is_map and not rem & 1 and kind != _K_STR and kind != _K_BIN:
                 raise _Fail(MAP_KEY_NOT_STRING, pos)
-        if pos + hsize > end:
-            raise _Fail(UNEXPECTED_END, pos)
-        if n < 0:
-            if n == -1:
-                n = buf[pos + 1]
-            elif n == -2:
-                n = _U16(buf, pos + 1)[0]
-            else:
-                n = _U32(buf, pos + 1)[0]
-        body = pos + hsize
-        if kind == _K_SCALAR:
-            pos = body
-        elif kind == _K_STR:
-            if n > end - body:
-                raise _Fail(LENGTH_PAST_END, pos)
-            pos = body + n
-            seg = bytes(buf[body:pos])
-            if not seg.isascii():
-                try:
-                    seg.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise _Fail(INVALID_UTF8, body + exc.start) from None
-        elif kind == _K_BIN:
-            if n > end - body:
-                raise _Fail(LENGTH_PAST_END, pos)
-            pos = body + n
-        elif kind == _K_EXT or kind == _K_FIXEXT:
-            if n > end - body:
-                raise _Fail(LENGTH_PAST_END, pos)
-            code = buf[body - 1]
-            if code == 0xFF:  # type -1: timestamp
-                if n == 8:
-                    if (_U32(buf, body)[0] >> 2) > 999999999:
-                        raise _Fail(TIMESTAMP_NANOSECONDS, pos)
-                elif n == 12:
-                    if _U32(buf, body)[0] > 999999999:
-                        raise _Fail(TIMESTAMP_NANOSECONDS, pos)
-                elif n != 4:
-                    raise _Fail(TIMESTAMP_LENGTH, pos)
-            elif code >= 0x80:  # types -128..-2: msgpack.ExtType refuses them
-                raise _Fail(EXT_TYPE_RESERVED, pos)
-            pos = body + n
-        else:  # array or map
-            if len(stack) >= max_depth:
-                raise _Fail(too_deep(max_depth), pos)
-            items = 2 * n if kind == _K_MAP else n
-            if items > end - body:
-                raise _Fail(LENGTH_PAST_END, pos)
-            pos = body
-            if items:
-                stack.append([items, kind == _K_MAP])
-                continue
-            if not stack:
-                return pos
+            if pos + hsize > end:
+                raise _Fail(UNEXPECTED_END, pos)
+            if n < 0:
+                if n == -1:
+                    n = buf[pos + 1]
+                elif n == -2:
+                    n = _U16(buf, pos + 1)[0]
+                else:
+                    n = _U32(buf, pos + 1)[0]
+            body = pos + hsize
+            if kind == _K_SCALAR:
+                pos = body
+            elif kind == _K_STR or kind == _K_BIN:
+                if n > end - body:
+                    raise _Fail(LENGTH_PAST_END, pos)
+                pos = body + n
+                if kind == _K_STR:
+                    _check_str_payload(buf, body, pos)
+            elif kind == _K_EXT or kind == _K_FIXEXT:
+                if n > end - body:
+                    raise _Fail(LENGTH_PAST_END, pos)
+                code = buf[body - 1]
+                if code == 0xFF:  # type -1: timestamp
+                    if n == 8:
+                        if (_U32(buf, body)[0] >> 2) > 999999999:
+                            raise _Fail(TIMESTAMP_NANOSECONDS, pos)
+                    elif n == 12:
+                        if _U32(buf, body)[0] > 999999999:
+                            raise _Fail(TIMESTAMP_NANOSECONDS, pos)
+                    elif n != 4:
+                        raise _Fail(TIMESTAMP_LENGTH, pos)
+                elif code >= 0x80:  # types -128..-2: msgpack.ExtType refuses them
+                    raise _Fail(EXT_TYPE_RESERVED, pos)
+                pos = body + n
+            else:  # array or map
+                if depth >= max_depth:
+                    raise _Fail(too_deep(max_depth), pos)
+                items = 2 * n if kind == _K_MAP else n
+                if items > end - body:
+                    raise _Fail(LENGTH_PAST_END, pos)
+                pos = body
+                if items:
+                    stack.append((rem, is_map))
+                    rem, is_map = items, kind == _K_MAP
+                    depth += 1
+                    continue
         # one item done: count it off, closing every container it completes
-        while True:
-            top = stack[-1]
-            top[0] -= 1
-            if top[0]:
-                break
-            stack.pop()
-            if not stack:
+        rem -= 1
+        while not rem:
+            if not depth:
                 return pos
+            rem, is_map = stack.pop()
+            depth -= 1
+            rem -= 1
 
 
 def scan_msgpack_map(buf, start: int, end: int, max_depth: int, base: int = 0) -> int:
