@@ -1,0 +1,247 @@
+"""Sans-I/O ingestion protocols, in the style of h11.
+
+A protocol never touches a socket, a framework or an event loop. The server hands it the
+request head, then the body chunk by chunk, and the protocol says what to store and what
+to answer::
+
+    service = Service([BetterStack(tokens={"tok": "app"}), Samsara()])
+    exchange = service.start("POST", "/", headers, client="127.0.0.1")
+    while exchange.response is None and <more body>:
+        events = exchange.feed(chunk)        # Events to add to the store's transaction, or None
+    if exchange.response is None:
+        events = exchange.end()              # the body is complete
+    if exchange.response is None:            # the body was accepted: commit, then
+        response = exchange.committed()      # 202 (or exchange.failed() when the store failed)
+    else:
+        response = exchange.response         # an error (or a non-storing answer): abort
+
+Once ``exchange.response`` is set the server sends it, stops reading the body and
+aborts whatever it added to its store transaction: a request is stored all or nothing.
+All decoding, limits and event times come from the codec (:class:`~fastingest.stream.StreamDecoder`).
+"""
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import (Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
+
+import orjson
+
+from ..compression import parse_content_encoding
+from ..limits import Limits
+
+HeaderList = Iterable[Tuple[bytes, bytes]]
+"""Request headers as ASGI gives them: ``(name, value)`` byte pairs."""
+
+_TEXT_TYPE = (b"content-type", b"text/plain; charset=utf-8")
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+class Response(NamedTuple):
+    """What to answer: status, headers (without Content-Length) and the exact body."""
+
+    status: int
+    headers: Tuple[Tuple[bytes, bytes], ...]
+    body: bytes
+
+
+def text_response(status: int, text: str, *extra: Tuple[bytes, bytes]) -> Response:
+    """A ``text/plain; charset=utf-8`` response (Better Stack's kind)."""
+    return Response(status, (_TEXT_TYPE,) + extra, text.encode("utf-8"))
+
+
+def json_response(status: int, value: object, *extra: Tuple[bytes, bytes]) -> Response:
+    """An ``application/json`` response (Samsara's kind)."""
+    return Response(status, (_JSON_TYPE,) + extra, orjson.dumps(value))
+
+
+class Events(NamedTuple):
+    """Events to add to the request's store transaction.
+
+    ``times_ns[i]`` is the event time of ``events[i]`` (int64 ns since the epoch, UTC);
+    ``received_ns`` is when the request arrived.
+    """
+
+    source: str
+    events: List[dict]
+    times_ns: Sequence[int]
+    received_ns: int
+
+
+class Request:
+    """The request head, parsed once: method, route path, the headers, client address."""
+
+    __slots__ = ("method", "path", "headers", "client", "received_ns")
+
+    def __init__(self, method: str, path: str, headers: HeaderList,
+                 client: Optional[str] = None, received_ns: Optional[int] = None) -> None:
+        self.method = method.upper()
+        self.path = path
+        # First value wins; header names are case-insensitive (ASGI sends them lower-cased).
+        table: Dict[bytes, bytes] = {}
+        for name, value in headers:
+            table.setdefault(name.lower(), value)
+        self.headers = table
+        self.client = client
+        self.received_ns = time.time_ns() if received_ns is None else received_ns
+
+    def header(self, name: bytes) -> Optional[str]:
+        """One header's value (latin-1 decoded, surrounding whitespace removed), or None."""
+        value = self.headers.get(name)
+        return None if value is None else value.decode("latin-1").strip()
+
+
+class Exchange:
+    """One request/response of a protocol (a small state machine).
+
+    ``response`` is None while the protocol still wants the body. ``feed``/``end``
+    return :class:`Events` to store (or None) and set ``response`` on any error; after
+    a successful ``end`` (``response`` still None) the caller commits the events it was
+    given and asks :meth:`committed` (or :meth:`failed`) for the answer. ``error``
+    keeps the codec error behind an error response, for logging.
+    """
+
+    response: Optional[Response] = None
+    error: Optional[Exception] = None
+
+    def feed(self, data: bytes) -> Optional[Events]:
+        """One more chunk of the body."""
+        self._check_receiving()
+        return None
+
+    def end(self) -> Optional[Events]:
+        """The body is complete."""
+        self._check_receiving()
+        return None
+
+    def committed(self) -> Response:
+        """The store committed everything this exchange returned: the success response."""
+        raise RuntimeError("this exchange stores nothing")
+
+    def failed(self) -> Response:
+        """The store could not take the events (at any point): a retryable error
+        response, which also becomes ``response``."""
+        raise RuntimeError("this exchange stores nothing")
+
+    def _check_receiving(self) -> None:
+        if self.response is not None:
+            raise RuntimeError("the response is decided: stop sending the body")
+
+
+class Answer(Exchange):
+    """An exchange whose response is decided by the head alone (404, 403, GET status...)."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+class Protocol:
+    """One ingestion API. Subclasses route a request head to an :class:`Exchange`."""
+
+    name = "protocol"
+    #: True when the API specifies the answer for unknown paths (it then answers them
+    #: for every protocol of a :class:`Service`).
+    specifies_not_found = False
+
+    def start(self, request: Request) -> Optional[Exchange]:
+        """The exchange for this request, or None when the path is not this API's."""
+        raise NotImplementedError
+
+    def not_found(self, request: Request) -> Response:
+        """The answer for a path no protocol serves."""
+        return text_response(404, "Not found.")
+
+
+class Service:
+    """Several protocols on one server: their paths must not clash.
+
+    Unknown paths are answered by the first protocol that specifies its 404
+    (Samsara), else by the first protocol.
+    """
+
+    def __init__(self, protocols: Sequence[Protocol]) -> None:
+        if not protocols:
+            raise ValueError("a service needs at least one protocol")
+        self.protocols = tuple(protocols)
+        self._not_found = next(
+            (p for p in self.protocols if p.specifies_not_found), self.protocols[0])
+
+    def start(self, method: str, path: str, headers: HeaderList, *,
+              client: Optional[str] = None, received_ns: Optional[int] = None) -> Exchange:
+        """Begin one request: the head is all a protocol needs to route and check it."""
+        request = Request(method, path, headers, client, received_ns)
+        for protocol in self.protocols:
+            exchange = protocol.start(request)
+            if exchange is not None:
+                return exchange
+        return Answer(self._not_found.not_found(request))
+
+    def protocol(self, name: str) -> Protocol:
+        """The protocol called ``name`` (KeyError if it is not served)."""
+        for protocol in self.protocols:
+            if protocol.name == name:
+                return protocol
+        raise KeyError(name)
+
+
+# -- helpers shared by the protocols ---------------------------------------------------
+
+def bearer_token(request: Request) -> Optional[str]:
+    """The token of ``Authorization: Bearer <token>`` (scheme case-insensitive), or None."""
+    value = request.header(b"authorization")
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def declared_too_large(request: Request, limits: Limits) -> bool:
+    """Content-Length over the limit that applies: ``max_compressed`` when a real
+    Content-Encoding is declared, else ``max_body``. Lets a server answer 413 before
+    reading anything; everything else about size is the codec's job while streaming.
+    """
+    declared = request.header(b"content-length")
+    if declared is None or not declared.isdigit():
+        return False   # absent (chunked) or malformed: the HTTP layer's concern
+    size = int(declared)
+    if size <= min(limits.max_body, limits.max_compressed):
+        return False   # within both limits: no need to look at the encoding
+    compressed = bool(parse_content_encoding(request.header(b"content-encoding")))
+    return size > (limits.max_compressed if compressed else limits.max_body)
+
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+LOOPBACK_NETWORKS: Tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+
+def parse_networks(networks: Iterable[str]) -> Tuple[Network, ...]:
+    """CIDR strings (``10.0.0.0/8``, ``::1``) to network objects; ValueError if invalid."""
+    return tuple(ipaddress.ip_network(n.strip(), strict=False) for n in networks)
+
+
+def client_in(client: Optional[str], networks: Sequence[Network]) -> bool:
+    """Whether the client address lies in one of ``networks``.
+
+    An unknown client (None, a Unix socket path, garbage) is never inside: admin
+    actions fail closed. IPv4-mapped IPv6 addresses count as their IPv4 address.
+    """
+    if not client:
+        return False
+    try:
+        address = ipaddress.ip_address(client.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address.version == net.version and address in net for net in networks)
+
+
+__all__ = [
+    "Answer", "Events", "Exchange", "HeaderList", "LOOPBACK_NETWORKS", "Protocol", "Request",
+    "Response", "Service", "bearer_token", "client_in", "declared_too_large",
+    "json_response", "parse_networks", "text_response",
+]

@@ -1,0 +1,140 @@
+"""The Better Stack ingestion API (SPEC.md section 1), sans-I/O.
+
+``POST /`` with ``Authorization: Bearer <source token>``; JSON, NDJSON or MessagePack,
+optionally compressed. Every answer is ``text/plain; charset=utf-8``.
+
+Order of checks (the first failing one answers; nothing later is looked at):
+
+1. path ``/`` (else 404 ``Not found.``; another protocol of the service may own it),
+   method ``POST`` (else 405 ``Method not allowed.`` with ``Allow: POST``);
+2. the token: missing, malformed or unknown → 403 ``Unauthorized``. Authentication
+   comes first so that a caller without a valid token learns nothing about what the
+   endpoint accepts, and no body is read for it;
+3. ``Content-Type`` → 415 (the codec's message naming the accepted types), then
+   ``Content-Encoding`` → 415 (the codec's message naming the accepted codings);
+4. ``Content-Length`` over ``max_compressed`` (a coding declared) or ``max_body``
+   (none) → 413 ``payload reached size limit`` before any byte is read;
+5. the body, as it streams: the first fault in body order wins — 406 ``Couldn't
+   parse JSON content.``, 413 ``payload reached size limit`` (body, compressed body
+   or one event over its limit, including a chunked body cut off at the limit),
+   400 for corrupt or truncated compressed data;
+6. 202 with an empty body, only once the store committed every event of the request
+   (503 ``Service unavailable.`` with ``Retry-After`` if it could not).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+from ..batch import Batch
+from ..errors import IngestError, PayloadTooLarge
+from ..limits import DEFAULT_LIMITS, Limits
+from ..stream import StreamDecoder
+from . import (Answer, Events, Exchange, Protocol, Request, Response, bearer_token,
+               declared_too_large, text_response)
+
+UNAUTHORIZED = "Unauthorized"
+ACCEPTED = text_response(202, "")
+FORBIDDEN = text_response(403, UNAUTHORIZED)
+METHOD_NOT_ALLOWED = text_response(405, "Method not allowed.", (b"allow", b"POST"))
+UNAVAILABLE = text_response(503, "Service unavailable.", (b"retry-after", b"1"))
+
+
+def error_response(exc: IngestError) -> Response:
+    """The exact Better Stack answer for a codec error: its status and message."""
+    return text_response(exc.status, exc.message)
+
+
+class BetterStack(Protocol):
+    """``POST /`` of the Better Stack API.
+
+    ``tokens`` maps each accepted source token to the source name its events are
+    stored under (several tokens may share a source, e.g. while rotating one).
+    """
+
+    name = "betterstack"
+
+    def __init__(self, tokens: Mapping[str, str], limits: Limits = DEFAULT_LIMITS) -> None:
+        self.tokens = dict(tokens)
+        self.limits = limits
+
+    def start(self, request: Request) -> Optional[Exchange]:
+        if request.path != "/":
+            return None
+        if request.method != "POST":
+            return Answer(METHOD_NOT_ALLOWED)
+        token = bearer_token(request)
+        source = self.tokens.get(token) if token is not None else None
+        if source is None:
+            return Answer(FORBIDDEN)
+        try:
+            decoder = StreamDecoder(
+                request.header(b"content-type"),
+                content_encoding=request.header(b"content-encoding"),
+                limits=self.limits, received_ns=request.received_ns)
+        except IngestError as exc:   # 415: Content-Type, then Content-Encoding
+            return _failed(exc)
+        if declared_too_large(request, self.limits):
+            return _failed(PayloadTooLarge(detail="declared Content-Length over the limit"))
+        return BetterStackExchange(source, decoder, request.received_ns)
+
+
+def _failed(exc: IngestError) -> Answer:
+    answer = Answer(error_response(exc))
+    answer.error = exc
+    return answer
+
+
+class BetterStackExchange(Exchange):
+    """One accepted-so-far ``POST /``: streams the body through the codec."""
+
+    def __init__(self, source: str, decoder: StreamDecoder, received_ns: int) -> None:
+        self.source = source
+        self.received_ns = received_ns
+        self._decoder = decoder
+        self._ended = False
+
+    def feed(self, data: bytes) -> Optional[Events]:
+        self._check_receiving()
+        try:
+            return self._events(self._decoder.feed(data))
+        except IngestError as exc:
+            self._fail(exc)
+            return None
+
+    def end(self) -> Optional[Events]:
+        self._check_receiving()
+        self._ended = True
+        try:
+            return self._events(self._decoder.close())
+        except IngestError as exc:
+            self._fail(exc)
+            return None
+
+    def committed(self) -> Response:
+        self._check_done()
+        return ACCEPTED
+
+    def failed(self) -> Response:
+        self.response = UNAVAILABLE
+        return UNAVAILABLE
+
+    def _events(self, batch: Batch) -> Optional[Events]:
+        if not batch.events:
+            return None
+        return Events(self.source, batch.events, batch.times_ns, self.received_ns)
+
+    def _fail(self, exc: IngestError) -> None:
+        self.error = exc
+        self.response = error_response(exc)
+
+    def _check_receiving(self) -> None:
+        super()._check_receiving()
+        if self._ended:
+            raise RuntimeError("the body already ended")
+
+    def _check_done(self) -> None:
+        if not self._ended or self.response is not None:
+            raise RuntimeError("only a body that ended without an error can be committed")
+
+
+__all__ = ["ACCEPTED", "BetterStack", "BetterStackExchange", "UNAUTHORIZED", "error_response"]

@@ -1,0 +1,379 @@
+"""The Samsara ingestion API (SPEC.md section 2), sans-I/O.
+
+Routes: ``POST /v1/events``, ``GET``/``PUT /v1/api-status``; any other path is 404
+``{"status":"ERROR","message":"Not found"}``; a known path with another method is 405
+(with ``Allow``) — the original answers 404 there, 405 is what HTTP clients expect.
+
+``POST /v1/events``, order of checks (the first failing one answers):
+
+1. with ``tokens`` configured only: ``Authorization: Bearer`` → 403
+   ``{"status":"ERROR","message":"Unauthorized"}``. The original API has no
+   authentication (it sits behind the operator's network controls), so by default
+   there is none either and events are stored under ``source`` (``"samsara"``);
+2. ``Content-Type`` must be ``application/json`` or ``application/<x>+json``
+   (parameters ignored) → else 400 ``{"status":"ERROR","message":"Invalid format,
+   content-type must be application/json"}``;
+3. ``X-Samsara-publishedTimestamp`` present but not an integer (Java ``Long``) → 400
+   ``{"status":"ERROR","message":"X-Samsara-publishedTimestamp must be a valid timestamp."}``;
+4. ``Content-Encoding`` (gzip, and whatever else the codec decodes) → 415 JSON
+   ``{"status":"ERROR","message":<codec text>}``; ``Content-Length`` over the limit →
+   413 JSON ``{"status":"ERROR","message":"payload reached size limit"}``;
+5. the body, as it streams: not JSON → 400 ``Malformed JSON in request body.``
+   (``text/plain``, as the original); size limits → 413 JSON; corrupt compressed data
+   → 400 JSON; valid JSON that is not an array → 400 ``{"status":"ERROR","message":
+   "The body must be a JSON array of events."}``; an element that is not an object →
+   400 ``{"status":"ERROR","message":"Each event must be a JSON object."}`` (the codec
+   stops at the first one, so no per-event array can be built for it);
+6. each event needs ``timestamp`` (a JSON integer, epoch ms), ``sourceId`` and
+   ``eventName`` (strings): if any event is invalid → 400 with a JSON array, one entry
+   per event in order: ``"OK"`` or ``{"<key>": "missing required key" | "must be an
+   integer" | "must be a string", ...}``;
+7. 202, once the store committed: empty body, or
+   ``{"status":"OK","warning":"For completeness, please provide the
+   'X-Samsara-publishedTimestamp' header."}`` when that header is absent.
+
+Stored events get ``receivedAt`` (epoch ms of arrival) unless they carry a value other
+than null/false, and ``publishedAt`` (the header) likewise when the header is present.
+Their event time is ``timestamp`` (ms → ns); one outside the int64 ns range falls back
+to the arrival time, like an unparseable ``dt`` in Better Stack.
+
+``GET /v1/api-status`` → 200 ``{"status":"online"}`` or 503 ``{"status":"offline"}``.
+``PUT /v1/api-status`` with ``{"status":"online"|"offline"}`` → 200 with the new status,
+anything else → 400; only clients in ``admin_networks`` (default loopback) may PUT,
+others get 403 ``{"status":"ERROR","message":"Forbidden"}``. Going offline only drains
+the load balancer: events are still accepted. The status lives in this object, i.e.
+per server process, as in the original (it takes *one instance* off the balancer).
+"""
+from __future__ import annotations
+
+import re
+from array import array
+from typing import Iterable, List, Mapping, Optional, Sequence
+
+from .. import errors as E
+from ..compression import BodyDecoder, open_decoder
+from ..errors import IngestError, PayloadTooLarge
+from ..formats import media_type
+from ..limits import DEFAULT_LIMITS, Limits
+from ..stream import StreamDecoder
+from . import (LOOPBACK_NETWORKS, Answer, Events, Exchange, Protocol, Request, Response,
+               bearer_token, client_in, declared_too_large, json_response, parse_networks,
+               text_response)
+
+EVENTS_PATH = "/v1/events"
+STATUS_PATH = "/v1/api-status"
+PUBLISHED_HEADER = b"x-samsara-publishedtimestamp"
+
+MALFORMED_JSON = "Malformed JSON in request body."
+MISSING_KEY = "missing required key"
+NOT_INTEGER = "must be an integer"
+NOT_STRING = "must be a string"
+
+
+def _error(status: int, message: str, *extra) -> Response:
+    return json_response(status, {"status": "ERROR", "message": message}, *extra)
+
+
+NOT_FOUND = _error(404, "Not found")
+BAD_CONTENT_TYPE = _error(400, "Invalid format, content-type must be application/json")
+BAD_PUBLISHED = _error(400, "X-Samsara-publishedTimestamp must be a valid timestamp.")
+NOT_AN_ARRAY = _error(400, "The body must be a JSON array of events.")
+NOT_AN_OBJECT = _error(400, "Each event must be a JSON object.")
+MALFORMED = text_response(400, MALFORMED_JSON)
+UNAUTHORIZED = _error(403, "Unauthorized")
+FORBIDDEN = _error(403, "Forbidden")
+BAD_STATUS = _error(400, 'The body must be {"status": "online"} or {"status": "offline"}.')
+UNAVAILABLE = _error(503, "Service unavailable.", (b"retry-after", b"1"))
+ACCEPTED = Response(202, (), b"")
+ACCEPTED_WITH_WARNING = json_response(202, {
+    "status": "OK",
+    "warning": "For completeness, please provide the 'X-Samsara-publishedTimestamp' header.",
+})
+EVENTS_METHODS = _error(405, "Method not allowed", (b"allow", b"POST"))
+STATUS_METHODS = _error(405, "Method not allowed", (b"allow", b"GET, PUT"))
+STATUSES = {
+    True: json_response(200, {"status": "online"}),
+    False: json_response(503, {"status": "offline"}),
+}
+STATUS_SET = {
+    True: json_response(200, {"status": "online"}),
+    False: json_response(200, {"status": "offline"}),
+}
+
+#: A PUT /v1/api-status body is one tiny object.
+STATUS_LIMITS = Limits(max_body=64 * 1024, max_compressed=64 * 1024, max_event=64 * 1024,
+                       max_depth=8)
+
+_LONG = re.compile(r"[+-]?[0-9]+")
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_MS = 1_000_000
+# What may precede the first significant byte of a body the codec accepts.
+_LEADING = b" \t\r\n\xef\xbb\xbf"
+_MISSING = object()
+
+
+def is_json_media_type(content_type: Optional[str]) -> bool:
+    """``application/json`` or ``application/<x>+json``, parameters ignored."""
+    bare = media_type(content_type)
+    if bare == "application/json":
+        return True
+    kind, _, subtype = bare.partition("/")
+    return (kind == "application" and subtype.endswith("+json") and len(subtype) > 5
+            and "/" not in subtype)
+
+
+def parse_published(value: str) -> Optional[int]:
+    """The header as Java's ``Long.parseLong`` reads it, or None when it is not one."""
+    if not _LONG.fullmatch(value):
+        return None
+    number = int(value)
+    return number if _INT64_MIN <= number <= _INT64_MAX else None
+
+
+def check_event(event: dict) -> Optional[dict]:
+    """None for a valid event, else ``{key: what is wrong}`` for each bad required key."""
+    problems = None
+    timestamp = event.get("timestamp", _MISSING)
+    if type(timestamp) is not int:   # bool is not a JSON integer; neither is 1.0
+        problems = {"timestamp": MISSING_KEY if timestamp is _MISSING else NOT_INTEGER}
+    for key in ("sourceId", "eventName"):
+        value = event.get(key, _MISSING)
+        if type(value) is not str:
+            if problems is None:
+                problems = {}
+            problems[key] = MISSING_KEY if value is _MISSING else NOT_STRING
+    return problems
+
+
+class Samsara(Protocol):
+    """The Samsara ingestion API, with its online/offline status.
+
+    ``tokens`` (token → source), when given, makes ``POST /v1/events`` require a Bearer
+    token and stores under the token's source; otherwise events go to ``source``.
+    """
+
+    name = "samsara"
+    specifies_not_found = True
+
+    def __init__(self, *, source: str = "samsara", tokens: Optional[Mapping[str, str]] = None,
+                 limits: Limits = DEFAULT_LIMITS,
+                 admin_networks: Iterable[str] = LOOPBACK_NETWORKS,
+                 online: bool = True) -> None:
+        self.source = source
+        self.tokens = None if tokens is None else dict(tokens)
+        self.limits = limits
+        self.admin_networks = parse_networks(admin_networks)
+        self.online = online
+
+    def start(self, request: Request) -> Optional[Exchange]:
+        if request.path == EVENTS_PATH:
+            if request.method != "POST":
+                return Answer(EVENTS_METHODS)
+            return self._events(request)
+        if request.path == STATUS_PATH:
+            if request.method == "GET":
+                return Answer(STATUSES[self.online])
+            if request.method == "PUT":
+                if not client_in(request.client, self.admin_networks):
+                    return Answer(FORBIDDEN)
+                return StatusExchange(self, request)
+            return Answer(STATUS_METHODS)
+        return None
+
+    def not_found(self, request: Request) -> Response:
+        return NOT_FOUND
+
+    def _events(self, request: Request) -> Exchange:
+        source = self.source
+        if self.tokens is not None:
+            token = bearer_token(request)
+            source = self.tokens.get(token) if token is not None else None
+            if source is None:
+                return Answer(UNAUTHORIZED)
+        if not is_json_media_type(request.header(b"content-type")):
+            return Answer(BAD_CONTENT_TYPE)
+        published = request.header(PUBLISHED_HEADER)
+        published_ms = None
+        if published is not None:
+            published_ms = parse_published(published)
+            if published_ms is None:
+                return Answer(BAD_PUBLISHED)
+        try:
+            body = open_decoder(request.header(b"content-encoding"), self.limits)
+        except IngestError as exc:
+            return _failed(exc)
+        if declared_too_large(request, self.limits):
+            return _failed(PayloadTooLarge(detail="declared Content-Length over the limit"))
+        return SamsaraExchange(source, body, self.limits, request.received_ns, published_ms)
+
+
+def _codec_error(exc: IngestError, in_array: bool) -> Response:
+    if isinstance(exc, E.ParseError):
+        return NOT_AN_OBJECT if in_array and exc.detail == E.EXPECTED_OBJECT else MALFORMED
+    return _error(exc.status, exc.message)
+
+
+def _failed(exc: IngestError) -> Answer:
+    answer = Answer(_codec_error(exc, False))
+    answer.error = exc
+    return answer
+
+
+class SamsaraExchange(Exchange):
+    """One ``POST /v1/events``: decode, validate each event, enrich the valid ones.
+
+    Events are handed out for storing while every event so far is valid; after the
+    first invalid one nothing more is (the request will be answered 400 and aborted),
+    but every later event is still checked so the answer has one entry per event.
+    """
+
+    def __init__(self, source: str, body: BodyDecoder, limits: Limits, received_ns: int,
+                 published_ms: Optional[int]) -> None:
+        self.source = source
+        self.received_ns = received_ns
+        self.published_ms = published_ms
+        self._received_ms = received_ns // _MS
+        self._body = body
+        # The body arrives decompressed from ``body``; the codec frames and builds it.
+        self._decoder = StreamDecoder("application/json", limits=limits,
+                                      received_ns=received_ns)
+        self._is_array: Optional[bool] = None
+        self._count = 0
+        self._verdicts: Optional[List[object]] = None
+        self._ended = False
+
+    def feed(self, data: bytes) -> Optional[Events]:
+        self._check_receiving()
+        try:
+            return self._decode(self._body.feed(data), False)
+        except IngestError as exc:
+            self._fail(exc)
+            return None
+
+    def end(self) -> Optional[Events]:
+        self._check_receiving()
+        self._ended = True
+        try:
+            events = self._decode(self._body.close(), True)
+        except IngestError as exc:
+            self._fail(exc)
+            return None
+        if not self._is_array:
+            self.response = NOT_AN_ARRAY
+        elif self._verdicts is not None:
+            self.response = json_response(400, self._verdicts)
+        return events if self.response is None else None
+
+    def committed(self) -> Response:
+        self._check_done()
+        return ACCEPTED if self.published_ms is not None else ACCEPTED_WITH_WARNING
+
+    def failed(self) -> Response:
+        self.response = UNAVAILABLE
+        return UNAVAILABLE
+
+    def _decode(self, pieces, final: bool) -> Optional[Events]:
+        events: List[dict] = []
+        times = array("q")
+        for piece in pieces:
+            if self._is_array is None:
+                self._sniff(piece)
+            self._take(self._decoder.feed(piece).events, events, times)
+        if final:
+            self._take(self._decoder.close().events, events, times)
+        if not events or self._verdicts is not None or not self._is_array:
+            return None
+        return Events(self.source, events, times, self.received_ns)
+
+    def _sniff(self, piece) -> None:
+        """Array or not, from the first significant byte. The codec validates the body;
+        this only tells ``[...]`` from ``{...}``, which the codec accepts alike."""
+        for start in range(0, len(piece), 256):
+            head = bytes(piece[start:start + 256]).lstrip(_LEADING)
+            if head:
+                self._is_array = head[:1] == b"["
+                return
+
+    def _take(self, decoded: Sequence[dict], events: List[dict], times: array) -> None:
+        received_ms, published_ms = self._received_ms, self.published_ms
+        for event in decoded:
+            problems = check_event(event)
+            if problems is not None:
+                if self._verdicts is None:
+                    self._verdicts = ["OK"] * self._count
+                self._verdicts.append(problems)
+            elif self._verdicts is not None:
+                self._verdicts.append("OK")
+            else:
+                # The original's (or ov value): only null and false count as absent.
+                value = event.get("receivedAt")
+                if value is None or value is False:
+                    event["receivedAt"] = received_ms
+                if published_ms is not None:
+                    value = event.get("publishedAt")
+                    if value is None or value is False:
+                        event["publishedAt"] = published_ms
+                ns = event["timestamp"] * _MS
+                times.append(ns if _INT64_MIN <= ns <= _INT64_MAX else self.received_ns)
+                events.append(event)
+            self._count += 1
+
+    def _fail(self, exc: IngestError) -> None:
+        self.error = exc
+        self.response = _codec_error(exc, bool(self._is_array))
+
+    def _check_receiving(self) -> None:
+        super()._check_receiving()
+        if self._ended:
+            raise RuntimeError("the body already ended")
+
+    def _check_done(self) -> None:
+        if not self._ended or self.response is not None:
+            raise RuntimeError("only a body that ended without an error can be committed")
+
+
+class StatusExchange(Exchange):
+    """``PUT /v1/api-status`` from an allowed client: read the tiny body, switch."""
+
+    def __init__(self, protocol: Samsara, request: Request) -> None:
+        self._protocol = protocol
+        self._events: List[dict] = []
+        try:
+            self._decoder: Optional[StreamDecoder] = StreamDecoder(
+                "application/json", content_encoding=request.header(b"content-encoding"),
+                limits=STATUS_LIMITS, received_ns=request.received_ns)
+        except IngestError as exc:
+            self._bad(exc)
+
+    def feed(self, data: bytes) -> Optional[Events]:
+        self._check_receiving()
+        try:
+            self._events.extend(self._decoder.feed(data).events)
+        except IngestError as exc:
+            self._bad(exc)
+        return None
+
+    def end(self) -> Optional[Events]:
+        self._check_receiving()
+        try:
+            self._events.extend(self._decoder.close().events)
+        except IngestError as exc:
+            self._bad(exc)
+            return None
+        status = self._events[0].get("status") if len(self._events) == 1 else None
+        if status in ("online", "offline"):
+            self._protocol.online = status == "online"
+            self.response = STATUS_SET[self._protocol.online]
+        else:
+            self.response = BAD_STATUS
+        return None
+
+    def _bad(self, exc: IngestError) -> None:
+        self.error = exc
+        self.response = BAD_STATUS
+
+
+__all__ = [
+    "EVENTS_PATH", "STATUS_PATH", "Samsara", "SamsaraExchange", "StatusExchange",
+    "check_event", "is_json_media_type", "parse_published",
+]

@@ -1,0 +1,192 @@
+"""A raw ASGI 3 app over the sans-I/O protocols and a store.
+
+    app = create_app(tokens={"<token>": "app"}, store="sqlite:fastingest.db")
+    # uvicorn module:app  — or mount it: Starlette(routes=[Mount("/ingest", app)])
+
+Per request the app asks the protocols for an exchange, streams the body into it chunk
+by chunk (stopping as soon as the response is decided: an early 403/413/415 reads
+nothing), adds the events it yields to one store transaction, and answers 202 only
+after that transaction committed. Any error, or a client that goes away, aborts it.
+
+When mounted in a framework that does not forward lifespan events to sub-apps, the
+store opens on first use; call ``await app.startup()`` / ``await app.shutdown()`` from
+the host's lifespan to open it eagerly and to flush it on exit.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Awaitable, Callable, Dict, Iterable, Mapping, Optional, Sequence, Union
+
+from ..limits import DEFAULT_LIMITS, Limits
+from ..protocols import LOOPBACK_NETWORKS, Exchange, Protocol, Response, Service
+from ..protocols.betterstack import BetterStack
+from ..protocols.samsara import Samsara
+from .stores import Store, StoreError, Transaction, store_from_url
+
+Scope = Dict[str, Any]
+Message = Dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+PROTOCOLS = ("betterstack", "samsara")
+
+log = logging.getLogger("fastingest.server")
+
+
+class IngestApp:
+    """The ASGI application: ``service`` (the protocols) and ``store``."""
+
+    def __init__(self, service: Service, store: Store) -> None:
+        self.service = service
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await receive()   # websocket.connect
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def startup(self) -> None:
+        """Open the store (raises if it is unusable)."""
+        await self.store.open()
+
+    async def shutdown(self) -> None:
+        """Flush and close the store; call once no request is in flight."""
+        await self.store.close()
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received_ns = time.time_ns()
+        client = scope.get("client")
+        exchange = self.service.start(
+            scope["method"], route_path(scope), scope["headers"],
+            client=client[0] if client else None, received_ns=received_ns)
+        response = exchange.response
+        if response is None:
+            response = await self._exchange(exchange, receive)
+            if response is None:
+                return   # the client went away: nobody to answer
+        if exchange.error is not None and log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s -> %d: %s", scope["method"], scope["path"], response.status,
+                      exchange.error)
+        await send({
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [*response.headers, (b"content-length", b"%d" % len(response.body))],
+        })
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _exchange(self, exchange: Exchange, receive: Receive) -> Optional[Response]:
+        """Stream the body into the exchange and its events into one transaction."""
+        tx: Optional[Transaction] = None
+        committed = False
+        try:
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":   # http.disconnect
+                    return None
+                more = message.get("more_body", False)
+                chunk = message.get("body", b"")
+                if chunk:
+                    events = exchange.feed(chunk)
+                    if events is not None:
+                        if tx is None:
+                            tx = self.store.begin()
+                        await tx.add(*events)
+                    if exchange.response is not None:
+                        return exchange.response   # stop reading: answer now
+            events = exchange.end()
+            if events is not None:
+                if tx is None:
+                    tx = self.store.begin()
+                await tx.add(*events)
+            if exchange.response is not None:
+                return exchange.response
+            if tx is not None:
+                await tx.commit()
+            committed = True
+            return exchange.committed()
+        except StoreError as exc:
+            response = exchange.failed()
+            log.error("store failure, answering %d: %s", response.status, exc)
+            return response
+        finally:
+            if tx is not None and not committed:
+                await tx.abort()
+
+    # -- lifespan --------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.shutdown()
+                except Exception as exc:
+                    await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def route_path(scope: Scope) -> str:
+    """The path below ``root_path`` (where a framework mounted the app), as Starlette does."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        path = path[len(root):]
+    return path or "/"
+
+
+def create_app(
+    *,
+    tokens: Mapping[str, str],
+    store: Union[Store, str],
+    limits: Limits = DEFAULT_LIMITS,
+    protocols: Sequence[Union[str, Protocol]] = PROTOCOLS,
+    admin_networks: Iterable[str] = LOOPBACK_NETWORKS,
+    samsara_source: str = "samsara",
+    samsara_auth: bool = False,
+) -> IngestApp:
+    """The ingestion server as an ASGI app.
+
+    * ``tokens``: source token → source name (Better Stack's ``Authorization: Bearer``).
+    * ``store``: a :class:`~fastingest.server.stores.Store` or its URL (``sqlite:PATH``).
+    * ``limits``: body, compressed body and event size limits (413 beyond them).
+    * ``protocols``: ``"betterstack"`` (``POST /``) and/or ``"samsara"``
+      (``/v1/events``, ``/v1/api-status``), or ready :class:`Protocol` objects.
+    * ``admin_networks``: client networks allowed to ``PUT /v1/api-status``.
+    * ``samsara_source``: the source Samsara events are stored under; with
+      ``samsara_auth`` they need a Bearer token instead, stored under its source.
+    """
+    if isinstance(store, str):
+        store = store_from_url(store)
+    built = []
+    for protocol in protocols:
+        if isinstance(protocol, Protocol):
+            built.append(protocol)
+        elif protocol == "betterstack":
+            built.append(BetterStack(tokens, limits))
+        elif protocol == "samsara":
+            built.append(Samsara(source=samsara_source, tokens=tokens if samsara_auth else None,
+                                 limits=limits, admin_networks=admin_networks))
+        else:
+            raise ValueError(f"unknown protocol {protocol!r}: use {' or '.join(PROTOCOLS)}")
+    return IngestApp(Service(built), store)
+
+
+__all__ = ["IngestApp", "PROTOCOLS", "create_app", "route_path"]

@@ -1,0 +1,158 @@
+"""``fastingest serve``: both ingestion APIs on uvicorn, events into SQLite.
+
+    fastingest serve                                  # 127.0.0.1:9000, sqlite:fastingest.db
+    fastingest serve --token app=s3cret --token web=0ther --store sqlite:/var/lib/events.db
+    FASTINGEST_TOKENS="app=s3cret,web=0ther" fastingest serve --host 0.0.0.0
+
+Without any token a random one is created for the source ``default`` and printed with a
+ready curl line. SIGTERM/SIGINT shut down gracefully: no new connections, requests in
+flight finish (up to ``--graceful-timeout``), then the store commits what is pending —
+a request is only acknowledged (202) after its commit, so nothing acknowledged is lost.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import secrets
+import shlex
+import sys
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from ..limits import DEFAULT_LIMITS, Limits
+from ..protocols import LOOPBACK_NETWORKS, parse_networks
+from .asgi import PROTOCOLS, create_app
+
+TOKENS_ENV = "FASTINGEST_TOKENS"
+DEFAULT_PORT = 9000   # the port of the Samsara examples
+DEFAULT_STORE = "sqlite:fastingest.db"
+FIRST_EVENT = '{"message":"My first event","nested":{"values":123}}'
+
+_SIZE = re.compile(r"(\d+)\s*([kmg]i?b?|b)?", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """``20971520``, ``20MiB``, ``20M``, ``512k`` → bytes (binary units)."""
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 20MiB)")
+    return int(match.group(1)) * _UNITS[(match.group(2) or "")[:1].lower()]
+
+
+def parse_tokens(pairs: Iterable[str]) -> Dict[str, str]:
+    """``SOURCE=TOKEN`` pairs → {token: source}; ValueError on a malformed or clashing pair."""
+    tokens: Dict[str, str] = {}
+    for pair in pairs:
+        source, sep, token = pair.strip().partition("=")
+        source, token = source.strip(), token.strip()
+        if not sep or not source or not token or any(c.isspace() for c in token):
+            raise ValueError(f"expected SOURCE=TOKEN, got {pair!r}")
+        if tokens.get(token, source) != source:
+            raise ValueError(f"token for {source!r} is already the token of {tokens[token]!r}")
+        tokens[token] = source
+    return tokens
+
+
+def _network(text: str) -> str:
+    try:
+        parse_networks([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def register(subparsers) -> None:
+    """Add the ``serve`` subcommand to the ``fastingest`` command."""
+    p = subparsers.add_parser(
+        "serve", help="run the ingestion server (Better Stack and Samsara APIs)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both",
+                   help="which API to serve (default both: their paths do not clash)")
+    p.add_argument("--store", default=DEFAULT_STORE,
+                   help=f"where events go (default {DEFAULT_STORE}; "
+                        "sqlite:PATH?synchronous=normal trades power-loss safety for speed)")
+    p.add_argument("--token", action="append", default=[], metavar="SOURCE=TOKEN",
+                   help=f"accept this Bearer token for SOURCE (repeatable; also ${TOKENS_ENV}="
+                        "'src1=tok1,src2=tok2')")
+    p.add_argument("--admin-network", action="append", type=_network, metavar="CIDR",
+                   help="client network allowed to PUT /v1/api-status (repeatable; "
+                        "default loopback only)")
+    p.add_argument("--samsara-source", default="samsara",
+                   help="source name of Samsara events (default samsara)")
+    p.add_argument("--samsara-auth", action="store_true",
+                   help="require a Bearer token on /v1/events too (stored under its source)")
+    p.add_argument("--max-body", type=parse_size, default=DEFAULT_LIMITS.max_body,
+                   metavar="SIZE", help="decompressed body limit (default 20MiB)")
+    p.add_argument("--max-compressed", type=parse_size, default=DEFAULT_LIMITS.max_compressed,
+                   metavar="SIZE", help="compressed body limit (default 10MiB)")
+    p.add_argument("--max-event", type=parse_size, default=DEFAULT_LIMITS.max_event,
+                   metavar="SIZE", help="one event's limit (default 1MiB)")
+    p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="on SIGTERM, how long requests in flight may take (default 30)")
+    p.add_argument("--log-level", default="info",
+                   choices=("critical", "error", "warning", "info", "debug"))
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.set_defaults(run=run)
+
+
+def _tokens(args: argparse.Namespace) -> Tuple[Dict[str, str], Optional[str]]:
+    pairs: List[str] = [p for p in os.environ.get(TOKENS_ENV, "").split(",") if p.strip()]
+    pairs += args.token
+    tokens = parse_tokens(pairs)
+    created = None
+    if not tokens and args.protocol in ("betterstack", "both"):
+        created = secrets.token_urlsafe(18)
+        tokens[created] = "default"
+    return tokens, created
+
+
+def _url(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the server until SIGTERM/SIGINT; the exit status."""
+    try:
+        import uvicorn
+    except ImportError:
+        sys.stderr.write("fastingest serve needs its extra: pip install 'fastingest[server]'\n")
+        return 2
+    try:
+        tokens, created = _tokens(args)
+        limits = Limits(max_body=args.max_body, max_compressed=args.max_compressed,
+                        max_event=args.max_event)
+        protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
+        app = create_app(tokens=tokens, store=args.store, limits=limits, protocols=protocols,
+                         admin_networks=args.admin_network or LOOPBACK_NETWORKS,
+                         samsara_source=args.samsara_source, samsara_auth=args.samsara_auth)
+    except ValueError as exc:
+        sys.stderr.write(f"fastingest serve: {exc}\n")
+        return 2
+    url = _url(args.host, args.port)
+    print(f"fastingest serve: {' + '.join(protocols)} on {url}, store {args.store}", flush=True)
+    if created is not None:
+        print(f"No --token given: created source 'default' with token {created}\n"
+              f"(it changes at every start; pass --token SOURCE=TOKEN to keep one). Try:\n"
+              f"  curl -X POST {url}/ -H 'Authorization: Bearer {created}' "
+              f"-H 'Content-Type: application/json' "
+              f"-d {shlex.quote(FIRST_EVENT)}", flush=True)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, lifespan="on",
+        log_level=args.log_level, access_log=args.access_log,
+        timeout_graceful_shutdown=args.graceful_timeout,
+        loop="auto", http="auto")   # uvloop and httptools when installed
+    logging.getLogger("fastingest").setLevel(args.log_level.upper())
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+__all__ = ["register", "run", "parse_size", "parse_tokens"]

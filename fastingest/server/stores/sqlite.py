@@ -1,0 +1,345 @@
+"""The embedded default store: one SQLite file in WAL mode, written by one thread.
+
+One table, ``events(source, time_ns, received_ns, event)`` — event time and reception
+time as int64 ns, the event as JSON text — with an index on ``(source, time_ns)``::
+
+    sqlite3 fastingest.db "SELECT time_ns, event FROM events WHERE source = 'app'
+                           ORDER BY time_ns DESC LIMIT 10"
+
+How it stays fast and safe:
+
+* **Off the event loop.** All SQL runs in one writer thread with its own connection;
+  coroutines wait on futures. The ``sqlite3`` module releases the GIL while SQLite
+  works, so the loop keeps decoding other requests meanwhile.
+* **Group commit.** While the writer commits, new commits queue up; it then writes all
+  of them in one transaction (one fsync) and wakes every waiter. Nobody waits for a
+  timer: under light load a commit goes alone, under heavy load they share.
+* **All or nothing.** A transaction keeps its rows in memory until ``commit``; only
+  then does the writer see them. A request larger than ``spill_bytes`` of JSON spills
+  its rows, as they arrive, into a per-connection ``TEMP`` staging table, so memory
+  stays bounded; commit moves them into ``events`` in the same SQLite transaction as
+  everything else, abort deletes them. Readers never see a partial request.
+* **Durable acknowledgements.** ``synchronous=FULL`` by default: when ``commit``
+  returns, the events survive a power loss. ``synchronous=normal`` (``sqlite:PATH?
+  synchronous=normal``) is faster and still loses nothing when the process dies, only
+  the last commits when the machine does.
+* **Several processes.** ``busy_timeout`` (5 s) makes writers of other processes wait
+  for each other instead of failing; WAL lets readers run alongside.
+
+If a group fails (disk full, lock timeout), every transaction in it fails with
+:class:`~fastingest.server.stores.StoreError` and nothing of the group is kept.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import queue
+import sqlite3
+import threading
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+from urllib.parse import parse_qs
+
+from ...jsonout import dumps
+from . import Store, StoreError, Transaction
+
+MiB = 1024 * 1024
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    source      TEXT    NOT NULL,
+    time_ns     INTEGER NOT NULL,
+    received_ns INTEGER NOT NULL,
+    event       TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_source_time ON events (source, time_ns);
+"""
+# Spilled rows of unfinished requests; TEMP is private to the writer's connection.
+STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS staging (
+    tx INTEGER NOT NULL, source TEXT NOT NULL, time_ns INTEGER NOT NULL,
+    received_ns INTEGER NOT NULL, event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS temp.staging_tx ON staging (tx);
+"""
+INSERT = "INSERT INTO main.events (source, time_ns, received_ns, event) VALUES (?, ?, ?, ?)"
+STAGE = "INSERT INTO temp.staging (source, time_ns, received_ns, event, tx) VALUES (?, ?, ?, ?, {tx})"
+MOVE = ("INSERT INTO main.events (source, time_ns, received_ns, event) "
+        "SELECT source, time_ns, received_ns, event FROM temp.staging WHERE tx = ? ORDER BY rowid")
+DROP = "DELETE FROM temp.staging WHERE tx = ?"
+
+SYNCHRONOUS = ("off", "normal", "full", "extra")
+
+Row = Tuple[str, int, int, str]
+
+_COMMIT, _STAGE, _ABORT, _PING = range(4)
+
+
+class _Op:
+    """One request to the writer thread; ``future`` is settled on ``loop``."""
+
+    __slots__ = ("kind", "txid", "rows", "staged", "loop", "future")
+
+    def __init__(self, kind: int, txid: int = 0, rows: Optional[List[Row]] = None,
+                 staged: bool = False) -> None:
+        self.kind = kind
+        self.txid = txid
+        self.rows = rows
+        self.staged = staged
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.future: Optional[asyncio.Future] = None
+
+
+_STOP = _Op(-1)
+
+
+class SQLiteStore(Store):
+    """Events in the SQLite file ``path``; see the module docstring.
+
+    ``synchronous``: ``"full"`` (default; acknowledged means on disk), ``"normal"``,
+    ``"off"``, ``"extra"``. ``busy_timeout``: seconds to wait for another process's
+    write lock. ``spill_bytes``: JSON bytes a transaction keeps in memory before
+    spilling to the staging table. ``max_group_rows``: rows one group commit gathers
+    at most before writing (bounds the latency one huge group adds).
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], *, synchronous: str = "full",
+                 busy_timeout: float = 5.0, spill_bytes: int = 4 * MiB,
+                 max_group_rows: int = 100_000) -> None:
+        synchronous = synchronous.lower()
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
+        if spill_bytes < 1 or max_group_rows < 1 or busy_timeout < 0:
+            raise ValueError("spill_bytes and max_group_rows must be positive, "
+                             "busy_timeout not negative")
+        self.path = os.fspath(path)
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self.spill_bytes = spill_bytes
+        self.max_group_rows = max_group_rows
+        self._queue: "queue.SimpleQueue[_Op]" = queue.SimpleQueue()
+        self._thread: Optional[threading.Thread] = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+        self._txids = itertools.count(1)
+
+    @classmethod
+    def from_url(cls, rest: str) -> "SQLiteStore":
+        """``PATH[?synchronous=normal&busy_timeout=10&spill_bytes=...]`` (after ``sqlite:``)."""
+        path, _, query = rest.partition("?")
+        options: Dict[str, object] = {}
+        for key, values in parse_qs(query, strict_parsing=bool(query)).items():
+            value = values[-1]
+            if key == "synchronous":
+                options[key] = value
+            elif key == "busy_timeout":
+                options[key] = float(value)
+            elif key in ("spill_bytes", "max_group_rows"):
+                options[key] = int(value)
+            else:
+                raise ValueError(f"unknown sqlite store option {key!r}")
+        return cls(path, **options)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r}, synchronous={self.synchronous!r})"
+
+    # -- Store -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Start the writer and wait until the file is open and the schema exists."""
+        await self._submit(_Op(_PING))
+
+    def begin(self) -> "SQLiteTransaction":
+        if self._closed:
+            raise StoreError("the store is closed")
+        return SQLiteTransaction(self, next(self._txids))
+
+    async def close(self) -> None:
+        """Write everything already submitted, then stop the writer thread."""
+        if self._closed:
+            return
+        self._closed = True
+        thread = self._thread
+        if thread is not None:
+            self._queue.put(_STOP)
+            await asyncio.get_running_loop().run_in_executor(None, thread.join)
+
+    # -- the loop side -------------------------------------------------------------------
+
+    async def _submit(self, op: _Op) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+        self._ensure_writer()
+        loop = asyncio.get_running_loop()
+        op.loop = loop
+        op.future = loop.create_future()
+        self._queue.put(op)
+        await op.future
+
+    def _ensure_writer(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    thread = threading.Thread(target=self._writer, name="fastingest-sqlite",
+                                              daemon=True)
+                    thread.start()
+                    self._thread = thread
+
+    # -- the writer thread ---------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.executescript(SCHEMA)
+        conn.executescript(STAGING)
+        return conn
+
+    def _writer(self) -> None:
+        fatal: Optional[BaseException] = None
+        conn = None
+        try:
+            conn = self._connect()
+        except Exception as exc:   # unwritable path, not a database...: every op fails
+            fatal = exc
+        stopping = False
+        while not stopping:
+            ops = [self._queue.get()]
+            rows = len(ops[0].rows or ())
+            while rows < self.max_group_rows:
+                try:
+                    op = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                ops.append(op)
+                rows += len(op.rows or ())
+            if _STOP in ops:
+                stopping = True
+                ops = [op for op in ops if op is not _STOP]
+            error = fatal if fatal is not None else self._write(conn, ops)
+            self._settle(ops, error)
+        # Anything submitted while stopping finds a closed store.
+        leftovers = []
+        while True:
+            try:
+                leftovers.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        self._settle([op for op in leftovers if op is not _STOP], StoreError("the store is closed"))
+        if conn is not None:
+            conn.close()
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, ops: Sequence[_Op]) -> Optional[BaseException]:
+        """Apply a group of ops in one SQLite transaction; the error if it failed."""
+        if all(op.kind == _PING for op in ops):
+            return None
+        commits = [op for op in ops if op.kind == _COMMIT]
+        try:
+            # IMMEDIATE takes the write lock up front (waiting busy_timeout for other
+            # processes) when the main file is written; staging alone needs no lock on it.
+            conn.execute("BEGIN IMMEDIATE" if commits else "BEGIN")
+            try:
+                for op in ops:
+                    if op.kind == _STAGE:
+                        conn.executemany(STAGE.format(tx=int(op.txid)), op.rows)
+                    elif op.kind == _ABORT:
+                        conn.execute(DROP, (op.txid,))
+                for op in commits:
+                    if op.staged:   # a transaction's spilled rows precede its last ones
+                        conn.execute(MOVE, (op.txid,))
+                        conn.execute(DROP, (op.txid,))
+                conn.executemany(INSERT, itertools.chain.from_iterable(
+                    op.rows for op in commits if op.rows))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except Exception as exc:
+            return exc
+        return None
+
+    @staticmethod
+    def _settle(ops: Sequence[_Op], error: Optional[BaseException]) -> None:
+        """Wake the waiters, one thread-safe call per event loop."""
+        by_loop: Dict[asyncio.AbstractEventLoop, List[asyncio.Future]] = {}
+        for op in ops:
+            if op.future is not None and op.loop is not None:
+                by_loop.setdefault(op.loop, []).append(op.future)
+        message = None if error is None else f"{type(error).__name__}: {error}"
+        for loop, futures in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_futures, futures, message, error)
+            except RuntimeError:   # the loop is closed: nobody is waiting any more
+                pass
+
+
+def _settle_futures(futures: List[asyncio.Future], message: Optional[str],
+                    cause: Optional[BaseException]) -> None:
+    for future in futures:
+        if future.done():   # the waiting request was cancelled
+            continue
+        if message is None:
+            future.set_result(None)
+        else:
+            exc = StoreError(message)
+            exc.__cause__ = cause
+            future.set_exception(exc)
+
+
+class SQLiteTransaction(Transaction):
+    """Rows of one request: in memory until ``spill_bytes``, then in the staging table."""
+
+    __slots__ = ("_store", "txid", "_rows", "_size", "_staged", "_state")
+
+    _OPEN, _COMMITTING, _COMMITTED, _ABORTED = range(4)
+
+    def __init__(self, store: SQLiteStore, txid: int) -> None:
+        self._store = store
+        self.txid = txid
+        self._rows: List[Row] = []
+        self._size = 0
+        self._staged = False
+        self._state = self._OPEN
+
+    async def add(self, source: str, events: List[dict], times_ns: Sequence[int],
+                  received_ns: int) -> None:
+        if self._state != self._OPEN:
+            raise StoreError("the transaction is finished")
+        rows = self._rows
+        size = self._size
+        for event, time_ns in zip(events, times_ns):
+            text = dumps(event).decode("utf-8")
+            size += len(text)
+            rows.append((source, time_ns, received_ns, text))
+        self._size = size
+        if size >= self._store.spill_bytes:
+            self._rows, self._size = [], 0
+            self._staged = True   # before awaiting: abort must clean up even if this fails
+            await self._store._submit(_Op(_STAGE, self.txid, rows))
+
+    async def commit(self) -> None:
+        if self._state != self._OPEN:
+            raise StoreError("the transaction is finished")
+        self._state = self._COMMITTING
+        rows, self._rows = self._rows, []
+        if rows or self._staged:
+            await self._store._submit(_Op(_COMMIT, self.txid, rows, self._staged))
+        self._state = self._COMMITTED
+
+    async def abort(self) -> None:
+        if self._state in (self._COMMITTED, self._ABORTED):
+            return
+        self._state = self._ABORTED
+        self._rows = []
+        if self._staged:
+            try:
+                await self._store._submit(_Op(_ABORT, self.txid))
+            except StoreError:
+                # Left-over staging rows live in the writer's TEMP table only: never
+                # visible in events, gone when the store closes.
+                pass
+
+
+__all__ = ["SQLiteStore", "SQLiteTransaction", "SCHEMA"]
