@@ -6,15 +6,25 @@ differently on purpose -- a regular expression and :mod:`datetime` for the calen
 rational arithmetic for floats -- so that the differential tests between the two catch mistakes
 in either one. Both must give the same answer for every input.
 
-Grammar (after stripping ASCII whitespace -- space, ``\\t \\n \\r \\v \\f`` -- at both ends):
+Grammar (after stripping ASCII whitespace -- space, ``\\t \\n \\v \\f \\r`` -- at both ends; a str
+with any non-ASCII character, or bytes with any byte >= 0x80, is unparseable):
 
-* ``[+-]?DIGITS``: an integer epoch, unit by magnitude (see :func:`_int_to_ns`).
-* ``[+-]?DIGITS.DIGITS``: decimal epoch *seconds*, exact, digits beyond 9 truncated (toward 0).
+* ``[+-]?DIGITS``: an integer epoch, unit by magnitude (see :func:`_int_to_ns`). Digits only
+  are always an epoch value: ``20221231`` is 20221231 s, never a basic-format date.
+* ``[+-]?DIGITS.DIGITS``: decimal epoch *seconds* whatever the size, exact, digits beyond the
+  9th truncated (toward 0). No exponent, no ``,``.
 * ``YYYY-MM-DD``: midnight UTC.
 * ``YYYY-MM-DD<sep>hh[:mm[:ss[(.|,)f+]]][offset]`` (extended) or
   ``YYYYMMDD<sep>hh[mm[ss[(.|,)f+]]][offset]`` (basic); ``<sep>`` is ``T``, ``t`` or one space;
-  date and time use the same format. ``offset`` is ``Z``, ``z``, ``±hh``, ``±hhmm`` or ``±hh:mm``
-  (either form after either format); none means UTC.
+  date and time use the same format; a fraction only after seconds, first 9 digits kept, the
+  rest truncated. ``offset`` is ``Z``, ``z``, ``±hh``, ``±hhmm`` or ``±hh:mm`` (either form after
+  either format, as strftime's ``%z`` writes ``+0200`` after an extended time), hh <= 23 and
+  mm <= 59; no offset means UTC.
+* Fields are validated: real calendar days (Gregorian leap years), hour <= 23, minute <= 59,
+  second <= 60 where ``:60`` (a leap second) rolls into the next second; hour 24 only as
+  ``24[:00[:00[.000...]]]``, the end of the day.
+* The result must lie in int64 nanoseconds, 1677-09-21T00:12:43.145224192Z to
+  2262-04-11T23:47:16.854775807Z; anything else is None.
 """
 from __future__ import annotations
 
