@@ -15,17 +15,20 @@ from typing import Optional
 
 from . import framing as _py_framing
 from . import timestamps as _py_timestamps
+from . import validate as _py_validate
 
 
 class Kernels:
     """One implementation of the hot loops: framing (spans, limits) and event time."""
 
-    __slots__ = ("name", "framing", "timestamps", "parse_dt", "event_times")
+    __slots__ = ("name", "framing", "timestamps", "validate", "parse_dt", "event_times")
 
-    def __init__(self, name: str, framing: ModuleType, timestamps: ModuleType) -> None:
+    def __init__(self, name: str, framing: ModuleType, timestamps: ModuleType,
+                 validate: ModuleType) -> None:
         self.name = name
         self.framing = framing
         self.timestamps = timestamps
+        self.validate = validate
         self.parse_dt = timestamps.parse_dt
         self.event_times = timestamps.event_times
 
@@ -33,15 +36,15 @@ class Kernels:
         return f"<fastingest kernels {self.name!r}>"
 
 
-python = Kernels("python", _py_framing, _py_timestamps)
+python = Kernels("python", _py_framing, _py_timestamps, _py_validate)
 
 
 def _load_cython() -> Optional[Kernels]:
     try:
-        from . import _framing, _timestamps  # type: ignore[attr-defined]
+        from . import _framing, _timestamps, _validate  # type: ignore[attr-defined]
     except ImportError:
         return None
-    return Kernels("cython", _framing, _timestamps)
+    return Kernels("cython", _framing, _timestamps, _validate)
 
 
 PUREPYTHON = bool(os.environ.get("FASTINGEST_PUREPYTHON"))

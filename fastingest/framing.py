@@ -21,6 +21,7 @@ from array import array
 from typing import List, Optional, Union
 
 from . import errors as E
+from . import validate
 from .errors import IngestError, LineError, ParseError, PayloadTooLarge
 
 KIND_JSON = 1
@@ -279,8 +280,6 @@ class Scanner:
         declared length runs past ``stop`` is not an error of its own; at the end of the
         body (``at_end``) it is.
         """
-        from . import validate
-
         try:
             if self.kind == KIND_MSGPACK:
                 validate.scan_msgpack_map(src, start, stop, self.max_depth, base)
