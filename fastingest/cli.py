@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
-from typing import BinaryIO, List, Optional
+from typing import BinaryIO, List, Optional, TextIO
 
 import msgpack
 
@@ -28,7 +28,7 @@ def _print_batch(batch, out: BinaryIO) -> None:
 
 
 def decode_stream(src: BinaryIO, content_type: str, content_encoding: Optional[str],
-                  out: BinaryIO, errors: str = "raise") -> int:
+                  out: BinaryIO, errors: str = "raise", err: Optional[TextIO] = None) -> int:
     """Stream ``src`` through a StreamDecoder, printing events as NDJSON; 0 or 1."""
     try:
         decoder = StreamDecoder(content_type, content_encoding=content_encoding, errors=errors)
@@ -40,7 +40,7 @@ def decode_stream(src: BinaryIO, content_type: str, content_encoding: Optional[s
         _print_batch(decoder.close(), out)
     except IngestError as exc:
         out.flush()
-        sys.stderr.write(f"{exc.status} {exc}\n")
+        (err or sys.stderr).write(f"{exc.status} {exc}\n")
         return 1
     return 0
 
@@ -61,9 +61,8 @@ def _demo() -> int:
     for ctype, encoding, body in samples:
         print(f"\n# {ctype}{' + ' + encoding if encoding else ''}, {len(body)} bytes")
         sys.stdout.flush()
-        decode_stream(_Bytes(body), ctype, encoding, out)
-        out.flush()
-        sys.stderr.flush()
+        decode_stream(_Bytes(body), ctype, encoding, out, err=sys.stdout)
+        sys.stdout.flush()
     return 0
 
 
