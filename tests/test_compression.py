@@ -1,7 +1,6 @@
 """fastingest.compression: bounded streaming decoders for every Content-Encoding."""
 from __future__ import annotations
 
-import functools
 import gzip
 import os
 import random
@@ -31,7 +30,8 @@ from fastingest.limits import Limits
 zstandard = pytest.importorskip("zstandard")
 brotli = pytest.importorskip("brotli")
 
-MiB = 1024 * 1024
+from bombs import (CRC32_OF_1GIB_ZEROS, MiB, br_bomb, gzip_bomb, raw_block,  # noqa: E402
+                   raw_deflate_zeros, rle_block, zlib_bomb, zstd_bomb, zstd_header)
 
 
 def examples(n: int) -> int:
@@ -365,14 +365,6 @@ def test_zlib_bad_adler():
 # -- zstd ------------------------------------------------------------------------------
 
 
-def zstd_header(window_descriptor: int) -> bytes:
-    return (0xFD2FB528).to_bytes(4, "little") + bytes([0x00, window_descriptor])
-
-
-def rle_block(size: int, last: bool, byte: int = 0) -> bytes:
-    return (int(last) | (1 << 1) | (size << 3)).to_bytes(3, "little") + bytes([byte])
-
-
 def test_zstd_window_over_limit_is_refused():
     # Window_Descriptor exponent 21: a 2 GiB window. Refused before zstd allocates it.
     frame = zstd_header(21 << 3) + rle_block(10, last=True)
@@ -442,10 +434,6 @@ def test_zstd_skippable_only_and_empty_frames():
     assert decode("zstd", skippable) == b""
     empty = zstandard.ZstdCompressor().compress(b"")
     assert decode("zstd", empty + skippable + empty) == b""
-
-
-def raw_block(content: bytes, last: bool) -> bytes:
-    return (int(last) | (0 << 1) | (len(content) << 3)).to_bytes(3, "little") + content
 
 
 @given(blocks=st.lists(st.one_of(
@@ -625,43 +613,6 @@ def test_empty_units_are_a_cpu_bomb():
 
 
 # -- bombs -----------------------------------------------------------------------------
-
-GiB = 1024 * MiB
-CRC32_OF_1GIB_ZEROS = 0x5B64C2B0  # zlib.crc32 over 2**30 zero bytes
-
-
-@functools.lru_cache(maxsize=None)
-def raw_deflate_zeros(mib: int) -> bytes:
-    """A raw deflate stream of `mib` MiB of zeros, without allocating them: after a full
-    flush the compressor starts afresh, so every 1 MiB block compresses identically."""
-    c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    block = c.compress(bytes(MiB)) + c.flush(zlib.Z_FULL_FLUSH)
-    return block * mib + c.flush()
-
-
-def gzip_bomb(mib: int, crc: int) -> bytes:
-    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-    size = (mib * MiB) % (1 << 32)
-    return header + raw_deflate_zeros(mib) + crc.to_bytes(4, "little") + size.to_bytes(4, "little")
-
-
-def zlib_bomb(mib: int) -> bytes:
-    adler = (((mib * MiB) % 65521) << 16) | 1  # adler32 of n zeros: a = 1, b = n mod 65521
-    return b"\x78\xda" + raw_deflate_zeros(mib) + adler.to_bytes(4, "big")
-
-
-def zstd_bomb(mib: int) -> bytes:
-    """A frame of RLE blocks: 4 bytes for every 128 KiB of zeros."""
-    blocks = mib * 8
-    return zstd_header(7 << 3) + rle_block(128 * 1024, False) * (blocks - 1) + \
-        rle_block(128 * 1024, True)
-
-
-@functools.lru_cache(maxsize=None)
-def br_bomb(mib: int) -> bytes:
-    c = brotli.Compressor(quality=1)
-    zeros = bytes(MiB)
-    return b"".join([c.process(zeros) for _ in range(mib)] + [c.finish()])
 
 
 BOMBS = {
