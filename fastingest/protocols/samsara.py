@@ -145,6 +145,17 @@ def check_event(event: dict) -> Optional[dict]:
     return problems
 
 
+def starts_array(piece) -> Optional[bool]:
+    """Whether a JSON body is an array, from its first significant byte (None: only
+    whitespace so far). The codec validates the body; this only tells ``[...]`` from
+    ``{...}``, which the codec accepts alike."""
+    for start in range(0, len(piece), 256):
+        head = bytes(piece[start:start + 256]).lstrip(_LEADING)
+        if head:
+            return head[:1] == b"["
+    return None
+
+
 class Samsara(Protocol):
     """The Samsara ingestion API, with its online/offline status.
 
@@ -286,13 +297,7 @@ class SamsaraExchange(Exchange):
         return Events(self.source, events, times, self.received_ns)
 
     def _sniff(self, piece) -> None:
-        """Array or not, from the first significant byte. The codec validates the body;
-        this only tells ``[...]`` from ``{...}``, which the codec accepts alike."""
-        for start in range(0, len(piece), 256):
-            head = bytes(piece[start:start + 256]).lstrip(_LEADING)
-            if head:
-                self._is_array = head[:1] == b"["
-                return
+        self._is_array = starts_array(piece)
 
     def _take(self, decoded: Sequence[dict], events: List[dict], times: array) -> None:
         received_ms, published_ms = self._received_ms, self.published_ms
@@ -333,20 +338,22 @@ class SamsaraExchange(Exchange):
 
 
 class StatusExchange(Exchange):
-    """``PUT /v1/api-status`` from an allowed client: read the tiny body, switch."""
+    """``PUT /v1/api-status`` from an allowed client: read the tiny body, switch.
+
+    The body must be one JSON object (uncompressed, like the original admin endpoint;
+    its Content-Type is not checked)."""
 
     def __init__(self, protocol: Samsara, request: Request) -> None:
         self._protocol = protocol
         self._events: List[dict] = []
-        try:
-            self._decoder: Optional[StreamDecoder] = StreamDecoder(
-                "application/json", content_encoding=request.header(b"content-encoding"),
-                limits=STATUS_LIMITS, received_ns=request.received_ns)
-        except IngestError as exc:
-            self._bad(exc)
+        self._is_array: Optional[bool] = None
+        self._decoder = StreamDecoder("application/json", limits=STATUS_LIMITS,
+                                      received_ns=request.received_ns)
 
     def feed(self, data: bytes) -> Optional[Events]:
         self._check_receiving()
+        if self._is_array is None:
+            self._is_array = starts_array(data)
         try:
             self._events.extend(self._decoder.feed(data).events)
         except IngestError as exc:
@@ -360,7 +367,8 @@ class StatusExchange(Exchange):
         except IngestError as exc:
             self._bad(exc)
             return None
-        status = self._events[0].get("status") if len(self._events) == 1 else None
+        single = len(self._events) == 1 and self._is_array is False
+        status = self._events[0].get("status") if single else None
         if status in ("online", "offline"):
             self._protocol.online = status == "online"
             self.response = STATUS_SET[self._protocol.online]
@@ -375,5 +383,5 @@ class StatusExchange(Exchange):
 
 __all__ = [
     "EVENTS_PATH", "STATUS_PATH", "Samsara", "SamsaraExchange", "StatusExchange",
-    "check_event", "is_json_media_type", "parse_published",
+    "check_event", "is_json_media_type", "parse_published", "starts_array",
 ]

@@ -18,7 +18,7 @@ import re
 import secrets
 import shlex
 import sys
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..limits import DEFAULT_LIMITS, Limits
 from ..protocols import LOOPBACK_NETWORKS, parse_networks
@@ -118,10 +118,30 @@ def _url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn that announces itself once it really listens (the port known, even
+        for ``--port 0``): the banner doubles as the readiness signal."""
+
+        def __init__(self, config: "uvicorn.Config", on_ready: Callable[[int], None]) -> None:
+            super().__init__(config)
+            self._on_ready = on_ready
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and not self.should_exit:
+                self._on_ready(self.servers[0].sockets[0].getsockname()[1])
+
+    return Server
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the server until SIGTERM/SIGINT; the exit status."""
     try:
         import uvicorn
+        server_class = _server_class()
     except ImportError:
         sys.stderr.write("fastingest serve needs its extra: pip install 'fastingest[server]'\n")
         return 2
@@ -136,21 +156,26 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2
-    url = _url(args.host, args.port)
-    print(f"fastingest serve: {' + '.join(protocols)} on {url}, store {args.store}", flush=True)
-    if created is not None:
-        print(f"No --token given: created source 'default' with token {created}\n"
-              f"(it changes at every start; pass --token SOURCE=TOKEN to keep one). Try:\n"
-              f"  curl -X POST {url}/ -H 'Authorization: Bearer {created}' "
-              f"-H 'Content-Type: application/json' "
-              f"-d {shlex.quote(FIRST_EVENT)}", flush=True)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, lifespan="on",
         log_level=args.log_level, access_log=args.access_log,
         timeout_graceful_shutdown=args.graceful_timeout,
         loop="auto", http="auto")   # uvloop and httptools when installed
     logging.getLogger("fastingest").setLevel(args.log_level.upper())
-    server = uvicorn.Server(config)
+
+    def ready(port: int) -> None:
+        url = _url(args.host, port)
+        print(f"fastingest serve: {' + '.join(protocols)} on {url}, store {args.store}",
+              flush=True)
+        if created is not None:
+            print(f"No --token given: created source 'default' with token {created}\n"
+                  f"(it changes at every start; pass --token SOURCE=TOKEN to keep one). Try:\n"
+                  f"  curl -X POST {url}/ -H 'Authorization: Bearer {created}' "
+                  f"-H 'Content-Type: application/json' -d {shlex.quote(FIRST_EVENT)}", flush=True)
+
+    server = server_class(config, ready)
+    # On SIGTERM/SIGINT uvicorn shuts down gracefully, then re-raises the signal, so the
+    # process ends "killed by SIGTERM" as supervisors expect.
     server.run()
     return 0 if server.started else 1
 

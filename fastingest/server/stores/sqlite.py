@@ -122,6 +122,10 @@ class SQLiteStore(Store):
         self._start_lock = threading.Lock()
         self._closed = False
         self._txids = itertools.count(1)
+        #: Group commits written and request commits in them (their ratio is the
+        #: average group size); updated by the writer thread.
+        self.groups_written = 0
+        self.commits_written = 0
 
     @classmethod
     def from_url(cls, rest: str) -> "SQLiteStore":
@@ -217,6 +221,11 @@ class SQLiteStore(Store):
                 stopping = True
                 ops = [op for op in ops if op is not _STOP]
             error = fatal if fatal is not None else self._write(conn, ops)
+            if error is None:
+                commits = sum(op.kind == _COMMIT for op in ops)
+                if commits:
+                    self.groups_written += 1
+                    self.commits_written += commits
             self._settle(ops, error)
         # Anything submitted while stopping finds a closed store.
         leftovers = []
