@@ -736,6 +736,25 @@ def test_sqlite_store_all_or_nothing_with_spill(tmp_path):
         assert "events_source_time" in {r[1] for r in conn.execute("PRAGMA index_list(events)")}
 
 
+@pytest.mark.parametrize("sizes", [[1], [127], [128], [129], [300, 1, 255], [0, 2]])
+def test_sqlite_multi_row_inserts_keep_every_row_in_order(tmp_path, sizes):
+    """Rows go in as 128-row statements plus power-of-two pieces: none lost or reordered."""
+    store = SQLiteStore(tmp_path / "m.db")
+
+    async def scenario():
+        txs = [store.begin() for _ in sizes]
+        for n, (tx, size) in enumerate(zip(txs, sizes)):
+            await tx.add(f"s{n}", [{"i": i} for i in range(size)], range(size), n)
+        await asyncio.gather(*(tx.commit() for tx in txs))
+        await store.close()
+
+    asyncio.run(scenario())
+    rows = read_rows(tmp_path / "m.db")
+    for n, size in enumerate(sizes):
+        mine = [(t, r, e) for s, t, r, e in rows if s == f"s{n}"]
+        assert mine == [(i, n, {"i": i}) for i in range(size)]
+
+
 def test_sqlite_group_commit_shares_transactions(tmp_path):
     store = SQLiteStore(tmp_path / "g.db")
 

