@@ -139,7 +139,11 @@ _DIGITS = frozenset(b"0123456789")
 # A run of string bytes that need no attention (may contain non-ASCII bytes).
 _STR_PLAIN = re.compile(rb'[^"\\\x00-\x1f]*')
 # A whole string with only valid escapes; surrogates and UTF-8 are checked afterwards.
-_STR_FULL = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
+_STR_FULL = re.compile(rb'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"')
+# The regex engine keeps backtracking state for every repetition of a group: bound the
+# text the group-repeating fast paths may see, so a hostile 1 MiB event of escapes or
+# members cannot make it allocate ~100 bytes per repetition. Longer spans walk.
+_REGEX_SPAN = 64 * 1024
 _MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _NUMBER_SIMPLE = rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
@@ -227,7 +231,7 @@ def _string_walk(buf, pos: int, end: int) -> int:
 
 
 def _string(buf, pos: int, end: int) -> int:
-    m = _STR_FULL.match(buf, pos, end)
+    m = _STR_FULL.match(buf, pos, min(end, pos + _REGEX_SPAN))
     if m is None:
         return _string_walk(buf, pos, end)
     q = m.end()
@@ -345,7 +349,7 @@ def _scan_json(buf, start: int, end: int, max_depth: int) -> int:
     if max_depth < 1:
         raise _Fail(too_deep(max_depth), start)
     if max_depth >= _FAST_DEPTH:
-        m = _fast_object().match(buf, start, end)
+        m = _fast_object().match(buf, start, min(end, start + _REGEX_SPAN))
         if m is not None:
             q = m.end()
             span = bytes(buf[start:q])
