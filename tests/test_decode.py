@@ -304,3 +304,72 @@ def test_extension_is_in_use():
     from fastingest import _framing, _kernels
     assert _kernels.active.framing is _framing
     assert _framing.__file__.endswith((".so", ".pyd"))
+
+
+# -- event time through decode ----------------------------------------------------------
+
+DT_CASES = [
+    (b'"2022-12-31T13:45:59.123456Z"', 1672494359123456000),
+    (b'"2022-12-31 13:45:59.123456+02:00"', 1672487159123456000),
+    (b'"2023-08-09 07:03:30+00:00"', 1691564610000000000),
+    (b'"20221231T134559Z"', 1672494359000000000),
+    (b"1672490759", 1672490759000000000),
+    (b"1672490759123", 1672490759123000000),
+    (b"1672490759123456", 1672490759123456000),
+    (b"1672490759123456000", 1672490759123456000),
+    (b"1672490759.123456", 1672490759123456000),
+    (b'"1672490759"', 1672490759000000000),
+    (b'"2022-12-31T23:59:60.5Z"', 1672531200500000000),
+]
+
+
+@pytest.mark.parametrize("dt, expected", DT_CASES)
+@pytest.mark.parametrize("ctype", [JSON, NDJSON])
+def test_dt_forms(impl, dt, expected, ctype):
+    body = b'{"msg":"x","dt":' + dt + b"}"
+    batch = ok(body, ctype)
+    assert list(batch.times_ns) == [expected]
+    assert batch.events[0]["dt"] == orjson.loads(dt)        # the event keeps dt unchanged
+
+
+@pytest.mark.parametrize("dt", [b'"not a time"', b'"2022-02-30T00:00:00Z"', b"true", b"null",
+                                b"[1]", b'{"s":1}', b'"2022-12-31T24:00:01Z"', b"99999999999"])
+def test_unparseable_dt_falls_back_to_reception(impl, dt):
+    batch = ok(b'[{"dt":' + dt + b'},{"a":1}]')
+    assert list(batch.times_ns) == [RECEIVED, RECEIVED]
+    assert batch.events[0]["dt"] == orjson.loads(dt)
+
+
+def test_dt_missing_and_nested_dt_ignored(impl):
+    batch = ok(b'{"a":{"dt":1672490759}}\n{"dt":1672490759}\n', NDJSON)
+    assert list(batch.times_ns) == [RECEIVED, 1672490759000000000]
+
+
+def test_duplicate_dt_last_wins(impl):
+    assert list(ok(b'{"dt":1,"dt":1672490759}').times_ns) == [1672490759000000000]
+
+
+@pytest.mark.parametrize("ts", [msgpack.Timestamp(1672490759), msgpack.Timestamp(1672490759, 123456789),
+                                msgpack.Timestamp(2**33 + 5, 7), msgpack.Timestamp(-5, 999)])
+def test_msgpack_timestamp_ext(impl, ts):
+    body = msgpack.packb([{"dt": ts}, {"dt": 1672490759123}], datetime=False)
+    batch = ok(body, MSGPACK)
+    assert list(batch.times_ns) == [ts.seconds * 10**9 + ts.nanoseconds, 1672490759123000000]
+    assert batch.events[0]["dt"] == ts                      # kept as msgpack.Timestamp
+
+
+def test_msgpack_timestamp_out_of_range(impl):
+    body = msgpack.packb({"dt": msgpack.Timestamp(2**34 + 5, 7)}, datetime=False)   # year 2514
+    assert list(ok(body, MSGPACK).times_ns) == [RECEIVED]
+
+
+def test_msgpack_float_and_string_dt(impl):
+    body = msgpack.packb([{"dt": 1672490759.123456}, {"dt": "2022-12-31T13:45:59Z"}, {"dt": b"bytes"}])
+    assert list(ok(body, MSGPACK).times_ns) == [1672490759123456000, 1672494359000000000, RECEIVED]
+
+
+def test_received_ns_defaults_to_now(impl):
+    import time
+    before = time.time_ns()
+    batch = decode(b'{"a":1}', JSON)
+    assert before <= batch.times_ns[0] <= time.time_ns()
