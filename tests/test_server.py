@@ -685,6 +685,7 @@ def test_unusable_store_fails_startup(tmp_path):
 def test_mounted_in_starlette(tmp_path):
     """A sub-app under a prefix: root_path routing and lazy store opening (Starlette does
     not forward lifespan events to mounted apps)."""
+    pytest.importorskip("starlette")
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
