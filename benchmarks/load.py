@@ -31,7 +31,6 @@ import platform
 import re
 import signal
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile

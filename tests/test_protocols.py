@@ -4,7 +4,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import brotli
 import msgpack

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import (Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple,
+from typing import (Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple,
                     Union)
 
 import orjson
