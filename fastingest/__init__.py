@@ -1,6 +1,6 @@
 """fastingest: decode log/event ingestion request bodies fast, bounded and exactly.
 
-The public API: :func:`decode`, :class:`StreamDecoder`, :func:`parse_dt`,
+The public API: :func:`decode`, :func:`split`, :class:`StreamDecoder`, :func:`parse_dt`,
 :class:`Limits`, :class:`IngestError` (and its subclasses), :class:`Batch`,
 and :data:`IMPLEMENTATION` ("cython", or "python" when ``FASTINGEST_PUREPYTHON=1``
 or the extension is not built).
@@ -8,7 +8,7 @@ or the extension is not built).
 from ._version import __version__
 from . import _kernels
 from .batch import Batch, RawBatch
-from .decode import decode
+from .decode import decode, split
 from .errors import (DecompressionError, IngestError, LineError, ParseError, PayloadTooLarge,
                      UnsupportedMediaType)
 from .limits import Limits
@@ -22,5 +22,5 @@ parse_dt = _kernels.active.parse_dt
 __all__ = [
     "IMPLEMENTATION", "Batch", "DecompressionError", "IngestError", "LineError", "Limits",
     "ParseError", "PayloadTooLarge", "RawBatch", "StreamDecoder", "UnsupportedMediaType",
-    "__version__", "decode", "parse_dt",
+    "__version__", "decode", "parse_dt", "split",
 ]

@@ -5,11 +5,22 @@ Chunks are scanned in place; only the event that straddles a chunk boundary is c
 (into a buffer bounded by ``max_event``), so a whole-body ``feed`` copies nothing and a
 streamed body copies one event per chunk.
 """
-from libc.stdint cimport int64_t, uint32_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t, uint64_t
+from cpython.object cimport PyObject
+
+cdef extern from "<stdint.h>":
+    const uint64_t UINT64_MAX
+    const int64_t INT64_MAX
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memchr
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython cimport array
+
+from ._timestamps cimport (epoch_float_to_ns, epoch_int_to_ns, object_to_ns, parse_dt_text,
+                          seconds_to_ns)
+from ._validate cimport ValidateError, json_object_end, msgpack_map_end, validate_error
+
+import orjson
 
 from . import errors as E
 from . import _validate
@@ -859,3 +870,247 @@ cdef class Scanner:
         if state == S_START:
             raise ParseError(detail=E.EMPTY_BODY, offset=self.pos)
         raise ParseError(detail=E.UNEXPECTED_END, offset=self.pos)
+
+
+# -- raw pass-through -----------------------------------------------------------------------
+
+cdef inline Py_ssize_t _string_end(const unsigned char* p, Py_ssize_t q, bint* escaped) noexcept nogil:
+    """Index just past the (valid) JSON string whose opening quote is at ``q``."""
+    q += 1
+    while True:
+        if p[q] == c'"':
+            return q + 1
+        if p[q] == b"\\":
+            escaped[0] = True
+            q += 2
+        else:
+            q += 1
+
+
+cdef inline Py_ssize_t _skip_ws(const unsigned char* p, Py_ssize_t q) noexcept nogil:
+    while WS_JSON[p[q]]:
+        q += 1
+    return q
+
+
+cdef Py_ssize_t _json_value_end(const unsigned char* p, Py_ssize_t q, Py_ssize_t n) noexcept nogil:
+    """Index just past the (valid) JSON value starting at ``q``."""
+    cdef bint esc = False
+    cdef int depth = 0
+    cdef unsigned char c = p[q]
+    if c == c'"':
+        return _string_end(p, q, &esc)
+    if c != c'{' and c != c'[':
+        while q < n and not (c == c',' or c == c'}' or c == c']' or WS_JSON[c]):
+            q += 1
+            c = p[q] if q < n else 0
+        return q
+    while True:
+        c = p[q]
+        if c == c'"':
+            q = _string_end(p, q, &esc)
+            continue
+        if c == c'{' or c == c'[':
+            depth += 1
+        elif c == c'}' or c == c']':
+            depth -= 1
+            if depth == 0:
+                return q + 1
+        q += 1
+
+
+cdef bint _json_int(const unsigned char* p, Py_ssize_t a, Py_ssize_t b, int64_t* out) noexcept nogil:
+    """An integer token that fits int64 (larger ones are no time: orjson gives >int64)."""
+    cdef bint neg = p[a] == c'-'
+    cdef uint64_t v = 0, d
+    cdef Py_ssize_t i
+    if neg:
+        a += 1
+    for i in range(a, b):
+        d = p[i] - 48
+        if v > (UINT64_MAX - d) // 10:
+            return False
+        v = v * 10 + d
+    if neg:
+        if v > <uint64_t>INT64_MAX + 1:
+            return False
+        out[0] = <int64_t>(0 - v)
+    else:
+        if v > <uint64_t>INT64_MAX:
+            return False
+        out[0] = <int64_t>v
+    return True
+
+
+cdef bint _json_dt(const unsigned char* p, Py_ssize_t n, int64_t* out) except -1:
+    """The event time of a valid JSON object from its last top-level ``dt`` member."""
+    cdef Py_ssize_t q = _skip_ws(p, 1), k, vs = -1, ve = -1
+    cdef bint esc, key_dt, is_float
+    cdef unsigned char c
+    cdef int64_t v
+    cdef double d
+    while p[q] != c'}':
+        esc = False
+        k = _string_end(p, q, &esc)
+        if esc:   # a key spelled with escapes: decode it to compare
+            key_dt = orjson.loads(PyBytes_FromStringAndSize(<const char*>p + q, k - q)) == "dt"
+        else:
+            key_dt = k - q == 4 and p[q + 1] == c'd' and p[q + 2] == c't'
+        q = _skip_ws(p, _skip_ws(p, k) + 1)
+        k = _json_value_end(p, q, n)
+        if key_dt:
+            vs, ve = q, k
+        q = _skip_ws(p, k)
+        if p[q] == c',':
+            q = _skip_ws(p, q + 1)
+    if vs < 0:
+        return False
+    c = p[vs]
+    if c == c'"':
+        esc = False
+        _string_end(p, vs, &esc)
+        if not esc:
+            return parse_dt_text(p + vs + 1, ve - vs - 2, out)
+        text = orjson.loads(PyBytes_FromStringAndSize(<const char*>p + vs, ve - vs))
+        return object_to_ns(<PyObject*>text, out)
+    if c == c'-' or (c'0' <= c <= c'9'):
+        is_float = False
+        for k in range(vs, ve):
+            if p[k] == c'.' or p[k] == c'e' or p[k] == c'E':
+                is_float = True
+                break
+        if not is_float:
+            return _json_int(p, vs, ve, &v) and epoch_int_to_ns(v, out)
+        d = float(PyBytes_FromStringAndSize(<const char*>p + vs, ve - vs))
+        return epoch_float_to_ns(d, out)
+    return False
+
+
+cdef Py_ssize_t _mp_skip(const unsigned char* p, Py_ssize_t q) noexcept nogil:
+    """Index just past the (valid) MessagePack value at ``q``."""
+    cdef int64_t remaining = 1, n
+    cdef int hdr, cls
+    while remaining:
+        cls = _mp_header(p + q, 9, &hdr, &n)
+        remaining -= 1
+        q += hdr
+        if cls == MP_ARRAY:
+            remaining += n
+        elif cls == MP_MAP:
+            remaining += 2 * n
+        else:
+            q += n
+    return q
+
+
+cdef inline uint64_t _be64(const unsigned char* p) noexcept nogil:
+    return (<uint64_t>_be(p, 4) << 32) | _be(p + 4, 4)
+
+
+cdef bint _mp_dt_value(const unsigned char* p, int64_t* out) noexcept nogil:
+    cdef unsigned char b = p[0]
+    cdef int hdr, cls
+    cdef int64_t n
+    cdef uint64_t u
+    cdef uint32_t f32
+    cdef float fv
+    cdef double dv
+    cdef const unsigned char* data
+    if b <= 0x7F:
+        return epoch_int_to_ns(b, out)
+    if b >= 0xE0:
+        return epoch_int_to_ns(<signed char>b, out)
+    if 0xCC <= b <= 0xCF:
+        u = p[1] if b == 0xCC else (_be(p + 1, 2) if b == 0xCD else (_be(p + 1, 4) if b == 0xCE else _be64(p + 1)))
+        return u <= <uint64_t>INT64_MAX and epoch_int_to_ns(<int64_t>u, out)
+    if 0xD0 <= b <= 0xD3:
+        if b == 0xD0:
+            return epoch_int_to_ns(<signed char>p[1], out)
+        if b == 0xD1:
+            return epoch_int_to_ns(<int16_t>_be(p + 1, 2), out)
+        if b == 0xD2:
+            return epoch_int_to_ns(<int32_t>_be(p + 1, 4), out)
+        return epoch_int_to_ns(<int64_t>_be64(p + 1), out)
+    if b == 0xCA:
+        f32 = _be(p + 1, 4)
+        memcpy(&fv, &f32, 4)
+        return epoch_float_to_ns(fv, out)
+    if b == 0xCB:
+        u = _be64(p + 1)
+        memcpy(&dv, &u, 8)
+        return epoch_float_to_ns(dv, out)
+    cls = _mp_header(p, 9, &hdr, &n)
+    if cls == MP_STR or cls == MP_BIN:   # bytes values are read as text too (parse_dt)
+        return parse_dt_text(p + hdr, n, out)
+    if cls == MP_EXT and <signed char>p[hdr - 1] == -1:
+        data = p + hdr
+        if n == 4:
+            return seconds_to_ns(_be(data, 4), 0, out)
+        if n == 8:
+            u = _be64(data)
+            return seconds_to_ns(<int64_t>(u & ((<uint64_t>1 << 34) - 1)), <int64_t>(u >> 34), out)
+        if n == 12:
+            return seconds_to_ns(<int64_t>_be64(data + 4), _be(data, 4), out)
+    return False
+
+
+cdef bint _msgpack_dt(const unsigned char* p, int64_t* out) noexcept nogil:
+    """The event time of a valid MessagePack map from its last top-level ``"dt"`` entry."""
+    cdef int hdr
+    cdef int64_t n, i
+    cdef Py_ssize_t q, k, vs = -1
+    _mp_header(p, 9, &hdr, &n)
+    q = hdr
+    for i in range(n):
+        k = _mp_skip(p, q)
+        # A str key "dt": fixstr a2, or str8 d9 02 (packers may use the longer form).
+        if (p[q] == 0xA2 and p[q + 1] == c'd' and p[q + 2] == c't') or \
+                (p[q] == 0xD9 and p[q + 1] == 2 and p[q + 2] == c'd' and p[q + 3] == c't') or \
+                (p[q] == 0xDA and p[q + 1] == 0 and p[q + 2] == 2 and p[q + 3] == c'd' and p[q + 4] == c't') or \
+                (p[q] == 0xDB and _be(p + q + 1, 4) == 2 and p[q + 5] == c'd' and p[q + 6] == c't'):
+            vs = k
+        q = _mp_skip(p, k)
+    return vs >= 0 and _mp_dt_value(p + vs, out)
+
+
+def split_frames(Frames frames, int kind, int max_depth, int64_t received_ns, bint collect):
+    """Validate each event fully and read its top-level ``dt`` (see framing.split_frames)."""
+    cdef Py_ssize_t i, n = frames.n, kept = 0, r
+    cdef const unsigned char* p
+    cdef ValidateError err
+    cdef int64_t t
+    cdef bint ok
+    cdef list raw = []
+    cdef list line_errors = []
+    cdef array.array times = array.clone(_INT64_TEMPLATE, n, zero=False)
+    cdef array.array offsets = frames._int64s(frames.off)
+    cdef object lines = frames._int64s(frames.lines) if frames.has_lines else None
+    cdef int64_t* lp = <int64_t*>(<array.array>lines).data.as_longlongs if lines is not None else NULL
+    cdef int64_t* op = <int64_t*>offsets.data.as_longlongs
+    for i in range(n):
+        p = frames._ptr(i)
+        if kind == K_MSGPACK:
+            r = msgpack_map_end(p, 0, frames.ln[i], max_depth, &err)
+        else:
+            r = json_object_end(p, 0, frames.ln[i], max_depth, &err)
+        if r < 0:
+            exc = validate_error(&err, max_depth, frames.off[i])
+            if lp != NULL:
+                exc.line = lp[i]
+            if not collect:
+                raise exc
+            line_errors.append(LineError(exc.line or 0, exc.offset or 0, exc.detail or "", exc.status))
+            continue
+        ok = _msgpack_dt(p, &t) if kind == K_MSGPACK else _json_dt(p, frames.ln[i], &t)
+        times.data.as_longlongs[kept] = t if ok else received_ns
+        raw.append(PyBytes_FromStringAndSize(<const char*>p, frames.ln[i]))
+        op[kept] = op[i]
+        if lp != NULL:
+            lp[kept] = lp[i]
+        kept += 1
+    if kept < n:
+        array.resize(times, kept)
+        array.resize(offsets, kept)
+        if lines is not None:
+            array.resize(lines, kept)
+    return raw, times, offsets, lines, line_errors

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-from .batch import Batch
+from .batch import Batch, RawBatch
 from .limits import DEFAULT_LIMITS, Limits
 from .stream import BytesLike, StreamDecoder
 
@@ -28,9 +28,31 @@ def decode(
     (gzip, deflate, zstd, br, identity). Raises :class:`~fastingest.IngestError` with
     the HTTP status and exact protocol text for any body that cannot be accepted.
     """
+    return _whole(body, content_type, content_encoding, limits, received_ns, errors, False)
+
+
+def split(
+    body: BytesLike,
+    content_type: Union[str, bytes, None],
+    *,
+    content_encoding: Union[str, bytes, None] = None,
+    limits: Limits = DEFAULT_LIMITS,
+    received_ns: Optional[int] = None,
+    errors: str = "raise",
+) -> RawBatch:
+    """Like :func:`decode`, but return each event's original bytes instead of objects.
+
+    Same validation, limits and errors as :func:`decode`; each event's time comes from
+    its top-level ``dt`` (read by a shallow scan). For servers that forward events
+    (to Kafka, ClickHouse, files) without re-encoding them.
+    """
+    return _whole(body, content_type, content_encoding, limits, received_ns, errors, True)
+
+
+def _whole(body, content_type, content_encoding, limits, received_ns, errors, raw):
     decoder = StreamDecoder(
         content_type, content_encoding=content_encoding, limits=limits,
-        received_ns=received_ns, errors=errors, _piece_size=WHOLE_PIECE,
+        received_ns=received_ns, errors=errors, raw=raw, _piece_size=WHOLE_PIECE,
     )
     batch = decoder.feed(body)
     rest = decoder.close()

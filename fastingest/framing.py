@@ -20,8 +20,12 @@ import struct
 from array import array
 from typing import List, Optional, Union
 
+import msgpack
+import orjson
+
 from . import errors as E
 from . import validate
+from .timestamps import parse_dt
 from .errors import IngestError, LineError, ParseError, PayloadTooLarge
 
 KIND_JSON = 1
@@ -582,3 +586,45 @@ _CUT_OFF = (E.UNEXPECTED_END, E.LENGTH_PAST_END)
 
 # Kinds of fault the JSON event scan finds.
 _LINE_FAULT, _DEPTH_FAULT, _SHAPE_FAULT, _SIZE_FAULT = range(4)
+
+
+# -- raw pass-through -----------------------------------------------------------------------
+
+def split_frames(frames: Frames, kind: int, max_depth: int, received_ns: int, collect: bool):
+    """Validate each event fully and read its top-level ``dt``, building no objects to keep.
+
+    Returns ``(raw, times_ns, offsets, lines, line_errors)``; raises the first event's
+    ParseError unless ``collect``. The reference reads ``dt`` by decoding the event, so
+    the compiled shallow scan is checked against the decoder's own answer.
+    """
+    offsets = frames.offsets()
+    lines = frames.line_numbers()
+    raw: List[bytes] = []
+    times = array("q")
+    keep = []
+    line_errors: List[LineError] = []
+    for i in range(len(frames)):
+        data = frames.event_bytes(i)
+        try:
+            if kind == KIND_MSGPACK:
+                validate.scan_msgpack_map(data, 0, len(data), max_depth, offsets[i])
+                event = msgpack.unpackb(data, raw=False, strict_map_key=True, timestamp=0)
+            else:
+                validate.scan_json_object(data, 0, len(data), max_depth, offsets[i])
+                event = orjson.loads(data)
+        except ParseError as exc:
+            if lines is not None:
+                exc.line = lines[i]
+            if not collect:
+                raise
+            line_errors.append(LineError(exc.line or 0, exc.offset or 0, exc.detail or "", exc.status))
+            continue
+        t = parse_dt(event["dt"]) if "dt" in event else None
+        times.append(received_ns if t is None else t)
+        raw.append(data)
+        keep.append(i)
+    if line_errors:
+        offsets = array("q", [offsets[i] for i in keep])
+        if lines is not None:
+            lines = array("q", [lines[i] for i in keep])
+    return raw, times, offsets, lines, line_errors

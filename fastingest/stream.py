@@ -6,7 +6,7 @@ from array import array
 from typing import Optional, Union
 
 from . import _kernels
-from .batch import Batch
+from .batch import Batch, RawBatch
 from .build import build_events
 from .compression import open_decoder
 from .errors import IngestError
@@ -27,6 +27,9 @@ class StreamDecoder:
     ``close()`` returns the rest and raises :class:`IngestError` when the body is
     incomplete. Limits are enforced as soon as they are crossed. After an error every
     further call raises the same error.
+
+    With ``raw=True`` the batches are :class:`RawBatch`: each event's original bytes,
+    fully validated, with its time read from its top-level ``dt``, and no objects built.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class StreamDecoder:
         limits: Limits = DEFAULT_LIMITS,
         received_ns: Optional[int] = None,
         errors: str = "raise",
+        raw: bool = False,
         _piece_size: int = STREAM_PIECE,
     ) -> None:
         kind = media_kind(content_type)
@@ -50,6 +54,7 @@ class StreamDecoder:
         self.kind = kind
         self.limits = limits
         self.collect = collect
+        self.raw = raw
         self.received_ns = time.time_ns() if received_ns is None else int(received_ns)
         self._body = open_decoder(content_encoding, limits, piece_size=_piece_size)
         self._kernels = _kernels.active
@@ -67,7 +72,7 @@ class StreamDecoder:
         """Decompressed body bytes so far."""
         return self._body.produced
 
-    def feed(self, chunk: BytesLike) -> Batch:
+    def feed(self, chunk: BytesLike) -> Union[Batch, RawBatch]:
         """Decode one more chunk; return the events it completed."""
         self._check_open()
         batch = self._new_batch()
@@ -79,7 +84,7 @@ class StreamDecoder:
             raise
         return batch
 
-    def close(self) -> Batch:
+    def close(self) -> Union[Batch, RawBatch]:
         """The body is complete: return the remaining events or raise if it is incomplete."""
         self._check_open()
         batch = self._new_batch()
@@ -99,20 +104,22 @@ class StreamDecoder:
         if self._closed:
             raise ValueError("StreamDecoder is closed")
 
-    def _new_batch(self) -> Batch:
-        return Batch(lines=array("q") if self.kind == KIND_NDJSON else None)
+    def _new_batch(self):
+        return (RawBatch if self.raw else Batch)(lines=array("q") if self.kind == KIND_NDJSON else None)
 
-    def _take(self, frames, batch: Batch) -> None:
+    def _take(self, frames, batch) -> None:
         if len(frames):
-            events, offsets, lines, line_errors = build_events(
-                frames, self.kind, self._kernels, self.limits.max_depth, self.collect)
-            times = self._kernels.event_times(events, self.received_ns)
-            if not batch.events:
-                batch.events, batch.times_ns, batch.offsets = events, times, offsets
-                if lines is not None:
-                    batch.lines = lines
+            if self.raw:
+                items, times, offsets, lines, line_errors = self._kernels.framing.split_frames(
+                    frames, self.kind, self.limits.max_depth, self.received_ns, self.collect)
             else:
-                batch.extend(Batch(events, times, offsets, lines))
+                items, offsets, lines, line_errors = build_events(
+                    frames, self.kind, self._kernels, self.limits.max_depth, self.collect)
+                times = self._kernels.event_times(items, self.received_ns)
+            if not len(batch):
+                batch.__init__(items, times, offsets, lines, batch.errors)
+            else:
+                batch.extend(type(batch)(items, times, offsets, lines))
             if line_errors:
                 batch.errors.extend(line_errors)
         if frames.line_errors:
