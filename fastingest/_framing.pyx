@@ -272,6 +272,7 @@ cdef class Scanner:
     cdef readonly bint collect
     cdef int state
     cdef bint array_mode
+    cdef object shape          # array_mode once the first value says (None until then)
     cdef int64_t pos, scan_pos
     cdef int64_t ev_start, ev_line, line
     # JSON event state
@@ -332,6 +333,11 @@ cdef class Scanner:
     def position(self):
         """Bytes fed so far."""
         return self.pos
+
+    @property
+    def is_array(self):
+        """JSON/MessagePack: whether the body is an array of events (None until known)."""
+        return self.shape
 
     # -- public -----------------------------------------------------------------------
 
@@ -581,9 +587,11 @@ cdef class Scanner:
         if state == S_START:
             if c == b"[":
                 self.array_mode = True
+                self.shape = True
                 self.state = S_FIRST
                 return i + 1
             if c == b"{":
+                self.shape = False
                 self._begin_event(at)
                 return i
             raise ParseError(detail=E.EXPECTED_BODY_JSON, offset=at)
@@ -764,11 +772,13 @@ cdef class Scanner:
                 return False
             if cls == MP_MAP:
                 self.array_mode = False
+                self.shape = False
                 self._begin_event(at)
                 return True
             if cls != MP_ARRAY:
                 raise ParseError(detail=E.EXPECTED_BODY_MSGPACK, offset=at)
             self.array_mode = True
+            self.shape = True
             self.top_hdr = at
             self.remaining = n
             self.state = S_ELEMS if n else S_END

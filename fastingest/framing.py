@@ -173,6 +173,7 @@ class Scanner:
         self._scan_pos = 0        # where scanning resumes (< _pos only mid-header in msgpack)
         self._state = _START
         self._array = False       # JSON/msgpack: the body is an array of events
+        self._shape: Optional[bool] = None   # _array, once the first value says
         self._ev_start = -1       # body offset of the current event's first byte
         self._line = 1            # NDJSON: current line
         self._ev_line = 0
@@ -194,6 +195,12 @@ class Scanner:
     def position(self) -> int:
         """Bytes fed so far."""
         return self._pos
+
+    @property
+    def is_array(self) -> Optional[bool]:
+        """JSON/MessagePack: whether the body is an array of events (None until known,
+        and always for NDJSON)."""
+        return self._shape
 
     # -- public -----------------------------------------------------------------------
 
@@ -348,10 +355,11 @@ class Scanner:
         state = self._state
         if state == _START:
             if c == _LBRACKET:
-                self._array = True
+                self._array = self._shape = True
                 self._state = _FIRST
                 return i + 1
             if c == _LBRACE:
+                self._shape = False
                 self._begin_event(base + i)
                 return i
             raise ParseError(detail=E.EXPECTED_BODY_JSON, offset=base + i)
@@ -482,12 +490,12 @@ class Scanner:
                 return -i - 1
             cls, hdr, n = h
             if cls == _MP_MAP:
-                self._array = False
+                self._array = self._shape = False
                 self._begin_event(base + i)
                 return i
             if cls != _MP_ARRAY:
                 raise ParseError(detail=E.EXPECTED_BODY_MSGPACK, offset=base + i)
-            self._array = True
+            self._array = self._shape = True
             self._top_hdr = base + i
             self._remaining = n
             self._state = _ELEMS if n else _END

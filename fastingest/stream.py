@@ -68,6 +68,12 @@ class StreamDecoder:
         return self._body.compressed
 
     @property
+    def is_array(self) -> Optional[bool]:
+        """JSON/MessagePack: whether the body is an array of events or a single one
+        (None until its first significant byte has been decoded, and for NDJSON)."""
+        return self._scanner.is_array
+
+    @property
     def bytes_out(self) -> int:
         """Decompressed body bytes so far."""
         return self._body.produced

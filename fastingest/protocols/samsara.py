@@ -51,7 +51,6 @@ from array import array
 from typing import Iterable, List, Mapping, Optional, Sequence
 
 from .. import errors as E
-from ..compression import BodyDecoder, open_decoder
 from ..errors import IngestError, PayloadTooLarge
 from ..formats import media_type
 from ..limits import DEFAULT_LIMITS, Limits
@@ -107,8 +106,6 @@ STATUS_LIMITS = Limits(max_body=64 * 1024, max_compressed=64 * 1024, max_event=6
 _LONG = re.compile(r"[+-]?[0-9]+")
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _MS = 1_000_000
-# What may precede the first significant byte of a body the codec accepts.
-_LEADING = b" \t\r\n\xef\xbb\xbf"
 _MISSING = object()
 
 
@@ -143,17 +140,6 @@ def check_event(event: dict) -> Optional[dict]:
                 problems = {}
             problems[key] = MISSING_KEY if value is _MISSING else NOT_STRING
     return problems
-
-
-def starts_array(piece) -> Optional[bool]:
-    """Whether a JSON body is an array, from its first significant byte (None: only
-    whitespace so far). The codec validates the body; this only tells ``[...]`` from
-    ``{...}``, which the codec accepts alike."""
-    for start in range(0, len(piece), 256):
-        head = bytes(piece[start:start + 256]).lstrip(_LEADING)
-        if head:
-            return head[:1] == b"["
-    return None
 
 
 class Samsara(Protocol):
@@ -210,12 +196,14 @@ class Samsara(Protocol):
             if published_ms is None:
                 return Answer(BAD_PUBLISHED)
         try:
-            body = open_decoder(request.header(b"content-encoding"), self.limits)
+            decoder = StreamDecoder("application/json",
+                                    content_encoding=request.header(b"content-encoding"),
+                                    limits=self.limits, received_ns=request.received_ns)
         except IngestError as exc:
             return _failed(exc)
         if declared_too_large(request, self.limits):
             return _failed(PayloadTooLarge(detail="declared Content-Length over the limit"))
-        return SamsaraExchange(source, body, self.limits, request.received_ns, published_ms)
+        return SamsaraExchange(source, decoder, request.received_ns, published_ms)
 
 
 def _codec_error(exc: IngestError, in_array: bool) -> Response:
@@ -238,17 +226,13 @@ class SamsaraExchange(Exchange):
     but every later event is still checked so the answer has one entry per event.
     """
 
-    def __init__(self, source: str, body: BodyDecoder, limits: Limits, received_ns: int,
+    def __init__(self, source: str, decoder: StreamDecoder, received_ns: int,
                  published_ms: Optional[int]) -> None:
         self.source = source
         self.received_ns = received_ns
         self.published_ms = published_ms
         self._received_ms = received_ns // _MS
-        self._body = body
-        # The body arrives decompressed from ``body``; the codec frames and builds it.
-        self._decoder = StreamDecoder("application/json", limits=limits,
-                                      received_ns=received_ns)
-        self._is_array: Optional[bool] = None
+        self._decoder = decoder
         self._count = 0
         self._verdicts: Optional[List[object]] = None
         self._ended = False
@@ -256,7 +240,7 @@ class SamsaraExchange(Exchange):
     def feed(self, data: bytes) -> Optional[Events]:
         self._check_receiving()
         try:
-            return self._decode(self._body.feed(data), False)
+            return self._decode(self._decoder.feed(data))
         except IngestError as exc:
             self._fail(exc)
             return None
@@ -265,11 +249,11 @@ class SamsaraExchange(Exchange):
         self._check_receiving()
         self._ended = True
         try:
-            events = self._decode(self._body.close(), True)
+            events = self._decode(self._decoder.close())
         except IngestError as exc:
             self._fail(exc)
             return None
-        if not self._is_array:
+        if not self._decoder.is_array:
             self.response = NOT_AN_ARRAY
         elif self._verdicts is not None:
             self.response = json_response(400, self._verdicts)
@@ -283,21 +267,13 @@ class SamsaraExchange(Exchange):
         self.response = UNAVAILABLE
         return UNAVAILABLE
 
-    def _decode(self, pieces, final: bool) -> Optional[Events]:
+    def _decode(self, batch) -> Optional[Events]:
         events: List[dict] = []
         times = array("q")
-        for piece in pieces:
-            if self._is_array is None:
-                self._sniff(piece)
-            self._take(self._decoder.feed(piece).events, events, times)
-        if final:
-            self._take(self._decoder.close().events, events, times)
-        if not events or self._verdicts is not None or not self._is_array:
+        self._take(batch.events, events, times)
+        if not events or self._verdicts is not None or not self._decoder.is_array:
             return None
         return Events(self.source, events, times, self.received_ns)
-
-    def _sniff(self, piece) -> None:
-        self._is_array = starts_array(piece)
 
     def _take(self, decoded: Sequence[dict], events: List[dict], times: array) -> None:
         received_ms, published_ms = self._received_ms, self.published_ms
@@ -325,7 +301,7 @@ class SamsaraExchange(Exchange):
 
     def _fail(self, exc: IngestError) -> None:
         self.error = exc
-        self.response = _codec_error(exc, bool(self._is_array))
+        self.response = _codec_error(exc, bool(self._decoder.is_array))
 
     def _check_receiving(self) -> None:
         super()._check_receiving()
@@ -346,14 +322,11 @@ class StatusExchange(Exchange):
     def __init__(self, protocol: Samsara, request: Request) -> None:
         self._protocol = protocol
         self._events: List[dict] = []
-        self._is_array: Optional[bool] = None
         self._decoder = StreamDecoder("application/json", limits=STATUS_LIMITS,
                                       received_ns=request.received_ns)
 
     def feed(self, data: bytes) -> Optional[Events]:
         self._check_receiving()
-        if self._is_array is None:
-            self._is_array = starts_array(data)
         try:
             self._events.extend(self._decoder.feed(data).events)
         except IngestError as exc:
@@ -367,7 +340,7 @@ class StatusExchange(Exchange):
         except IngestError as exc:
             self._bad(exc)
             return None
-        single = len(self._events) == 1 and self._is_array is False
+        single = len(self._events) == 1 and self._decoder.is_array is False
         status = self._events[0].get("status") if single else None
         if status in ("online", "offline"):
             self._protocol.online = status == "online"
@@ -383,5 +356,5 @@ class StatusExchange(Exchange):
 
 __all__ = [
     "EVENTS_PATH", "STATUS_PATH", "Samsara", "SamsaraExchange", "StatusExchange",
-    "check_event", "is_json_media_type", "parse_published", "starts_array",
+    "check_event", "is_json_media_type", "parse_published",
 ]
