@@ -158,7 +158,9 @@ BOUNDARY_NUMBERS = [
     "9" * 308, "9" * 309, "1" + "0" * 308, "-" + "9" * 400, "1" + "0" * 400 + "e-92",
     "1" + "0" * 400 + "e-93", "0." + "0" * 400 + "1e709", "4.9e-324", "2e-324", "3e-324",
     "18446744073709551615", "18446744073709551616", "-9223372036854775808", "-9223372036854775809",
-    "-0", "-0.0", "0e0", "0E+0", "1E-0",
+    "-0", "-0.0", "0e0", "0E+0", "1E-0", "1e" + "0" * 1000 + "308", "1e" + "0" * 1000 + "309",
+    "0." + "0" * 5000 + "1e5309", "0." + "0" * 5000 + "1e5310", "1" + "0" * 5000 + "e-4692",
+    "1" + "0" * 5000 + "e-4691",
 ]
 number_tokens = (
     st.from_regex(r"-?(0|[1-9][0-9]{0,25})(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?", fullmatch=True)
@@ -987,3 +989,130 @@ def test_regression_boundary_digit_comparison(mod, token):
     """Digits spread over the integer part, the fraction and the exponent."""
     data = b'{"n":' + token.encode() + b"}"
     assert (rj(mod, data)[0] == "ok") == orjson_ok(data) == (not math.isinf(float(token)))
+
+
+@st.composite
+def boundary_spellings(draw):
+    """Numbers within a few ulps of the overflow boundary, spelled every way."""
+    digits = draw(st.sampled_from([HS, str(H - 1), str(H + 1), str(2**1024 - 2**971),
+                                   str(2**1024 - 2**969), str(2**1024)]))
+    k = draw(st.integers(1, len(digits)))          # significant digits kept
+    sig = digits[:k]
+    if draw(st.booleans()):                        # nudge the last kept digit
+        last = int(sig[-1]) + draw(st.sampled_from([-1, 1]))
+        if 0 <= last <= 9 and (k > 1 or last > 0):
+            sig = sig[:-1] + str(last)
+    sig += "0" * draw(st.integers(0, 3)) + draw(st.sampled_from(["", "1", "000001"]))
+    lead = draw(st.integers(0, 4))                 # leading zeros after "0."
+    point = draw(st.integers(0, len(sig)))         # where the decimal point goes
+    if lead:
+        mantissa, shift = "0." + "0" * lead + sig, lead + 1
+    elif point in (0, len(sig)):
+        mantissa, shift = sig, len(sig)
+    else:
+        mantissa, shift = sig[:point] + "." + sig[point:], point
+    exp = len(digits) - shift                      # keep the magnitude near 1.8e308
+    exp += draw(st.sampled_from([0, 0, 0, -1, 1]))
+    sign = draw(st.sampled_from(["", "-"]))
+    e = draw(st.sampled_from(["e", "E"]))
+    zeros = "0" * draw(st.integers(0, 2))
+    if exp == 0 and draw(st.booleans()):
+        return sign + mantissa
+    return f"{sign}{mantissa}{e}{'+' if exp >= 0 and draw(st.booleans()) else ''}" \
+           f"{'-' if exp < 0 else ''}{zeros}{abs(exp)}"
+
+
+@given(boundary_spellings())
+def test_json_number_boundary_spellings(mod, token):
+    data = b'{"n":' + token.encode() + b"}"
+    expected_ok = not math.isinf(float(token))
+    assert orjson_ok(data) == expected_ok, token
+    assert rj(mod, data) == (("ok", len(data)) if expected_ok else ("err", V.NUMBER_RANGE, 5))
+
+
+_UTF8_SECOND = list(range(0x80, 0x100)) + [0x41, 0x22, 0x5C, 0x00]
+
+
+def test_json_utf8_two_byte_prefixes_exhaustive(mod):
+    """Every lead byte with every continuation-range (and a few ASCII) second byte."""
+    for b0 in range(0x80, 0x100):
+        for b1 in _UTF8_SECOND:
+            for tail in (b"\x80\x80", b"\xbf\xbf", b"a"):
+                body = bytes([b0, b1]) + tail
+                data = b'{"s":"' + body + b'"}'
+                try:
+                    body.decode("utf-8")
+                    expected = ("ok", len(data))
+                except UnicodeDecodeError as exc:
+                    expected = ("err", V.INVALID_UTF8, 6 + exc.start)
+                if b1 in (0x22, 0x5C, 0x00) and expected[0] == "ok":
+                    continue  # not reachable: the lead byte alone is invalid there
+                assert rj(mod, data) == expected, data
+
+
+def test_msgpack_utf8_two_byte_prefixes_exhaustive(mod):
+    for b0 in range(0x80, 0x100):
+        for b1 in range(0x100):
+            body = bytes([b0, b1, 0x80, 0x80])
+            for payload in (body, body[:2], body[:3]):
+                data = b"\x81\xa1s" + bytes([0xA0 | len(payload)]) + payload
+                try:
+                    payload.decode("utf-8")
+                    expected = ("ok", len(data))
+                except UnicodeDecodeError as exc:
+                    expected = ("err", V.INVALID_UTF8, 4 + exc.start)
+                assert rm(mod, data) == expected, data
+
+
+# ------------------------------------------------------- reads stay inside [start, end)
+
+class GuardedBuffer:
+    """Bytes placed to end exactly at a PROT_NONE page: any read past ``end`` faults."""
+
+    def __init__(self, size: int = 1 << 16) -> None:
+        import ctypes
+        import mmap
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long]
+        libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        page = mmap.PAGESIZE
+        self.size = (size + page - 1) // page * page
+        addr = libc.mmap(None, self.size + page, mmap.PROT_READ | mmap.PROT_WRITE,
+                         mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+        if addr in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), "mmap failed")
+        if libc.mprotect(addr + self.size, page, 0) != 0:
+            raise OSError(ctypes.get_errno(), "mprotect failed")
+        self.addr = addr
+        self.ctypes = ctypes
+
+    def view(self, data: bytes) -> memoryview:
+        assert len(data) <= self.size
+        start = self.addr + self.size - len(data)
+        self.ctypes.memmove(start, data, len(data))
+        return memoryview((self.ctypes.c_char * len(data)).from_address(start)).cast("B")
+
+
+@pytest.fixture(scope="module")
+def guarded():
+    if not hasattr(os, "fork") or os.uname().sysname != "Linux":
+        pytest.skip("needs Linux mmap/mprotect")
+    return GuardedBuffer()
+
+
+def test_compiled_reads_nothing_past_end(guarded):
+    cy = _compiled()
+    rnd = random.Random(5)
+    samples = [SAMPLE_JSON, b'{"a":"' + b"x" * 40 + b'"}', b'{"a":[1,2,{"b":"\\ud83d\\ude00"}]}',
+               b'{"a":' + b"1" * 50 + b"e1}", b'{"a":true,"b":false,"c":null}']
+    for data in samples + [mutate(s, rnd) for s in samples for _ in range(30)]:
+        for k in range(len(data) + 1):
+            view = guarded.view(data[:k])
+            assert rj(cy, view) == rj(validate, data[:k])
+    mps = [SAMPLE_MSGPACK, pack({"a": "é" * 20, "b": [1, 2.5, None]})]
+    for data in mps + [mutate(s, rnd, TRICKY_MSGPACK) for s in mps for _ in range(20)]:
+        for k in range(len(data) + 1):
+            view = guarded.view(data[:k])
+            assert rm(cy, view) == rm(validate, data[:k])
