@@ -1,0 +1,938 @@
+"""fastingest against the fastest peer compositions, in one process, on the same bodies.
+
+    python benchmarks/compare.py                   # full run: writes benchmarks/results/
+    python benchmarks/compare.py --quick           # fewer repeats, shorter loops, no files
+    python benchmarks/compare.py --only 'ndjson*/10MiB' --sections codec,stream
+    python benchmarks/compare.py --list            # the path names
+
+Every peer does the same job as ``fastingest.decode``: decode the body to a list of dicts, turn
+each event's ``dt`` into int64 ns (epoch-magnitude rule for ints, ``Timestamp.to_unix_nano()``
+for MessagePack timestamps, ``(d - EPOCH) // timedelta(microseconds=1) * 1000`` after
+ciso8601 / ``datetime.fromisoformat`` for strings — the exact conversion, which drops the
+sub-µs digits of a 9-digit fraction), fall back to the reception time, and check the body and
+per-event size limits where that can be done without parsing (NDJSON lines; see the notes).
+
+Method (see benchmarks/README.md, "Codec throughput"):
+
+* one process; contenders of a path run alternately (round-robin, rotated each repeat); the
+  minimum of ``--repeats`` (>= 5) timings is reported; ratios are of minimums from this run;
+* the garbage collector stays ON. fastingest pauses the cyclic GC while it builds a batch, so
+  its young-generation pass runs at the next allocation, after it returned. To keep that cost
+  (and any a peer defers) inside the caller's own timing, one timing is ``loops`` calls
+  ``r = f(body)`` and then, with the last result still alive, a burst of
+  ``gc.get_threshold()[0] + 1`` container allocations (which forces any pending collection);
+  the clock stops after the burst, the result is released after the clock. Small bodies loop
+  many calls per timing (>= ``--target`` seconds), so per-call overhead is measured too;
+* nothing but the bodies (bytes) is alive while timing: generated events are dropped and
+  collected first, and matplotlib is imported only after the timings;
+* peak memory: ``tracemalloc`` peak above the pre-call level for one call of each contender.
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import gc
+import gzip
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+import tracemalloc
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import ciso8601  # noqa: E402
+import msgpack  # noqa: E402
+import msgspec  # noqa: E402
+import orjson  # noqa: E402
+
+import fastingest  # noqa: E402
+import payloads as P  # noqa: E402
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+US = timedelta(microseconds=1)
+MAX_BODY = fastingest.Limits().max_body
+MAX_EVENT = fastingest.Limits().max_event
+CHUNK = 64 * 1024
+HAS_SPLIT = hasattr(fastingest, "split")
+RESULTS = os.path.join(HERE, "results")
+
+
+class TooLarge(Exception):
+    """A peer's 413."""
+
+
+# --------------------------------------------------------------------------------------
+# The peers' event-time step: what a user writes after decoding (one pass, locals bound).
+
+def peer_times(events: list, now: int, parse: Callable = ciso8601.parse_rfc3339,
+               epoch: datetime = EPOCH, us: timedelta = US, Timestamp: type = msgpack.Timestamp,
+               dt_type: type = datetime) -> list:
+    out: List[int] = []
+    append = out.append
+    for e in events:
+        v = e.get("dt")  # AttributeError on a non-object element: the peer's 406
+        t = type(v)
+        if t is str:
+            try:
+                append((parse(v) - epoch) // us * 1000)
+                continue
+            except (ValueError, TypeError):
+                pass
+        elif t is int:
+            a = -v if v < 0 else v
+            if a < 100_000_000_000:
+                append(v * 1_000_000_000)
+            elif a < 100_000_000_000_000:
+                append(v * 1_000_000)
+            elif a < 100_000_000_000_000_000:
+                append(v * 1000)
+            else:
+                append(v)
+            continue
+        elif t is Timestamp:
+            append(v.to_unix_nano())
+            continue
+        elif t is dt_type:  # msgspec.msgpack turns ext -1 into an aware datetime
+            append((v - epoch) // us * 1000)
+            continue
+        append(now)
+    return out
+
+
+def stdlib_times(events: list, now: int) -> list:
+    return peer_times(events, now, parse=datetime.fromisoformat)
+
+
+def check_lines(body: bytes, max_event: int = MAX_EVENT) -> None:
+    """Exact NDJSON per-line size check without touching every line: a line longer than
+    ``max_event`` exists iff some window of ``max_event + 1`` bytes starting at a line start
+    holds no newline. One ``rfind`` per window: microseconds for 10 MiB."""
+    pos, n, rfind = 0, len(body), body.rfind
+    while pos + max_event < n:
+        j = rfind(b"\n", pos, pos + max_event + 1)
+        if j < 0:
+            raise TooLarge("event over max_event")
+        pos = j + 1
+
+
+def check_body(body: bytes) -> None:
+    if len(body) > MAX_BODY:
+        raise TooLarge("body over max_body")
+
+
+def as_list(doc: Any) -> list:
+    return [doc] if type(doc) is dict else doc
+
+
+# --------------------------------------------------------------------------------------
+# Contenders. Each maker gets the payload and returns ``f(body) -> result``.
+
+_msgspec_json = msgspec.json.Decoder()
+_msgspec_msgpack = msgspec.msgpack.Decoder()
+
+
+def _unzip(body: bytes) -> bytes:
+    return zlib.decompress(body, wbits=31)
+
+
+def peer_msgspec_lines(body: bytes, inflate: Optional[Callable] = None) -> tuple:
+    now = time.time_ns()
+    if inflate is not None:
+        body = inflate(body)
+    check_body(body)
+    check_lines(body)
+    events = _msgspec_json.decode_lines(body)
+    return events, peer_times(events, now)
+
+
+def peer_orjson_lines(body: bytes, inflate: Optional[Callable] = None) -> tuple:
+    now = time.time_ns()
+    if inflate is not None:
+        body = inflate(body)
+    check_body(body)
+    loads, events = orjson.loads, []
+    append = events.append
+    for line in body.splitlines():
+        if len(line) > MAX_EVENT:
+            raise TooLarge("event over max_event")
+        if line and not line.isspace():
+            append(loads(line))
+    return events, peer_times(events, now)
+
+
+def peer_json_lines(body: bytes, inflate: Optional[Callable] = None) -> tuple:
+    now = time.time_ns()
+    if inflate is not None:
+        body = inflate(body)
+    check_body(body)
+    loads, events = json.loads, []
+    append = events.append
+    for line in body.splitlines():
+        if len(line) > MAX_EVENT:
+            raise TooLarge("event over max_event")
+        if line and not line.isspace():
+            append(loads(line))
+    return events, stdlib_times(events, now)
+
+
+def peer_orjson_array(body: bytes, inflate: Optional[Callable] = None) -> tuple:
+    now = time.time_ns()
+    if inflate is not None:
+        body = inflate(body)
+    check_body(body)
+    events = as_list(orjson.loads(body))
+    return events, peer_times(events, now)
+
+
+def peer_msgspec_array(body: bytes, inflate: Optional[Callable] = None) -> tuple:
+    now = time.time_ns()
+    if inflate is not None:
+        body = inflate(body)
+    check_body(body)
+    events = as_list(_msgspec_json.decode(body))
+    return events, peer_times(events, now)
+
+
+def peer_json_array(body: bytes, inflate: Optional[Callable] = None) -> tuple:
+    now = time.time_ns()
+    if inflate is not None:
+        body = inflate(body)
+    check_body(body)
+    events = as_list(json.loads(body))
+    return events, stdlib_times(events, now)
+
+
+def peer_unpackb(body: bytes, inflate: Optional[Callable] = None) -> tuple:
+    now = time.time_ns()
+    if inflate is not None:
+        body = inflate(body)
+    check_body(body)
+    events = as_list(msgpack.unpackb(body))  # raw=False, timestamp=0 (Timestamp objects)
+    return events, peer_times(events, now)
+
+
+def peer_msgspec_msgpack(body: bytes, inflate: Optional[Callable] = None) -> tuple:
+    now = time.time_ns()
+    if inflate is not None:
+        body = inflate(body)
+    check_body(body)
+    events = as_list(_msgspec_msgpack.decode(body))
+    return events, peer_times(events, now)
+
+
+@dataclass
+class Contender:
+    label: str
+    role: str                     # "fastingest" | "peer" | "baseline" | "reference"
+    make: Callable[[P.Payload], Callable[[bytes], Any]]
+    notes: str = ""               # footnote marks
+    goal: bool = False            # the composition the issue's goal compares against
+
+
+def _fastingest(p: P.Payload) -> Callable[[bytes], Any]:
+    decode, ct, enc = fastingest.decode, p.content_type, p.encoding
+    if enc is None:
+        return lambda body: decode(body, ct)
+    return lambda body: decode(body, ct, content_encoding=enc)
+
+
+def _peer(fn: Callable, inflate: Optional[Callable] = None) -> Callable[[P.Payload], Callable]:
+    if inflate is None:
+        return lambda p: fn
+    return lambda p: (lambda body: fn(body, inflate))
+
+
+NOTE_NO_SIZE = "a"
+NOTE_US = "b"
+NOTE_ONESHOT = "c"
+NOTE_WINDOW = "d"
+NOTES = {
+    NOTE_NO_SIZE: "no per-event size check: a JSON array or MessagePack body has no cheap event "
+                  "boundaries without parsing it, so this peer does less work than fastingest "
+                  "(only the whole-body limit).",
+    NOTE_US: "dt to int ns through a datetime: `(d - EPOCH) // timedelta(microseconds=1) * 1000`, "
+             "exact to the µs; the sub-µs digits of 9-digit fractions (and of msgspec's "
+             "MessagePack timestamps) are lost — fastingest keeps them.",
+    NOTE_ONESHOT: "one-shot decompression, no output cap: not safe against a decompression "
+                  "bomb (fastingest inflates in capped pieces).",
+    NOTE_WINDOW: "per-line size check by one `rfind(b\"\\n\")` per 1 MiB window (exact, a few µs "
+                 "per 10 MiB); `decode_lines` itself gives no line lengths.",
+}
+
+
+def contenders_for(p: P.Payload) -> List[Contender]:
+    gz = p.encoding == "gzip"
+    inflate = _unzip if gz else None
+    zl = "zlib.decompress + " if gz else ""
+    z1 = NOTE_ONESHOT if gz else ""
+    cs = [Contender("fastingest.decode", "fastingest", _fastingest)]
+    if p.fmt == "ndjson":
+        cs += [
+            Contender(f"{zl}msgspec decode_lines + ciso8601", "peer",
+                      _peer(peer_msgspec_lines, inflate), NOTE_WINDOW + NOTE_US + z1, goal=True),
+            Contender(f"{zl}orjson per line + ciso8601", "peer",
+                      _peer(peer_orjson_lines, inflate), NOTE_US + z1),
+        ]
+        if gz:
+            cs.append(Contender("gzip.decompress + msgspec decode_lines + ciso8601", "peer",
+                                _peer(peer_msgspec_lines, gzip.decompress),
+                                NOTE_WINDOW + NOTE_US + z1))
+        cs.append(Contender(f"{'gzip.decompress + ' if gz else ''}json per line + fromisoformat",
+                            "baseline", _peer(peer_json_lines, gzip.decompress if gz else None),
+                            NOTE_US + z1))
+    elif p.fmt == "json":
+        cs += [
+            Contender(f"{zl}orjson.loads + ciso8601", "peer", _peer(peer_orjson_array, inflate),
+                      NOTE_NO_SIZE + NOTE_US + z1, goal=True),
+            Contender(f"{zl}msgspec.json + ciso8601", "peer", _peer(peer_msgspec_array, inflate),
+                      NOTE_NO_SIZE + NOTE_US + z1),
+        ]
+        if gz:
+            cs.append(Contender("gzip.decompress + orjson.loads + ciso8601", "peer",
+                                _peer(peer_orjson_array, gzip.decompress),
+                                NOTE_NO_SIZE + NOTE_US + z1))
+        cs.append(Contender(f"{'gzip.decompress + ' if gz else ''}json.loads + fromisoformat",
+                            "baseline", _peer(peer_json_array, gzip.decompress if gz else None),
+                            NOTE_NO_SIZE + NOTE_US + z1))
+    else:
+        cs += [
+            Contender(f"{zl}msgpack.unpackb + conversion", "peer", _peer(peer_unpackb, inflate),
+                      NOTE_NO_SIZE + NOTE_US + z1, goal=True),
+            Contender(f"{zl}msgspec.msgpack + conversion", "peer",
+                      _peer(peer_msgspec_msgpack, inflate), NOTE_NO_SIZE + NOTE_US + z1),
+        ]
+        if gz:
+            cs.append(Contender("gzip.decompress + msgpack.unpackb + conversion", "peer",
+                                _peer(peer_unpackb, gzip.decompress),
+                                NOTE_NO_SIZE + NOTE_US + z1))
+    return cs
+
+
+# --------------------------------------------------------------------------------------
+# Paths
+
+PRIMARY_DT = {"ndjson": "rfc3339", "json": "rfc3339", "msgpack": "timestamp"}
+
+
+def codec_paths() -> List[str]:
+    names = []
+    for fmt in P.FORMATS:
+        for enc in P.ENCODINGS:
+            for size in P.SIZES:
+                names.append(P.payload_name(fmt, PRIMARY_DT[fmt], size, enc))
+        for dt in ("rfc3339", "epoch_ms"):
+            if dt != PRIMARY_DT[fmt]:
+                names.append(P.payload_name(fmt, dt, "10MiB"))
+    return names
+
+
+def stream_paths() -> List[str]:
+    return [P.payload_name(fmt, PRIMARY_DT[fmt], "10MiB", enc)
+            for enc in P.ENCODINGS for fmt in P.FORMATS]
+
+
+def split_paths() -> List[str]:
+    return [P.payload_name(fmt, PRIMARY_DT[fmt], size)
+            for fmt in P.FORMATS for size in ("100", "10MiB")]
+
+
+# --------------------------------------------------------------------------------------
+# Timing
+
+def _burst(n: int) -> None:
+    junk = [[] for _ in range(n)]
+    del junk
+
+
+def time_one(fn: Callable, body: Any, loops: int, burst: int) -> float:
+    """Seconds per call: ``loops`` calls, then the GC burst with the last result alive."""
+    clock = time.perf_counter_ns
+    r = None
+    t0 = clock()
+    for _ in range(loops):
+        r = fn(body)
+    _burst(burst)
+    t1 = clock()
+    del r
+    return (t1 - t0) / 1e9 / loops
+
+
+def calibrate(fn: Callable, body: Any, target: float, burst: int) -> int:
+    single = min(time_one(fn, body, 1, burst) for _ in range(3))
+    return max(1, int(target / max(single, 1e-7)))
+
+
+def race(fns: List[Callable], body: Any, repeats: int, target: float,
+         loops: Optional[int] = None) -> Tuple[List[float], int]:
+    """Minimum seconds per call of each of ``fns`` on ``body``, run alternately."""
+    burst = gc.get_threshold()[0] + 1
+    for fn in fns:  # warm up (and fail early)
+        fn(body)
+    if loops is None:
+        loops = calibrate(fns[0], body, target, burst)
+    best = [float("inf")] * len(fns)
+    for rep in range(repeats):
+        order = list(range(len(fns)))
+        k = rep % len(fns)
+        order = order[k:] + order[:k]
+        for i in order:
+            best[i] = min(best[i], time_one(fns[i], body, loops, burst))
+    return best, loops
+
+
+def peak_bytes(fn: Callable, body: Any) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        r = fn(body)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        del r
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+# --------------------------------------------------------------------------------------
+# Results
+
+@dataclass
+class Row:
+    path: str
+    label: str
+    role: str
+    notes: str
+    goal: bool
+    seconds: Optional[float]
+    loops: int
+    raw_size: int
+    n_events: int
+    peak: Optional[int] = None
+    error: Optional[str] = None
+
+    @property
+    def mbps(self) -> float:
+        return self.raw_size / self.seconds / 1e6
+
+    @property
+    def eps(self) -> float:
+        return self.n_events / self.seconds
+
+
+@dataclass
+class Report:
+    codec: List[Row] = field(default_factory=list)
+    split: List[Row] = field(default_factory=list)
+    stream: List[Row] = field(default_factory=list)
+    goals: List["Goal"] = field(default_factory=list)
+
+
+def run_codec(names: List[str], args, report: Report) -> None:
+    for name in names:
+        p = P.parse_name(name)
+        cs = contenders_for(p)
+        fns, ok = [], []
+        for c in cs:
+            fn = c.make(p)
+            try:
+                fn(p.body)
+            except Exception as exc:  # a broken contender is reported, not fatal
+                report.codec.append(Row(name, c.label, c.role, c.notes, c.goal, None, 0,
+                                        p.raw_size, p.n_events, error=repr(exc)[:120]))
+                continue
+            fns.append(fn)
+            ok.append(c)
+        times, loops = race(fns, p.body, args.repeats, args.target)
+        rows = [Row(name, c.label, c.role, c.notes, c.goal, t, loops, p.raw_size, p.n_events)
+                for c, t in zip(ok, times)]
+        if args.memory:
+            for row, fn in zip(rows, fns):
+                row.peak = peak_bytes(fn, p.body)
+        report.codec.extend(rows)
+        _progress(rows)
+
+
+def run_split(names: List[str], args, report: Report) -> None:
+    for name in names:
+        p = P.parse_name(name)
+        ct = p.content_type
+        entries: List[Tuple[str, str, Callable]] = []
+        if HAS_SPLIT:
+            entries.append(("fastingest.split", "fastingest", lambda b: fastingest.split(b, ct)))
+        entries.append(("fastingest.decode", "reference", lambda b: fastingest.decode(b, ct)))
+        if p.fmt == "ndjson":
+            entries.append(('bytes.count(b"\\n")', "reference", lambda b: b.count(b"\n")))
+            entries.append(("bytes.splitlines()", "reference", lambda b: b.splitlines()))
+        fns = [e[2] for e in entries]
+        times, loops = race(fns, p.body, args.repeats, args.target)
+        rows = [Row(name, lab, role, "", False, t, loops, p.raw_size, p.n_events)
+                for (lab, role, _), t in zip(entries, times)]
+        if args.memory:
+            for row, fn in zip(rows, fns):
+                row.peak = peak_bytes(fn, p.body)
+        report.split.extend(rows)
+        _progress(rows)
+
+
+def _stream(ct: str, enc: Optional[str]) -> Callable[[List[bytes]], Any]:
+    def run(chunks: List[bytes]) -> list:
+        d = fastingest.StreamDecoder(ct, content_encoding=enc)
+        out = [d.feed(c) for c in chunks]
+        out.append(d.close())
+        return out
+    return run
+
+
+def run_stream(names: List[str], args, report: Report) -> None:
+    for name in names:
+        p = P.parse_name(name)
+        ct, enc, body = p.content_type, p.encoding, p.body
+        # Chunks arrive as bytes objects (as from a socket); slicing happens before the clock.
+        chunks = [body[i:i + CHUNK] for i in range(0, len(body), CHUNK)]
+        whole = _fastingest(p)
+        stream = _stream(ct, enc)
+        # Different inputs (body vs chunk list): race each on its own input, alternating.
+        burst = gc.get_threshold()[0] + 1
+        whole(body)
+        stream(chunks)
+        loops = calibrate(whole, body, args.target, burst)
+        best = [float("inf"), float("inf")]
+        for rep in range(args.repeats):
+            pair = [(0, whole, body), (1, stream, chunks)]
+            if rep % 2:
+                pair.reverse()
+            for i, fn, arg in pair:
+                best[i] = min(best[i], time_one(fn, arg, loops, burst))
+        rows = [Row(name, "fastingest.decode (whole body)", "reference", "", False, best[0],
+                    loops, p.raw_size, p.n_events),
+                Row(name, f"StreamDecoder, {CHUNK // 1024} KiB chunks", "fastingest", "", False,
+                    best[1], loops, p.raw_size, p.n_events)]
+        if args.memory:
+            rows[0].peak = peak_bytes(whole, body)
+            rows[1].peak = peak_bytes(stream, chunks)
+        report.stream.extend(rows)
+        _progress(rows)
+
+
+def _progress(rows: List[Row]) -> None:
+    for r in rows:
+        if r.seconds is None:
+            print(f"  {r.path:28} {r.label:52} ERROR {r.error}", file=sys.stderr)
+        else:
+            print(f"  {r.path:28} {r.label:52} {r.seconds * 1e6:12.1f} µs  {r.mbps:8.1f} MB/s",
+                  file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------
+# Goals (issue 6, issue 5)
+
+def _by_path(rows: List[Row]) -> Dict[str, List[Row]]:
+    out: Dict[str, List[Row]] = {}
+    for r in rows:
+        out.setdefault(r.path, []).append(r)
+    return out
+
+
+def _fast(rows: List[Row], role: str = "fastingest") -> Optional[Row]:
+    for r in rows:
+        if r.role == role and r.seconds is not None:
+            return r
+    return None
+
+
+@dataclass
+class Goal:
+    goal: str          # the goal as the issue states it
+    path: str
+    versus: str        # what fastingest is compared with
+    value: float       # measured (a speed ratio, a fraction, or peer peak / fastingest peak)
+    target: float
+    unit: str = "x"    # "x": ratio; "%": fraction of the reference speed; "mem": peak ratio
+
+    @property
+    def ok(self) -> bool:
+        return self.value >= self.target
+
+    @property
+    def margin(self) -> str:
+        """How far above (+) or below (-) the target, relative to it."""
+        return f"{(self.value / self.target - 1) * 100:+.0f}%"
+
+
+GOAL_BIG = {"ndjson": ("NDJSON >= 1.3x msgspec decode_lines + ciso8601", 1.3),
+            "json": ("JSON array >= 1.1x orjson.loads + ciso8601", 1.1),
+            "msgpack": ("MessagePack >= 1.1x msgpack.unpackb + conversion", 1.1)}
+GOAL_ORDER = ["NDJSON", "JSON array", "MessagePack", "gzip JSON", "gzip (issue 5)",
+              "1- and 100-event", "split() NDJSON vs decode", "split() NDJSON vs bytes.count",
+              "StreamDecoder", "Peak memory"]
+
+
+def evaluate_goals(report: Report) -> None:
+    goals = report.goals
+    for path, rows in _by_path(report.codec).items():
+        fi = _fast(rows)
+        peer = next((r for r in rows if r.goal and r.seconds is not None), None)
+        if fi is None or peer is None:
+            continue
+        p = P.parse_name(path)
+        ratio = peer.seconds / fi.seconds
+        if p.size != "10MiB":
+            goals.append(Goal("1- and 100-event bodies >= 1.0x the same composition", path,
+                              peer.label, ratio, 1.0))
+        elif p.encoding == "gzip":
+            if p.fmt == "json":
+                goals.append(Goal("gzip JSON >= 1.1x zlib + orjson + ciso8601", path,
+                                  peer.label, ratio, 1.1))
+            goals.append(Goal("gzip (issue 5): gzip'd bodies >= 1.0x zlib.decompress + the "
+                              "format's orjson/msgpack composition", path, peer.label, ratio, 1.0))
+        else:
+            text, target = GOAL_BIG[p.fmt]
+            goals.append(Goal(text, path, peer.label, ratio, target))
+        if p.size == "10MiB" and fi.peak is not None and peer.peak is not None:
+            goals.append(Goal("Peak memory of decode <= the peer composition's", path,
+                              peer.label, peer.peak / fi.peak if fi.peak else float("inf"),
+                              1.0, unit="mem"))
+    for path, rows in _by_path(report.split).items():
+        sp = _fast(rows)
+        dec = next((r for r in rows if r.label == "fastingest.decode"), None)
+        cnt = next((r for r in rows if r.label.startswith("bytes.count")), None)
+        if sp is None or dec is None or not path.startswith("ndjson/"):
+            continue
+        goals.append(Goal("split() NDJSON vs decode: >= 3x fastingest.decode", path,
+                          "fastingest.decode", dec.seconds / sp.seconds, 3.0))
+        if cnt is not None:
+            goals.append(Goal("split() NDJSON vs bytes.count: >= 25% of its speed", path,
+                              cnt.label, cnt.seconds / sp.seconds, 0.25, unit="%"))
+    for path, rows in _by_path(report.stream).items():
+        st = _fast(rows)
+        whole = _fast(rows, "reference")
+        if st is None or whole is None:
+            continue
+        goals.append(Goal("StreamDecoder (64 KiB chunks) >= 0.95x decode of the whole body",
+                          path, whole.label, whole.seconds / st.seconds, 0.95))
+
+    def order(g: Goal) -> int:
+        for i, prefix in enumerate(GOAL_ORDER):
+            if g.goal.startswith(prefix):
+                return i
+        return len(GOAL_ORDER)
+    goals.sort(key=order)  # stable: paths keep their order within a goal
+
+
+# --------------------------------------------------------------------------------------
+# Output
+
+def _fmt_time(s: float) -> str:
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s * 1e6:.1f} µs"
+
+
+def _fmt_mem(b: Optional[int]) -> str:
+    if b is None:
+        return ""
+    if b >= 1 << 20:
+        return f"{b / (1 << 20):.1f} MiB"
+    return f"{b / 1024:.1f} KiB"
+
+
+def _cmd(args: List[str]) -> str:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:
+        return ""
+
+
+def machine() -> Dict[str, str]:
+    model = ""
+    for line in _cmd(["lscpu"]).splitlines():
+        if line.lower().startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+    try:
+        load = "%.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        load = "?"
+    versions = {}
+    for mod in ("orjson", "msgspec", "msgpack", "ciso8601"):
+        m = sys.modules.get(mod)
+        v = getattr(m, "__version__", None)
+        if mod == "msgpack":
+            v = ".".join(map(str, msgpack.version))
+        versions[mod] = v or "?"
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "nproc": _cmd(["nproc"]) or str(os.cpu_count()),
+        "cpu": model or platform.processor() or "?",
+        "python": f"{platform.python_implementation()} {platform.python_version()} "
+                  f"({platform.python_compiler()})",
+        "platform": platform.platform(),
+        "fastingest": f"{fastingest.__version__} ({fastingest.IMPLEMENTATION})",
+        "git": _cmd(["git", "-C", HERE, "rev-parse", "--short", "HEAD"]),
+        "load": load,
+        "peers": ", ".join(f"{k} {v}" for k, v in versions.items()),
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
+    }
+
+
+def render(report: Report, info: Dict[str, str], args) -> str:
+    out: List[str] = []
+    w = out.append
+    w("# fastingest vs peer compositions\n")
+    w(f"Measured {info['date']} on `nproc` = {info['nproc']}, {info['cpu']}; "
+      f"{info['python']}; {info['platform']}.  ")
+    w(f"fastingest {info['fastingest']} at {info['git']}; {info['peers']}; zlib "
+      f"{info['zlib']}. Load average at the end: {info['load']}.  ")
+    w(f"`python benchmarks/compare.py{' ' + shlex.join(args.argv) if args.argv else ''}`: "
+      f"min of {args.repeats} alternating timings, GC on (burst after each timing), "
+      f">= {args.target * 1e3:.0f} ms per timing for small bodies. Compare ratios within this "
+      f"run only; the machine is shared and noisy.\n")
+    if report.goals:
+        w("## Goals\n")
+        w("Speed ratios are fastingest's speed ÷ the other's (> 1: fastingest faster); margin is "
+          "measured ÷ target - 1. Memory: the peer's tracemalloc peak ÷ fastingest's.\n")
+        w("| goal | path | compared with | measured | target | margin | result |")
+        w("|---|---|---|---:|---:|---:|:---:|")
+        for g in report.goals:
+            if g.unit == "%":
+                shown, tshown = f"{g.value:.0%}", f">= {g.target:.0%}"
+            elif g.unit == "mem":
+                shown, tshown = f"{g.value:.2f}x", ">= 1.00x"
+            else:
+                shown, tshown = f"{g.value:.2f}x", f">= {g.target:.2f}x"
+            w(f"| {g.goal} | {g.path} | {g.versus} | {shown} | {tshown} | {g.margin} | "
+              f"{'PASS' if g.ok else '**FAIL**'} |")
+        npass = sum(1 for g in report.goals if g.ok)
+        w(f"\n{npass} of {len(report.goals)} pass.\n")
+    if report.codec:
+        w("## Decode: events + dt as int ns\n")
+        w("MB/s counts decompressed bytes (1 MB = 10^6 bytes). \"fastingest ÷ this\" > 1 means "
+          "fastingest is faster. Peak: tracemalloc peak above the pre-call level, one call.\n")
+        w("| path | contender | time/call | MB/s | events/s | fastingest ÷ this | peak |")
+        w("|---|---|---:|---:|---:|---:|---:|")
+        for path, rows in _by_path(report.codec).items():
+            fi = _fast(rows)
+            peers = [r for r in rows if r.role == "peer" and r.seconds is not None]
+            best = min(peers, key=lambda r: r.seconds) if peers else None
+            for r in rows:
+                label = r.label + (f" <sup>{','.join(r.notes)}</sup>" if r.notes else "")
+                if r.goal:
+                    label += " (goal peer)"
+                if r.seconds is None:
+                    w(f"| {path} | {label} | error: {r.error} | | | | |")
+                    continue
+                if r.role == "fastingest":
+                    ratio = (f"best peer: **{best.seconds / r.seconds:.2f}x**" if best else "")
+                else:
+                    ratio = f"{r.seconds / fi.seconds:.2f}x" if fi else ""
+                name = f"**{label}**" if r.role == "fastingest" else label
+                w(f"| {path} | {name} | {_fmt_time(r.seconds)} | {r.mbps:.0f} | "
+                  f"{r.eps:,.0f} | {ratio} | {_fmt_mem(r.peak)} |")
+        w("")
+        w("Notes:\n")
+        for k, text in NOTES.items():
+            w(f"- <sup>{k}</sup> {text}")
+        w("")
+    if report.split or not HAS_SPLIT:
+        w("## Raw pass-through: split()\n")
+        if not HAS_SPLIT:
+            w("`fastingest.split` is not in this build (`hasattr(fastingest, \"split\")` is "
+              "False): its rows are skipped; the references below are what it will be compared "
+              "with.\n")
+        if report.split:
+            w("| path | contender | time/call | MB/s | events/s | split ÷ this | peak |")
+            w("|---|---|---:|---:|---:|---:|---:|")
+            for path, rows in _by_path(report.split).items():
+                sp = _fast(rows)
+                for r in rows:
+                    ratio = f"{r.seconds / sp.seconds:.2f}x" if sp and r is not sp else ""
+                    name = f"**{r.label}**" if r.role == "fastingest" else r.label
+                    w(f"| {path} | {name} | {_fmt_time(r.seconds)} | {r.mbps:.0f} | "
+                      f"{r.eps:,.0f} | {ratio} | {_fmt_mem(r.peak)} |")
+            w("")
+    if report.stream:
+        w(f"## Streaming: StreamDecoder ({CHUNK // 1024} KiB chunks) vs decode\n")
+        w("Gzip'd paths feed 64 KiB chunks of the compressed body.\n")
+        w("| path | contender | time/call | MB/s | events/s | stream ÷ whole (speed) | peak |")
+        w("|---|---|---:|---:|---:|---:|---:|")
+        for path, rows in _by_path(report.stream).items():
+            whole = _fast(rows, "reference")
+            for r in rows:
+                ratio = (f"{whole.seconds / r.seconds:.2f}x"
+                         if whole and r.role == "fastingest" else "")
+                w(f"| {path} | {r.label} | {_fmt_time(r.seconds)} | {r.mbps:.0f} | "
+                  f"{r.eps:,.0f} | {ratio} | {_fmt_mem(r.peak)} |")
+        w("")
+    return "\n".join(out) + "\n"
+
+
+def chart(report: Report, info: Dict[str, str], path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by = _by_path(report.codec)
+    names, best_ratio, goal_ratio, colors = [], [], [], []
+    for name, rows in by.items():
+        fi = _fast(rows)
+        peers = [r for r in rows if r.role == "peer" and r.seconds is not None]
+        gp = next((r for r in peers if r.goal), None)
+        if fi is None or not peers:
+            continue
+        names.append(name)
+        best_ratio.append(min(r.seconds for r in peers) / fi.seconds)
+        goal_ratio.append(gp.seconds / fi.seconds if gp else float("nan"))
+    target = {g.path: g.target for g in report.goals
+              if g.unit == "x" and g.versus != "fastingest.decode" and "Stream" not in g.goal
+              and "issue 5" not in g.goal}
+    for n, gr in zip(names, goal_ratio):
+        t = target.get(n, 1.0)
+        colors.append("#2a9d8f" if gr >= t else "#e76f51")
+
+    big = [n for n in by if n.endswith("/10MiB")]
+    fig, axes = plt.subplots(1, 2, figsize=(15, max(6, 0.32 * len(names) + 2)),
+                             gridspec_kw={"width_ratios": [1, 1.25]})
+    ax = axes[0]
+    y = list(range(len(names)))[::-1]
+    ax.barh([v + 0.2 for v in y], goal_ratio, height=0.4, color=colors,
+            label="vs goal peer (green: goal met)")
+    ax.barh([v - 0.2 for v in y], best_ratio, height=0.4, color="#8d99ae",
+            label="vs fastest peer")
+    for v, n in zip(y, names):
+        t = target.get(n)
+        if t:
+            ax.plot([t, t], [v - 0.45, v + 0.45], color="black", lw=1.5)
+    ax.axvline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(y)
+    ax.set_yticklabels(names, fontsize=8)
+    ax.set_xlabel("fastingest speed ÷ peer speed (black tick: goal)")
+    ax.set_title("decode + dt: fastingest vs peers (higher is better)", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+
+    ax = axes[1]
+    labels_seen: Dict[str, int] = {}
+    series: Dict[str, Dict[str, float]] = {}
+    for n in big:
+        for r in by[n]:
+            if r.seconds is None:
+                continue
+            key = "fastingest.decode" if r.role == "fastingest" else _short(r.label)
+            labels_seen.setdefault(key, len(labels_seen))
+            series.setdefault(key, {})[n] = r.mbps
+    keys = sorted(labels_seen, key=labels_seen.get)
+    h = 0.8 / max(1, len(keys))
+    yb = list(range(len(big)))[::-1]
+    cmap = plt.get_cmap("tab10")
+    for k_i, key in enumerate(keys):
+        vals = [series[key].get(n, 0.0) for n in big]
+        ax.barh([v + 0.4 - h * (k_i + 0.5) for v in yb], vals, height=h,
+                color="#264653" if key == "fastingest.decode" else cmap(k_i % 10), label=key)
+    ax.set_yticks(yb)
+    ax.set_yticklabels(big, fontsize=8)
+    ax.set_xlabel("MB/s (decompressed bytes), higher is better")
+    ax.set_title("10 MiB bodies: throughput", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"fastingest {info['fastingest']} — {info['date']} — {info['nproc']} CPUs, "
+                 f"{info['cpu']}, Python {platform.python_version()}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _short(label: str) -> str:
+    for pre in ("zlib.decompress + ", "gzip.decompress + "):
+        if label.startswith(pre):
+            return ("gzip.decompress + " if pre.startswith("gzip") else "") + label[len(pre):]
+    return label
+
+
+# --------------------------------------------------------------------------------------
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="5 repeats, 10 ms timings, no tracemalloc, no files unless --write")
+    ap.add_argument("--repeats", type=int, default=None, help="timings per contender (>= 5)")
+    ap.add_argument("--target", type=float, default=None,
+                    help="seconds per timing for small bodies (loops of calls)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated globs over path names, e.g. 'ndjson*/10MiB,json/*'")
+    ap.add_argument("--sections", default="codec,split,stream",
+                    help="any of codec,split,stream (comma-separated)")
+    ap.add_argument("--no-memory", dest="memory", action="store_false", default=None,
+                    help="skip the tracemalloc peaks")
+    ap.add_argument("--write", action="store_true", default=None,
+                    help="write results/compare.md and compare.png (default unless --quick)")
+    ap.add_argument("--no-write", dest="write", action="store_false")
+    ap.add_argument("--out", default=RESULTS, help="directory for compare.md / compare.png")
+    ap.add_argument("--list", action="store_true", help="print the path names and exit")
+    args = ap.parse_args(argv)
+    args.argv = argv
+    if args.repeats is None:
+        args.repeats = 5 if args.quick else 9
+    if args.repeats < 5:
+        ap.error("--repeats must be >= 5")
+    if args.target is None:
+        args.target = 0.01 if args.quick else 0.05
+    if args.memory is None:
+        args.memory = not args.quick
+    if args.write is None:
+        args.write = not args.quick
+    sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    globs = [g.strip() for g in args.only.split(",") if g.strip()]
+
+    def pick(names: List[str]) -> List[str]:
+        return [n for n in names if not globs or any(fnmatch.fnmatch(n, g) for g in globs)]
+
+    todo = {
+        "codec": pick(codec_paths()) if "codec" in sections else [],
+        "split": pick(split_paths()) if "split" in sections else [],
+        "stream": pick(stream_paths()) if "stream" in sections else [],
+    }
+    if args.list:
+        for sec, names in todo.items():
+            for n in names:
+                print(f"{sec:7} {n}")
+        return 0
+
+    # Build every body first, then drop the generated events: only bytes stay alive.
+    t = time.perf_counter()
+    for names in todo.values():
+        for n in names:
+            P.parse_name(n)
+    P._base_events.cache_clear()
+    gc.collect()
+    print(f"payloads built in {time.perf_counter() - t:.1f} s; fastingest "
+          f"{fastingest.__version__} ({fastingest.IMPLEMENTATION}); split "
+          f"{'present' if HAS_SPLIT else 'absent (rows skipped)'}", file=sys.stderr)
+
+    report = Report()
+    run_codec(todo["codec"], args, report)
+    run_split(todo["split"], args, report)
+    run_stream(todo["stream"], args, report)
+    evaluate_goals(report)
+    info = machine()
+    text = render(report, info, args)
+    print(text)
+    if args.write:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "compare.md"), "w", encoding="utf-8") as f:
+            f.write(text)
+        if report.codec:
+            chart(report, info, os.path.join(args.out, "compare.png"))
+        print(f"wrote {args.out}/compare.md and compare.png", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
