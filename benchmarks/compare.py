@@ -435,6 +435,23 @@ class Report:
     split: List[Row] = field(default_factory=list)
     stream: List[Row] = field(default_factory=list)
     goals: List["Goal"] = field(default_factory=list)
+    repeats: int = 0
+    info: Dict[str, str] = field(default_factory=dict)
+    argv: List[str] = field(default_factory=list)
+    target: float = 0.0
+
+    def to_json(self) -> str:
+        rows = {k: [r.__dict__ for r in getattr(self, k)] for k in ("codec", "split", "stream")}
+        return json.dumps({"info": self.info, "argv": self.argv, "repeats": self.repeats,
+                           "target": self.target, **rows}, indent=1, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Report":
+        d = json.loads(text)
+        rep = cls(repeats=d["repeats"], info=d["info"], argv=d["argv"], target=d["target"])
+        for k in ("codec", "split", "stream"):
+            getattr(rep, k).extend(Row(**r) for r in d[k])
+        return rep
 
 
 def run_codec(names: List[str], args, report: Report) -> None:
@@ -677,14 +694,16 @@ def machine() -> Dict[str, str]:
                   f"({platform.python_compiler()})",
         "platform": platform.platform(),
         "fastingest": f"{fastingest.__version__} ({fastingest.IMPLEMENTATION})",
-        "git": _cmd(["git", "-C", HERE, "rev-parse", "--short", "HEAD"]),
+        "git": _cmd(["git", "-C", HERE, "rev-parse", "--short", "HEAD"]) + (
+            " + uncommitted changes in fastingest/"
+            if _cmd(["git", "-C", HERE, "status", "--porcelain", "--", "../fastingest"]) else ""),
         "load": load,
         "peers": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "zlib": zlib.ZLIB_RUNTIME_VERSION,
     }
 
 
-def render(report: Report, info: Dict[str, str], args) -> str:
+def render(report: Report, info: Dict[str, str], args: "Report") -> str:
     out: List[str] = []
     w = out.append
     w("# fastingest vs peer compositions\n")
@@ -781,77 +800,84 @@ def chart(report: Report, info: Dict[str, str], path: str) -> None:
     import matplotlib.pyplot as plt
 
     by = _by_path(report.codec)
-    names, best_ratio, goal_ratio, colors = [], [], [], []
+    target = {g.path: g.target for g in report.goals
+              if g.unit == "x" and g.versus != "fastingest.decode" and "Stream" not in g.goal
+              and "issue 5" not in g.goal}
+    names, best_ratio, goal_ratio = [], [], []
     for name, rows in by.items():
         fi = _fast(rows)
         peers = [r for r in rows if r.role == "peer" and r.seconds is not None]
         gp = next((r for r in peers if r.goal), None)
-        if fi is None or not peers:
+        if fi is None or gp is None:
             continue
         names.append(name)
         best_ratio.append(min(r.seconds for r in peers) / fi.seconds)
-        goal_ratio.append(gp.seconds / fi.seconds if gp else float("nan"))
-    target = {g.path: g.target for g in report.goals
-              if g.unit == "x" and g.versus != "fastingest.decode" and "Stream" not in g.goal
-              and "issue 5" not in g.goal}
-    for n, gr in zip(names, goal_ratio):
-        t = target.get(n, 1.0)
-        colors.append("#2a9d8f" if gr >= t else "#e76f51")
-
+        goal_ratio.append(gp.seconds / fi.seconds)
     big = [n for n in by if n.endswith("/10MiB")]
-    fig, axes = plt.subplots(1, 2, figsize=(15, max(6, 0.32 * len(names) + 2)),
-                             gridspec_kw={"width_ratios": [1, 1.25]})
+
+    fig, axes = plt.subplots(1, 2, figsize=(16, max(7.0, 0.42 * len(names) + 2.5)),
+                             gridspec_kw={"width_ratios": [1, 1.2]})
     ax = axes[0]
     y = list(range(len(names)))[::-1]
-    ax.barh([v + 0.2 for v in y], goal_ratio, height=0.4, color=colors,
-            label="vs goal peer (green: goal met)")
-    ax.barh([v - 0.2 for v in y], best_ratio, height=0.4, color="#8d99ae",
-            label="vs fastest peer")
-    for v, n in zip(y, names):
+    colors = ["#2a9d8f" if g >= target.get(n, 1.0) else "#e76f51"
+              for n, g in zip(names, goal_ratio)]
+    ax.barh([v + 0.2 for v in y], goal_ratio, height=0.4, color=colors)
+    ax.barh([v - 0.2 for v in y], best_ratio, height=0.4, color="#8d99ae")
+    for v, n, g, b in zip(y, names, goal_ratio, best_ratio):
+        ax.text(g + 0.01, v + 0.2, f"{g:.2f}", va="center", fontsize=7)
+        ax.text(b + 0.01, v - 0.2, f"{b:.2f}", va="center", fontsize=7, color="#555")
         t = target.get(n)
         if t:
-            ax.plot([t, t], [v - 0.45, v + 0.45], color="black", lw=1.5)
+            ax.plot([t, t], [v - 0.45, v + 0.45], color="black", lw=1.6)
     ax.axvline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_yticks(y)
     ax.set_yticklabels(names, fontsize=8)
-    ax.set_xlabel("fastingest speed ÷ peer speed (black tick: goal)")
-    ax.set_title("decode + dt: fastingest vs peers (higher is better)", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlim(0, max(goal_ratio + best_ratio + [1.4]) * 1.12)
+    ax.set_xlabel("fastingest speed ÷ peer speed")
+    ax.set_title("decode + dt → int ns: fastingest vs the goal peer (green: goal met, red: not)\n"
+                 "and vs the fastest peer (grey); black tick: the goal", fontsize=9)
 
     ax = axes[1]
-    labels_seen: Dict[str, int] = {}
-    series: Dict[str, Dict[str, float]] = {}
-    for n in big:
-        for r in by[n]:
-            if r.seconds is None:
-                continue
-            key = "fastingest.decode" if r.role == "fastingest" else _short(r.label)
-            labels_seen.setdefault(key, len(labels_seen))
-            series.setdefault(key, {})[n] = r.mbps
-    keys = sorted(labels_seen, key=labels_seen.get)
-    h = 0.8 / max(1, len(keys))
-    yb = list(range(len(big)))[::-1]
-    cmap = plt.get_cmap("tab10")
-    for k_i, key in enumerate(keys):
-        vals = [series[key].get(n, 0.0) for n in big]
-        ax.barh([v + 0.4 - h * (k_i + 0.5) for v in yb], vals, height=h,
-                color="#264653" if key == "fastingest.decode" else cmap(k_i % 10), label=key)
-    ax.set_yticks(yb)
-    ax.set_yticklabels(big, fontsize=8)
-    ax.set_xlabel("MB/s (decompressed bytes), higher is better")
-    ax.set_title("10 MiB bodies: throughput", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"fastingest {info['fastingest']} — {info['date']} — {info['nproc']} CPUs, "
-                 f"{info['cpu']}, Python {platform.python_version()}", fontsize=10)
+    role_color = {"fastingest": "#264653", "goal": "#f4a261", "peer": "#8ab17d",
+                  "baseline": "#cccccc"}
+    ticks, ticklabels, pos = [], [], 0.0
+    for n in reversed(big):
+        rows = [r for r in by[n] if r.seconds is not None]
+        start = pos
+        for r in reversed(rows):
+            role = "goal" if r.goal else r.role
+            ax.barh(pos, r.mbps, height=0.8, color=role_color.get(role, "#cccccc"))
+            ax.text(r.mbps + 1, pos, f"{r.mbps:.0f}  {_short(r.label)}", va="center",
+                    fontsize=6.5)
+            pos += 1
+        ticks.append((start + pos - 1) / 2)
+        ticklabels.append(n)
+        pos += 0.8
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(ticklabels, fontsize=8)
+    top = max((r.mbps for n in big for r in by[n] if r.seconds is not None), default=1)
+    ax.set_xlim(0, top * 1.9)
+    ax.set_xlabel("MB/s of decompressed body (higher is better)")
+    ax.set_title("10 MiB bodies: throughput of every contender", fontsize=9)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in role_color.values()]
+    ax.legend(handles, ["fastingest.decode", "goal peer", "other peer", "stdlib baseline"],
+              fontsize=7, loc="lower right")
+    fig.suptitle(f"fastingest {info['fastingest']} vs peer compositions — {info['date']} — "
+                 f"nproc {info['nproc']}, {info['cpu']}, Python {platform.python_version()} — "
+                 f"min of {report_repeats(report)} alternating runs, GC on", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def report_repeats(report: Report) -> str:
+    return str(report.repeats)
+
+
 def _short(label: str) -> str:
     for pre in ("zlib.decompress + ", "gzip.decompress + "):
         if label.startswith(pre):
-            return ("gzip.decompress + " if pre.startswith("gzip") else "") + label[len(pre):]
+            return ("gzip.decompress + " if pre.startswith("gzip") else "zlib + ") + label[len(pre):]
     return label
 
 
@@ -876,6 +902,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--no-write", dest="write", action="store_false")
     ap.add_argument("--out", default=RESULTS, help="directory for compare.md / compare.png")
     ap.add_argument("--list", action="store_true", help="print the path names and exit")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="re-render the table and chart from a compare.json, measuring nothing")
     args = ap.parse_args(argv)
     args.argv = argv
     if args.repeats is None:
@@ -905,6 +933,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f"{sec:7} {n}")
         return 0
 
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as f:
+            report = Report.from_json(f.read())
+        evaluate_goals(report)
+        return _emit(report, args)
+
     # Build every body first, then drop the generated events: only bytes stay alive.
     t = time.perf_counter()
     for names in todo.values():
@@ -916,21 +950,27 @@ def main(argv: Optional[List[str]] = None) -> int:
           f"{fastingest.__version__} ({fastingest.IMPLEMENTATION}); split "
           f"{'present' if HAS_SPLIT else 'absent (rows skipped)'}", file=sys.stderr)
 
-    report = Report()
+    report = Report(repeats=args.repeats, argv=list(argv), target=args.target)
     run_codec(todo["codec"], args, report)
     run_split(todo["split"], args, report)
     run_stream(todo["stream"], args, report)
     evaluate_goals(report)
-    info = machine()
-    text = render(report, info, args)
+    report.info = machine()
+    return _emit(report, args)
+
+
+def _emit(report: Report, args) -> int:
+    text = render(report, report.info, report)
     print(text)
     if args.write:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "compare.md"), "w", encoding="utf-8") as f:
             f.write(text)
+        with open(os.path.join(args.out, "compare.json"), "w", encoding="utf-8") as f:
+            f.write(report.to_json() + "\n")
         if report.codec:
-            chart(report, info, os.path.join(args.out, "compare.png"))
-        print(f"wrote {args.out}/compare.md and compare.png", file=sys.stderr)
+            chart(report, report.info, os.path.join(args.out, "compare.png"))
+        print(f"wrote {args.out}/compare.md, compare.json and compare.png", file=sys.stderr)
     return 0
 
 
