@@ -40,16 +40,9 @@ def _timed(fn, arg, collect=gc.collect):
     return call
 
 
-def _stub(name: str) -> P.Payload:
-    """The payload's description without building its body (collection stays fast)."""
-    fmt_enc, dt, size = name.split("/")
-    fmt, _, enc = fmt_enc.partition(".")
-    return P.Payload(name, fmt, dt, size, "gzip" if enc else None, b"", 0, 0)
-
-
 def _codec_cases():
     for name in C.codec_paths():
-        for c in C.contenders_for(_stub(name)):
+        for c in C.contenders_for(P.stub(name))  # no body built at collection:
             yield pytest.param(name, c, id=f"{name}-{c.label}")
 
 

@@ -39,6 +39,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 import zlib
@@ -353,9 +354,13 @@ def _burst(n: int) -> None:
     del junk
 
 
+CLOCKS = {"cpu": time.process_time_ns, "wall": time.perf_counter_ns}
+CLOCK = ["cpu"]
+
+
 def time_one(fn: Callable, body: Any, loops: int, burst: int) -> float:
     """Seconds per call: ``loops`` calls, then the GC burst with the last result alive."""
-    clock = time.perf_counter_ns
+    clock = CLOCKS[CLOCK[0]]
     r = None
     t0 = clock()
     for _ in range(loops):
@@ -403,6 +408,51 @@ def peak_bytes(fn: Callable, body: Any) -> int:
     return peak
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(field)
+
+
+def rss_child(body_file: str, name: str, index: int) -> None:
+    """In a fresh process: the resident-memory high-water mark one call adds (KiB).
+
+    tracemalloc counts every byte requested, touched or not (orjson asks for a worst-case
+    parse buffer of several times the input and touches a fraction of it), and misses memory
+    allocated outside Python's allocators; the kernel's count of resident pages does
+    neither. /proc/self/clear_refs "5" resets VmHWM just before the call."""
+    p = P.stub(name)
+    with open(body_file, "rb") as f:
+        body = f.read()
+    fn = contenders_for(p)[index].make(p)
+    fn(P.payload(p.fmt, p.dt, "1", p.encoding).body)  # warm up code paths, not memory
+    P._base_events.cache_clear()
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _status_kib("VmRSS")
+    r = fn(body)
+    peak = _status_kib("VmHWM")
+    del r
+    print(peak - before)
+
+
+def peak_rss(p: P.Payload, index: int, tmpdir: str) -> Optional[int]:
+    path = os.path.join(tmpdir, "body.bin")
+    if not os.path.exists(path) or os.path.getsize(path) != len(p.body):
+        with open(path, "wb") as f:
+            f.write(p.body)
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss-child", path,
+                          p.name, str(index)], capture_output=True, text=True)
+    try:
+        return int(out.stdout.strip().splitlines()[-1]) * 1024
+    except (ValueError, IndexError):
+        print(f"  rss child failed for {p.name} #{index}: {out.stderr[-300:]}", file=sys.stderr)
+        return None
+
+
 # --------------------------------------------------------------------------------------
 # Results
 
@@ -418,6 +468,7 @@ class Row:
     raw_size: int
     n_events: int
     peak: Optional[int] = None
+    rss: Optional[int] = None
     error: Optional[str] = None
 
     @property
@@ -439,16 +490,19 @@ class Report:
     info: Dict[str, str] = field(default_factory=dict)
     argv: List[str] = field(default_factory=list)
     target: float = 0.0
+    clock: str = "cpu"
 
     def to_json(self) -> str:
         rows = {k: [r.__dict__ for r in getattr(self, k)] for k in ("codec", "split", "stream")}
         return json.dumps({"info": self.info, "argv": self.argv, "repeats": self.repeats,
-                           "target": self.target, **rows}, indent=1, ensure_ascii=False)
+                           "target": self.target, "clock": self.clock, **rows},
+                          indent=1, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> "Report":
         d = json.loads(text)
-        rep = cls(repeats=d["repeats"], info=d["info"], argv=d["argv"], target=d["target"])
+        rep = cls(repeats=d["repeats"], info=d["info"], argv=d["argv"], target=d["target"],
+                  clock=d.get("clock", "cpu"))
         for k in ("codec", "split", "stream"):
             getattr(rep, k).extend(Row(**r) for r in d[k])
         return rep
@@ -475,6 +529,10 @@ def run_codec(names: List[str], args, report: Report) -> None:
         if args.memory:
             for row, fn in zip(rows, fns):
                 row.peak = peak_bytes(fn, p.body)
+        if args.rss and p.size == "10MiB":
+            with tempfile.TemporaryDirectory() as tmp:
+                for row, c in zip(rows, ok):
+                    row.rss = peak_rss(p, cs.index(c), tmp)
         report.codec.extend(rows)
         _progress(rows)
 
@@ -616,9 +674,13 @@ def evaluate_goals(report: Report) -> None:
             text, target = GOAL_BIG[p.fmt]
             goals.append(Goal(text, path, peer.label, ratio, target))
         if p.size == "10MiB" and fi.peak is not None and peer.peak is not None:
-            goals.append(Goal("Peak memory of decode <= the peer composition's", path,
-                              peer.label, peer.peak / fi.peak if fi.peak else float("inf"),
+            goals.append(Goal("Peak memory of decode <= the peer composition's (tracemalloc)",
+                              path, peer.label, peer.peak / fi.peak if fi.peak else float("inf"),
                               1.0, unit="mem"))
+        if p.size == "10MiB" and fi.rss and peer.rss:
+            goals.append(Goal("Peak memory of decode <= the peer composition's (resident, "
+                              "fresh process)", path, peer.label, peer.rss / fi.rss, 1.0,
+                              unit="mem"))
     for path, rows in _by_path(report.split).items():
         sp = _fast(rows)
         dec = next((r for r in rows if r.label == "fastingest.decode"), None)
@@ -712,7 +774,9 @@ def render(report: Report, info: Dict[str, str], args: "Report") -> str:
     w(f"fastingest {info['fastingest']} at {info['git']}; {info['peers']}; zlib "
       f"{info['zlib']}. Load average at the end: {info['load']}.  ")
     w(f"`python benchmarks/compare.py{' ' + shlex.join(args.argv) if args.argv else ''}`: "
-      f"min of {args.repeats} alternating timings, GC on (burst after each timing), "
+      f"min of {args.repeats} alternating timings "
+      f"({'process CPU time, user + sys' if args.clock == 'cpu' else 'wall clock'}), "
+      f"GC on (burst after each timing), "
       f">= {args.target * 1e3:.0f} ms per timing for small bodies. Compare ratios within this "
       f"run only; the machine is shared and noisy.\n")
     if report.goals:
@@ -735,9 +799,12 @@ def render(report: Report, info: Dict[str, str], args: "Report") -> str:
     if report.codec:
         w("## Decode: events + dt as int ns\n")
         w("MB/s counts decompressed bytes (1 MB = 10^6 bytes). \"fastingest ÷ this\" > 1 means "
-          "fastingest is faster. Peak: tracemalloc peak above the pre-call level, one call.\n")
-        w("| path | contender | time/call | MB/s | events/s | fastingest ÷ this | peak |")
-        w("|---|---|---:|---:|---:|---:|---:|")
+          "fastingest is faster. Peak: tracemalloc peak above the pre-call level, one call "
+          "(every byte requested from Python's allocators, touched or not). RSS (10 MiB "
+          "bodies): resident high-water mark one call adds, in a fresh process (pages "
+          "actually touched, any allocator).\n")
+        w("| path | contender | time/call | MB/s | events/s | fastingest ÷ this | peak | RSS |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|")
         for path, rows in _by_path(report.codec).items():
             fi = _fast(rows)
             peers = [r for r in rows if r.role == "peer" and r.seconds is not None]
@@ -747,7 +814,7 @@ def render(report: Report, info: Dict[str, str], args: "Report") -> str:
                 if r.goal:
                     label += " (goal peer)"
                 if r.seconds is None:
-                    w(f"| {path} | {label} | error: {r.error} | | | | |")
+                    w(f"| {path} | {label} | error: {r.error} | | | | | |")
                     continue
                 if r.role == "fastingest":
                     ratio = (f"best peer: **{best.seconds / r.seconds:.2f}x**" if best else "")
@@ -755,7 +822,7 @@ def render(report: Report, info: Dict[str, str], args: "Report") -> str:
                     ratio = f"{r.seconds / fi.seconds:.2f}x" if fi else ""
                 name = f"**{label}**" if r.role == "fastingest" else label
                 w(f"| {path} | {name} | {_fmt_time(r.seconds)} | {r.mbps:.0f} | "
-                  f"{r.eps:,.0f} | {ratio} | {_fmt_mem(r.peak)} |")
+                  f"{r.eps:,.0f} | {ratio} | {_fmt_mem(r.peak)} | {_fmt_mem(r.rss)} |")
         w("")
         w("Notes:\n")
         for k, text in NOTES.items():
@@ -885,18 +952,29 @@ def _short(label: str) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--quick", action="store_true",
                     help="5 repeats, 10 ms timings, no tracemalloc, no files unless --write")
     ap.add_argument("--repeats", type=int, default=None, help="timings per contender (>= 5)")
     ap.add_argument("--target", type=float, default=None,
                     help="seconds per timing for small bodies (loops of calls)")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                    help="cpu: process CPU time, user + sys (default; not charged for other "
+                         "jobs' time slices on a shared machine); wall: perf_counter")
     ap.add_argument("--only", default="",
                     help="comma-separated globs over path names, e.g. 'ndjson*/10MiB,json/*'")
     ap.add_argument("--sections", default="codec,split,stream",
                     help="any of codec,split,stream (comma-separated)")
     ap.add_argument("--no-memory", dest="memory", action="store_false", default=None,
                     help="skip the tracemalloc peaks")
+    ap.add_argument("--memory", dest="memory", action="store_true",
+                    help="measure the tracemalloc peaks (default unless --quick)")
+    ap.add_argument("--rss", dest="rss", action="store_true", default=None,
+                    help="measure the resident peaks (default unless --quick)")
+    ap.add_argument("--no-rss", dest="rss", action="store_false",
+                    help="skip the resident-memory peaks (a fresh process per 10 MiB contender)")
+    ap.add_argument("--rss-child", nargs=3, metavar=("BODY_FILE", "PATH", "INDEX"),
+                    help=argparse.SUPPRESS)
     ap.add_argument("--write", action="store_true", default=None,
                     help="write results/compare.md and compare.png (default unless --quick)")
     ap.add_argument("--no-write", dest="write", action="store_false")
@@ -912,8 +990,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         ap.error("--repeats must be >= 5")
     if args.target is None:
         args.target = 0.01 if args.quick else 0.05
+    CLOCK[0] = args.clock
+    if args.rss_child:
+        rss_child(args.rss_child[0], args.rss_child[1], int(args.rss_child[2]))
+        return 0
     if args.memory is None:
         args.memory = not args.quick
+    if args.rss is None:
+        args.rss = not args.quick and os.path.exists("/proc/self/clear_refs")
     if args.write is None:
         args.write = not args.quick
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
@@ -950,7 +1034,8 @@ def main(argv: Optional[List[str]] = None) -> int:
           f"{fastingest.__version__} ({fastingest.IMPLEMENTATION}); split "
           f"{'present' if HAS_SPLIT else 'absent (rows skipped)'}", file=sys.stderr)
 
-    report = Report(repeats=args.repeats, argv=list(argv), target=args.target)
+    report = Report(repeats=args.repeats, argv=list(argv), target=args.target,
+                    clock=args.clock)
     run_codec(todo["codec"], args, report)
     run_split(todo["split"], args, report)
     run_stream(todo["stream"], args, report)

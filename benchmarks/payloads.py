@@ -212,6 +212,13 @@ def payload(fmt: str, dt: str, size: str, encoding: Optional[str] = None,
                    len(raw), len(events))
 
 
+def stub(name: str) -> Payload:
+    """The description of a payload (format, dt, size, encoding) without building its body."""
+    fmt_enc, dt, size = name.split("/")
+    fmt, _, enc = fmt_enc.partition(".")
+    return Payload(name, fmt, dt, size, "gzip" if enc == "gz" else None, b"", 0, 0)
+
+
 def parse_name(name: str) -> Payload:
     """``payload(...)`` from a name such as ``"msgpack.gz/timestamp/100"``."""
     fmt_enc, dt, size = name.split("/")
