@@ -8,6 +8,128 @@ streamed body copies one event per chunk.
 from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t, uint64_t
 from cpython.object cimport PyObject
 
+cdef extern from *:
+    """
+    /* The JSON event scan only stops at a few bytes; find the next one 16 at a time.
+       Inside a string: '"', '\\' (and '\n' for NDJSON). Outside: '"', the four
+       brackets (and '\n'). [ and ] differ from { and } only in bit 0x20. */
+    #if (defined(__SSE2__) || defined(_M_X64)) && !defined(FI_NO_SSE2)
+    #include <emmintrin.h>
+    #define FR_SSE2 1
+    #if defined(__GNUC__) || defined(__clang__)
+    #define fr_ctz(m) __builtin_ctz((unsigned)(m))
+    #else
+    static inline int fr_ctz(int m) { int i = 0; while (!(m & 1)) { m >>= 1; i++; } return i; }
+    #endif
+    #endif
+    static inline Py_ssize_t fr_find_in_string(const unsigned char *p, Py_ssize_t pos,
+                                               Py_ssize_t end, int nd) {
+    #ifdef FR_SSE2
+        const __m128i q = _mm_set1_epi8(0x22), b = _mm_set1_epi8(0x5C);
+        const __m128i n = _mm_set1_epi8(nd ? 0x0A : 0x22);
+        while (pos + 16 <= end) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(p + pos));
+            int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q),
+                                      _mm_cmpeq_epi8(v, b)), _mm_cmpeq_epi8(v, n)));
+            if (m) return pos + fr_ctz(m);
+            pos += 16;
+        }
+    #endif
+        while (pos < end) {
+            unsigned char c = p[pos];
+            if (c == 0x22 || c == 0x5C || (nd && c == 0x0A)) return pos;
+            pos++;
+        }
+        return pos;
+    }
+    static inline Py_ssize_t fr_find_outside(const unsigned char *p, Py_ssize_t pos,
+                                             Py_ssize_t end, int nd) {
+    #ifdef FR_SSE2
+        const __m128i q = _mm_set1_epi8(0x22), lo = _mm_set1_epi8(0x7B), hi = _mm_set1_epi8(0x7D);
+        const __m128i bit = _mm_set1_epi8(0x20), n = _mm_set1_epi8(nd ? 0x0A : 0x22);
+        while (pos + 16 <= end) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(p + pos));
+            __m128i f = _mm_or_si128(v, bit);
+            int m = _mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(f, lo), _mm_cmpeq_epi8(f, hi)),
+                _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, n))));
+            if (m) return pos + fr_ctz(m);
+            pos += 16;
+        }
+    #endif
+        while (pos < end) {
+            unsigned char c = p[pos], f = c | 0x20;
+            if (f == 0x7B || f == 0x7D || c == 0x22 || (nd && c == 0x0A)) return pos;
+            pos++;
+        }
+        return pos;
+    }
+    typedef struct { uint64_t quote, bslash, open, close, nl; } FrMasks;
+    /* Bit k of each mask: byte k of the 64 is '"', '\\', '{' or '[', '}' or ']', '\n'. */
+    static inline void fr_masks64(const unsigned char *p, FrMasks *m, int nd) {
+    #ifdef FR_SSE2
+        const __m128i q = _mm_set1_epi8(0x22), b = _mm_set1_epi8(0x5C), n = _mm_set1_epi8(0x0A);
+        const __m128i lo = _mm_set1_epi8(0x7B), hi = _mm_set1_epi8(0x7D), bit = _mm_set1_epi8(0x20);
+        int j;
+        m->quote = m->bslash = m->open = m->close = m->nl = 0;
+        for (j = 0; j < 4; j++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * j));
+            __m128i f = _mm_or_si128(v, bit);
+            int sh = 16 * j;
+            m->quote |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, q)) << sh;
+            m->bslash |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, b)) << sh;
+            m->open |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(f, lo)) << sh;
+            m->close |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(f, hi)) << sh;
+            if (nd) m->nl |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, n)) << sh;
+        }
+    #else
+        int k;
+        m->quote = m->bslash = m->open = m->close = m->nl = 0;
+        for (k = 0; k < 64; k++) {
+            unsigned char c = p[k], f = c | 0x20;
+            uint64_t bitk = (uint64_t)1 << k;
+            if (c == 0x22) m->quote |= bitk;
+            else if (c == 0x5C) m->bslash |= bitk;
+            else if (f == 0x7B) m->open |= bitk;
+            else if (f == 0x7D) m->close |= bitk;
+            else if (nd && c == 0x0A) m->nl |= bitk;
+        }
+    #endif
+    }
+    /* Bytes escaped by a backslash (simdjson's json_escape_scanner); *carry: the first
+       byte of this block is escaped, and on return whether the next block's is. */
+    static inline uint64_t fr_escaped(uint64_t backslash, uint64_t *carry) {
+        const uint64_t odd = 0xAAAAAAAAAAAAAAAAULL;
+        uint64_t potential, code, escape, escaped;
+        if (!backslash) { escaped = *carry; *carry = 0; return escaped; }
+        potential = backslash & ~*carry;
+        code = (((potential << 1) | odd) - potential) ^ odd;
+        escaped = code ^ (backslash | *carry);
+        escape = code & backslash;
+        *carry = escape >> 63;
+        return escaped;
+    }
+    static inline uint64_t fr_prefix_xor(uint64_t x) {
+        x ^= x << 1; x ^= x << 2; x ^= x << 4; x ^= x << 8; x ^= x << 16; x ^= x << 32;
+        return x;
+    }
+    static inline int fr_ctz64(uint64_t m) {
+    #if defined(__GNUC__) || defined(__clang__)
+        return __builtin_ctzll(m);
+    #else
+        int i = 0; while (!(m & 1)) { m >>= 1; i++; } return i;
+    #endif
+    }
+    """
+    ctypedef struct FrMasks:
+        uint64_t quote, bslash, open, close, nl
+    void fr_masks64(const unsigned char* p, FrMasks* m, int nd) nogil
+    uint64_t fr_escaped(uint64_t backslash, uint64_t* carry) nogil
+    uint64_t fr_prefix_xor(uint64_t x) nogil
+    int fr_ctz64(uint64_t m) nogil
+    Py_ssize_t fr_find_in_string(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, int nd) nogil
+    Py_ssize_t fr_find_outside(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, int nd) nogil
+
 cdef extern from "<stdint.h>":
     const uint64_t UINT64_MAX
     const int64_t INT64_MAX
@@ -65,11 +187,7 @@ cdef enum:
     MP_INVALID = 6
     MP_CUT = 7
 
-# Byte classes: nonzero where the JSON scan must stop and look.
-cdef unsigned char OUT_JSON[256]
-cdef unsigned char OUT_ND[256]
-cdef unsigned char STR_JSON[256]
-cdef unsigned char STR_ND[256]
+# JSON whitespace (NDJSON: without the newline, which ends a line).
 cdef unsigned char WS_JSON[256]
 cdef unsigned char WS_ND[256]
 
@@ -77,12 +195,7 @@ cdef unsigned char WS_ND[256]
 cdef void _init_tables():
     cdef int c
     for c in range(256):
-        OUT_JSON[c] = OUT_ND[c] = STR_JSON[c] = STR_ND[c] = WS_JSON[c] = WS_ND[c] = 0
-    for c in b'"{}[]':
-        OUT_JSON[c] = OUT_ND[c] = 1
-    OUT_ND[10] = 1
-    STR_JSON[34] = STR_JSON[92] = 1
-    STR_ND[34] = STR_ND[92] = STR_ND[10] = 1
+        WS_JSON[c] = WS_ND[c] = 0
     for c in b" \t\r":
         WS_JSON[c] = WS_ND[c] = 1
     WS_JSON[10] = 1
@@ -159,6 +272,129 @@ cdef inline int _mp_header(const unsigned char* p, Py_ssize_t avail, int* hdr, i
 
 cdef inline bint _mp_is_map_header(unsigned char b) noexcept nogil:
     return (0x80 <= b <= 0x8F) or b == 0xDE or b == 0xDF
+
+
+
+# -- the JSON event scan ------------------------------------------------------------------
+
+cdef struct JState:
+    int depth
+    bint in_str
+    bint esc            # the next byte is escaped (a string ended a range with a backslash)
+    int max_depth
+    unsigned char* stack
+
+cdef enum:
+    R_MORE = 0          # the range is scanned; the event goes on
+    R_DONE = 1          # the event ends just before pos
+    R_FAULT = 2         # fault (kind in *fault) at pos
+    R_SCALAR = 3        # this block needs the byte-by-byte scan
+
+
+cdef inline int _bracket(JState* st, unsigned char c, int* fault) noexcept nogil:
+    if c == c'{' or c == c'[':
+        if st.depth >= st.max_depth:
+            fault[0] = F_DEPTH
+            return R_FAULT
+        st.stack[st.depth] = c
+        st.depth += 1
+        return R_MORE
+    if st.stack[st.depth - 1] != c - 2:   # '{'/'}' and '['/']' are two apart
+        fault[0] = F_SHAPE
+        return R_FAULT
+    st.depth -= 1
+    return R_DONE if st.depth == 0 else R_MORE
+
+
+cdef int _json_scalar(const unsigned char* p, Py_ssize_t i, Py_ssize_t stop, int nd,
+                      JState* st, Py_ssize_t* pos, int* fault) noexcept nogil:
+    """Byte by byte over p[i:stop] (the reference semantics: a backslash escapes only
+    inside a string)."""
+    cdef unsigned char c
+    cdef int r
+    if i < stop and st.esc:
+        st.esc = False
+        if nd and p[i] == 10:
+            pos[0] = i
+            fault[0] = F_LINE
+            return R_FAULT
+        i += 1
+    while i < stop:
+        if st.in_str:
+            i = fr_find_in_string(p, i, stop, nd)
+            if i == stop:
+                break
+            c = p[i]
+            if c == c'"':
+                st.in_str = False
+                i += 1
+            elif c == c'\\':
+                if i + 1 < stop:
+                    if nd and p[i + 1] == 10:
+                        pos[0] = i + 1
+                        fault[0] = F_LINE
+                        return R_FAULT
+                    i += 2
+                else:
+                    st.esc = True
+                    i += 1
+            else:
+                pos[0] = i
+                fault[0] = F_LINE
+                return R_FAULT
+            continue
+        i = fr_find_outside(p, i, stop, nd)
+        if i == stop:
+            break
+        c = p[i]
+        if c == c'"':
+            st.in_str = True
+        elif c == 10:
+            pos[0] = i
+            fault[0] = F_LINE
+            return R_FAULT
+        else:
+            r = _bracket(st, c, fault)
+            if r != R_MORE:
+                pos[0] = i + 1 if r == R_DONE else i
+                return r
+        i += 1
+    pos[0] = stop
+    return R_MORE
+
+
+cdef int _json_block(const unsigned char* p, Py_ssize_t i, int nd, JState* st,
+                     Py_ssize_t* pos, int* fault) noexcept nogil:
+    """The 64 bytes at p[i] at once (simdjson's stage 1): escapes, then string spans by a
+    prefix XOR of the unescaped quotes, then only the brackets outside strings (and
+    newlines) one by one. Where a backslash lies outside every string the two readings
+    of it differ (it escapes nothing there): hand the block to the scalar scan."""
+    cdef FrMasks m
+    cdef uint64_t escaped, instr, todo, carry = st.esc
+    cdef int k, r
+    fr_masks64(p + i, &m, nd)
+    escaped = fr_escaped(m.bslash, &carry)
+    instr = fr_prefix_xor(m.quote & ~escaped)
+    if st.in_str:
+        instr = ~instr
+    if m.bslash & ~instr:
+        return R_SCALAR
+    todo = ((m.open | m.close) & ~instr) | m.nl
+    while todo:
+        k = fr_ctz64(todo)
+        todo &= todo - 1
+        if (m.nl >> k) & 1:
+            pos[0] = i + k
+            fault[0] = F_LINE
+            return R_FAULT
+        r = _bracket(st, p[i + k], fault)
+        if r != R_MORE:
+            pos[0] = i + k + 1 if r == R_DONE else i + k
+            return r
+    st.in_str = <bint>(instr >> 63)
+    st.esc = <bint>carry
+    pos[0] = i + 64
+    return R_MORE
 
 
 cdef class Frames:
@@ -631,79 +867,37 @@ cdef class Scanner:
     cdef Py_ssize_t _scan_json_event(self, Py_ssize_t i) except -1:
         cdef const unsigned char* p = self.cp
         cdef Py_ssize_t end = self.cn
-        cdef int64_t limit_abs = self.ev_start + self.max_event
-        cdef Py_ssize_t limit = <Py_ssize_t>(limit_abs - self.cbase)
+        cdef Py_ssize_t limit = <Py_ssize_t>(self.ev_start + self.max_event - self.cbase)
         cdef Py_ssize_t stop = end if end < limit else limit
-        cdef bint nd = self.kind == K_NDJSON
-        cdef const unsigned char* out_cls = &OUT_JSON[0]
-        cdef const unsigned char* str_cls = &STR_JSON[0]
-        cdef unsigned char* stack = self.stack
-        cdef int depth = self.depth
-        cdef int max_depth = self.max_depth
-        cdef bint in_str = self.in_str
-        cdef unsigned char c
-        if nd:
-            out_cls = &OUT_ND[0]
-            str_cls = &STR_ND[0]
-        if i >= stop:
-            pass
-        elif self.esc:
-            self.esc = False
-            if nd and p[i] == 10:
-                return self._json_event_fault(i, F_LINE)
-            i += 1
+        cdef int nd = self.kind == K_NDJSON
+        cdef JState st
+        cdef Py_ssize_t pos = i
+        cdef int r = R_MORE, fault = 0
+        st.depth = self.depth
+        st.in_str = self.in_str
+        st.esc = self.esc
+        st.max_depth = self.max_depth
+        st.stack = self.stack
         while i < stop:
-            if in_str:
-                while i < stop and not str_cls[p[i]]:
-                    i += 1
-                if i == stop:
-                    break
-                c = p[i]
-                if c == b'"':
-                    in_str = False
-                    i += 1
-                elif c == b"\\":
-                    if i + 1 < stop:
-                        if nd and p[i + 1] == 10:
-                            self.depth = depth
-                            return self._json_event_fault(i + 1, F_LINE)
-                        i += 2
-                    else:
-                        self.esc = True
-                        i += 1
-                else:
-                    self.depth = depth
-                    return self._json_event_fault(i, F_LINE)
-                continue
-            while i < stop and not out_cls[p[i]]:
-                i += 1
-            if i == stop:
-                break
-            c = p[i]
-            if c == b'"':
-                in_str = True
-            elif c == b"{" or c == b"[":
-                if depth >= max_depth:
-                    self.depth = depth
-                    return self._json_event_fault(i, F_DEPTH)
-                stack[depth] = c
-                depth += 1
-            elif c == b"}" or c == b"]":
-                if stack[depth - 1] != c - 2:
-                    self.depth = depth
-                    return self._json_event_fault(i, F_SHAPE)
-                depth -= 1
-                if depth == 0:
-                    self.in_str = False
-                    self._event_done(self.cbase + i + 1)
-                    self.state = S_AFTER if (self.array_mode or nd) else S_END
-                    return i + 1
+            if stop - i >= 64:
+                r = _json_block(p, i, nd, &st, &pos, &fault)
+                if r == R_SCALAR:
+                    r = _json_scalar(p, i, i + 64, nd, &st, &pos, &fault)
             else:
-                self.depth = depth
-                return self._json_event_fault(i, F_LINE)
-            i += 1
-        self.depth = depth
-        self.in_str = in_str
+                r = _json_scalar(p, i, stop, nd, &st, &pos, &fault)
+            if r != R_MORE:
+                break
+            i = pos
+        self.depth = st.depth
+        self.in_str = st.in_str
+        self.esc = st.esc
+        if r == R_DONE:
+            self.in_str = self.esc = False
+            self._event_done(self.cbase + pos)
+            self.state = S_AFTER if (self.array_mode or nd) else S_END
+            return pos
+        if r == R_FAULT:
+            return self._json_event_fault(pos, fault)
         if i == limit and i < end:
             return self._json_event_fault(i, F_SIZE)
         return i
