@@ -1078,17 +1078,16 @@ cdef class Scanner:
 
 # -- raw pass-through -----------------------------------------------------------------------
 
-cdef inline Py_ssize_t _string_end(const unsigned char* p, Py_ssize_t q, bint* escaped) noexcept nogil:
+cdef inline Py_ssize_t _string_end(const unsigned char* p, Py_ssize_t q, Py_ssize_t n,
+                                   bint* escaped) noexcept nogil:
     """Index just past the (valid) JSON string whose opening quote is at ``q``."""
     q += 1
     while True:
+        q = fr_find_in_string(p, q, n, 0)
         if p[q] == c'"':
             return q + 1
-        if p[q] == b"\\":
-            escaped[0] = True
-            q += 2
-        else:
-            q += 1
+        escaped[0] = True
+        q += 2
 
 
 cdef inline Py_ssize_t _skip_ws(const unsigned char* p, Py_ssize_t q) noexcept nogil:
@@ -1103,20 +1102,21 @@ cdef Py_ssize_t _json_value_end(const unsigned char* p, Py_ssize_t q, Py_ssize_t
     cdef int depth = 0
     cdef unsigned char c = p[q]
     if c == c'"':
-        return _string_end(p, q, &esc)
+        return _string_end(p, q, n, &esc)
     if c != c'{' and c != c'[':
         while q < n and not (c == c',' or c == c'}' or c == c']' or WS_JSON[c]):
             q += 1
             c = p[q] if q < n else 0
         return q
     while True:
+        q = fr_find_outside(p, q, n, 0)
         c = p[q]
         if c == c'"':
-            q = _string_end(p, q, &esc)
+            q = _string_end(p, q, n, &esc)
             continue
         if c == c'{' or c == c'[':
             depth += 1
-        elif c == c'}' or c == c']':
+        else:
             depth -= 1
             if depth == 0:
                 return q + 1
@@ -1155,7 +1155,7 @@ cdef bint _json_dt(const unsigned char* p, Py_ssize_t n, int64_t* out) except -1
     cdef double d
     while p[q] != c'}':
         esc = False
-        k = _string_end(p, q, &esc)
+        k = _string_end(p, q, n, &esc)
         if esc:   # a key spelled with escapes: decode it to compare
             key_dt = orjson.loads(PyBytes_FromStringAndSize(<const char*>p + q, k - q)) == "dt"
         else:
@@ -1172,7 +1172,7 @@ cdef bint _json_dt(const unsigned char* p, Py_ssize_t n, int64_t* out) except -1
     c = p[vs]
     if c == c'"':
         esc = False
-        _string_end(p, vs, &esc)
+        _string_end(p, vs, n, &esc)
         if not esc:
             return parse_dt_text(p + vs + 1, ve - vs - 2, out)
         text = orjson.loads(PyBytes_FromStringAndSize(<const char*>p + vs, ve - vs))
