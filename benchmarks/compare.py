@@ -782,7 +782,8 @@ def render(report: Report, info: Dict[str, str], args: "Report") -> str:
     if report.goals:
         w("## Goals\n")
         w("Speed ratios are fastingest's speed ÷ the other's (> 1: fastingest faster); margin is "
-          "measured ÷ target - 1. Memory: the peer's tracemalloc peak ÷ fastingest's.\n")
+          "measured ÷ target - 1. Memory rows: the peer's peak ÷ fastingest's (>= 1: fastingest "
+          "needs no more), by tracemalloc and by resident pages in a fresh process.\n")
         w("| goal | path | compared with | measured | target | margin | result |")
         w("|---|---|---|---:|---:|---:|:---:|")
         for g in report.goals:
