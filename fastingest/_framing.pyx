@@ -135,7 +135,7 @@ cdef extern from "<stdint.h>":
     const int64_t INT64_MAX
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memchr
-from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython cimport array
 
 from ._timestamps cimport (epoch_float_to_ns, epoch_int_to_ns, object_to_ns, parse_dt_text,
@@ -145,6 +145,8 @@ from ._validate cimport ValidateError, json_object_end, msgpack_map_end, validat
 import orjson
 
 from . import errors as E
+from ._timestamps import event_times
+from .build import one_by_one, unpack_msgpack
 from . import _validate
 from .errors import IngestError, LineError, ParseError, PayloadTooLarge
 
@@ -205,6 +207,7 @@ _init_tables()
 
 cdef array.array _INT64_TEMPLATE = array.array("q", [])
 _CUT_OFF = (E.UNEXPECTED_END, E.LENGTH_PAST_END)
+_NO_LINE_ERRORS = []   # shared by Frames without line errors; never appended to
 
 
 # Payload sizes of float32/64, uint8..64, int8..64 (0xca..0xd3).
@@ -555,7 +558,6 @@ cdef class Scanner:
         self.mp_stack = <int64_t*>malloc((max_depth + 1) * sizeof(int64_t))
         if self.stack == NULL or self.mp_stack == NULL:
             raise MemoryError()
-        self.line_errors = []
 
     def __dealloc__(self):
         free(self.stack)
@@ -581,10 +583,14 @@ cdef class Scanner:
         """Scan one more chunk of the body; return the events it completed."""
         if self.error is not None:
             return self._frames(None, self.error)
-        self.view = data
         self.chunk = data
-        self.cn = self.view.shape[0]
-        self.cp = &self.view[0] if self.cn else NULL
+        if type(data) is bytes:   # no buffer to acquire: the bytes object keeps its data
+            self.cn = PyBytes_GET_SIZE(data)
+            self.cp = <const unsigned char*>PyBytes_AS_STRING(data)
+        else:
+            self.view = data
+            self.cn = self.view.shape[0]
+            self.cp = &self.view[0] if self.cn else NULL
         self.cbase = self.pos
         self.pos += self.cn
         cdef object error = None
@@ -627,13 +633,14 @@ cdef class Scanner:
         f.has_lines = self.kind == K_NDJSON
         if f.n:
             f.chunk = data
-            f.view = self.view
+            if self.view is not None:
+                f.view = self.view
             f.cptr = self.cp
             f.cbase = self.cbase
             f.straddler = self.straddler
         self.straddler = None
-        f.line_errors = self.line_errors
-        self.line_errors = []
+        f.line_errors = self.line_errors if self.line_errors is not None else _NO_LINE_ERRORS
+        self.line_errors = None
         f.error = error
         return f
 
@@ -724,6 +731,8 @@ cdef class Scanner:
         """A fault in the body: fatal, or (NDJSON collect mode, 406) one bad line skipped."""
         if not self.collect or exc.status != 406:
             raise exc
+        if self.line_errors is None:
+            self.line_errors = []
         self.line_errors.append(LineError(exc.line or 0, exc.offset or 0, exc.detail or "", exc.status))
         self.state = S_SKIP
         return 0
@@ -1318,3 +1327,83 @@ def split_frames(Frames frames, int kind, int max_depth, int64_t received_ns, bi
         if lines is not None:
             array.resize(lines, kept)
     return raw, times, offsets, lines, line_errors
+
+
+# -- per batch: frames -> events (or raw bytes), times ------------------------------------
+
+cdef extern from "Python.h":
+    int PyGC_Disable()
+    int PyGC_Enable()
+    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
+    int PyBUF_READ
+
+
+cdef object _loads_batch(Frames frames, int kind):
+    """Every framed event in one orjson / msgpack call, the cyclic GC paused meanwhile
+    (see framing._loads_batch for why)."""
+    cdef object doc
+    cdef Py_ssize_t whole
+    if frames.n == 1 and kind != K_MSGPACK:
+        # One event: no array to wrap it in, build it from its bytes where they lie.
+        if frames.straddler is None and type(frames.chunk) is bytes and \
+                frames.ln[0] == PyBytes_GET_SIZE(frames.chunk):
+            return [orjson.loads(frames.chunk)]
+        doc = PyMemoryView_FromMemory(<char*>frames._ptr(0), frames.ln[0], PyBUF_READ)
+        return [orjson.loads(doc)]
+    doc = frames.msgpack_document() if kind == K_MSGPACK else frames.json_document()
+    cdef int was = PyGC_Disable()
+    try:
+        return unpack_msgpack(doc) if kind == K_MSGPACK else orjson.loads(doc)
+    finally:
+        if was:
+            PyGC_Enable()
+
+
+cdef tuple _take(Frames frames, int kind, int max_depth, int64_t received_ns, bint collect, bint raw):
+    cdef object items, times, offsets, lines
+    cdef list line_errors
+    if frames.n == 0:
+        items, times, offsets = [], array.clone(_INT64_TEMPLATE, 0, False), array.clone(_INT64_TEMPLATE, 0, False)
+        lines, line_errors = frames.line_numbers(), []
+    elif raw:
+        items, times, offsets, lines, line_errors = split_frames(frames, kind, max_depth, received_ns, collect)
+    else:
+        try:
+            items = _loads_batch(frames, kind)
+            offsets, lines, line_errors = frames.offsets(), frames.line_numbers(), []
+        except Exception:
+            items, offsets, lines, line_errors = one_by_one(frames, kind, _validate, max_depth, collect)
+        times = event_times(items, received_ns)
+    if frames.line_errors:
+        line_errors = sorted(line_errors + frames.line_errors, key=_by_offset)
+    if frames.error is not None:
+        raise frames.error
+    return items, times, offsets, lines, line_errors
+
+
+def take(Frames frames, int kind, int max_depth, int64_t received_ns, bint collect, bint raw):
+    """``(items, times_ns, offsets, lines, line_errors)`` for the events of ``frames``
+    (objects, or their bytes when ``raw``); then raises the fault that ended them."""
+    return _take(frames, kind, max_depth, received_ns, collect, raw)
+
+
+def _by_offset(e):
+    return e.offset
+
+
+def decode_body(body, int kind, Py_ssize_t max_body, int64_t max_event, int max_depth,
+                int64_t received_ns, bint collect, bint raw):
+    """A whole, uncompressed body (see framing.decode_body)."""
+    cdef bint over = len(body) > max_body
+    if over:
+        body = memoryview(body)[:max_body]
+    cdef Scanner scanner = Scanner(kind, max_event, max_depth, collect)
+    cdef tuple result = _take(scanner.feed(body), kind, max_depth, received_ns, collect, raw)
+    if over:
+        raise PayloadTooLarge(detail=E.body_too_large(max_body), offset=max_body)
+    cdef Frames rest = scanner.finish()
+    if rest.error is not None:
+        raise rest.error
+    if rest.line_errors:
+        result = result[:4] + (result[4] + rest.line_errors,)
+    return result

@@ -21,11 +21,14 @@ class _Batch:
         lines: Optional[array] = None,
         errors: Optional[List[LineError]] = None,
     ) -> None:
-        setattr(self, self._items, [] if items is None else items)
+        self._set_items([] if items is None else items)
         self.times_ns = array("q") if times_ns is None else times_ns
         self.offsets = array("q") if offsets is None else offsets
         self.lines = lines
         self.errors = [] if errors is None else errors
+
+    def _set_items(self, items: list) -> None:
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return len(getattr(self, self._items))
@@ -65,6 +68,12 @@ class Batch(_Batch):
     _items = "events"
     events: List[Dict[str, Any]]
 
+    def _set_items(self, items: list) -> None:
+        self.events = items
+
+    def __len__(self) -> int:
+        return len(self.events)
+
 
 class RawBatch(_Batch):
     """Events as their original bytes (no objects built); otherwise like :class:`Batch`."""
@@ -72,3 +81,6 @@ class RawBatch(_Batch):
     __slots__ = ("raw",)
     _items = "raw"
     raw: List[bytes]
+
+    def _set_items(self, items: list) -> None:
+        self.raw = items

@@ -1,20 +1,20 @@
-"""Decode the framed events: one orjson / msgpack call per batch, errors located exactly.
+"""Decode framed events when the one-call build failed: event by event, errors located.
 
-The framing layer has already checked shape, sizes and depth, so the whole batch is
-handed to the object builder at once (one call, no per-event overhead). Only when that
-call fails do we go event by event, and then the validator names the byte.
+The kernels (``framing.take`` and its Cython twin) hand every batch of framed events to
+orjson / msgpack in one call; only when that call raises do they come here, where each
+event is built alone and the validator names the first bad byte.
 """
 from __future__ import annotations
 
-import gc
 from array import array
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, List, Tuple
 
 import msgpack
 import orjson
 
 from .errors import LineError, ParseError
-from .framing import KIND_MSGPACK
+
+KIND_MSGPACK = 3   # framing.KIND_MSGPACK (kept literal: framing imports this module)
 
 
 def unpack_msgpack(data: Any) -> Any:
@@ -22,42 +22,18 @@ def unpack_msgpack(data: Any) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=True, timestamp=0, use_list=True)
 
 
-def _paused_gc(loads: Callable[[Any], Any], doc: Any) -> Any:
-    # Tens of thousands of fresh containers trigger repeated cyclic collections that
-    # cost 30-50% of a large decode; none of them can be garbage, so defer the GC to
-    # after the batch (one young-generation pass instead of many full ones).
-    if gc.isenabled():
-        gc.disable()
-        try:
-            return loads(doc)
-        finally:
-            gc.enable()
-    return loads(doc)
+def one_by_one(frames, kind: int, validate, max_depth: int,
+               collect: bool) -> Tuple[List[Any], array, Any, List[LineError]]:
+    """``(events, offsets, lines, line_errors)`` building each event alone.
 
-
-def build_events(frames, kind: int, kernels, max_depth: int,
-                 collect: bool) -> Tuple[List[Any], array, Optional[array], List[LineError]]:
-    """Objects for every event in ``frames``: ``(events, offsets, lines, line_errors)``.
-
-    Raises the first event's :class:`ParseError` unless ``collect`` (NDJSON), where bad
-    lines are returned as :class:`LineError` and the good events kept.
+    Raises the first bad event's ParseError unless ``collect`` (NDJSON), where each bad
+    line becomes a LineError and the good events are kept.
     """
+    loads = unpack_msgpack if kind == KIND_MSGPACK else orjson.loads
     offsets = frames.offsets()
     lines = frames.line_numbers()
-    if not len(frames):
-        return [], offsets, lines, []
-    loads = unpack_msgpack if kind == KIND_MSGPACK else orjson.loads
-    doc = frames.msgpack_document() if kind == KIND_MSGPACK else frames.json_document()
-    try:
-        events = _paused_gc(loads, doc)
-    except Exception:
-        return _one_by_one(frames, kind, kernels, max_depth, collect, loads, offsets, lines)
-    return events, offsets, lines, []
-
-
-def _one_by_one(frames, kind, kernels, max_depth, collect, loads, offsets, lines):
     events: List[Any] = []
-    keep = array("q")
+    keep = []
     line_errors: List[LineError] = []
     for i in range(len(frames)):
         data = frames.event_bytes(i)
@@ -66,7 +42,7 @@ def _one_by_one(frames, kind, kernels, max_depth, collect, loads, offsets, lines
             keep.append(i)
             continue
         except Exception as exc:
-            error = locate(data, offsets[i], kind, kernels, max_depth, exc)
+            error = locate(data, offsets[i], kind, validate, max_depth, exc)
         if lines is not None:
             error.line = lines[i]
         if not collect:
@@ -76,9 +52,8 @@ def _one_by_one(frames, kind, kernels, max_depth, collect, loads, offsets, lines
             None if lines is None else array("q", [lines[i] for i in keep]), line_errors)
 
 
-def locate(data: bytes, offset: int, kind: int, kernels, max_depth: int, exc: BaseException) -> ParseError:
+def locate(data: bytes, offset: int, kind: int, validate, max_depth: int, exc: BaseException) -> ParseError:
     """The precise error in one event the builder rejected (``offset``: its body offset)."""
-    validate = kernels.validate
     try:
         if kind == KIND_MSGPACK:
             validate.scan_msgpack_map(data, 0, len(data), max_depth, offset)
@@ -88,6 +63,5 @@ def locate(data: bytes, offset: int, kind: int, kernels, max_depth: int, exc: Ba
         return located
     # The validator accepts what the builder refused: name the builder's reason.
     lib = "msgpack" if kind == KIND_MSGPACK else "orjson"
-    return ParseError(detail=f"{lib}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-                      offset=offset)
-
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return ParseError(detail=f"{lib}: {reason}", offset=offset)

@@ -37,6 +37,9 @@ def _kind(content_type: str) -> int:
 
 def media_kind(content_type: Union[str, bytes, None]) -> int:
     """``KIND_JSON``/``KIND_NDJSON``/``KIND_MSGPACK`` for a Content-Type header value, else 415."""
+    kind = MEDIA_TYPES.get(content_type)   # the usual spelling, exactly
+    if kind is not None:
+        return kind
     if isinstance(content_type, (bytes, bytearray)):
         content_type = bytes(content_type).decode("latin-1")
     if not isinstance(content_type, str):

@@ -7,7 +7,6 @@ from typing import Optional, Union
 
 from . import _kernels
 from .batch import Batch, RawBatch
-from .build import build_events
 from .compression import open_decoder
 from .errors import IngestError
 from .formats import media_kind
@@ -18,6 +17,16 @@ BytesLike = Union[bytes, bytearray, memoryview]
 
 #: Decompressed bytes handed to the framer at a time while streaming.
 STREAM_PIECE = 256 * 1024
+
+
+def collect_mode(errors: str, kind: int) -> bool:
+    """Whether ``errors`` asks to collect bad NDJSON lines (ValueError when it is neither
+    "raise" nor "collect", or "collect" for another format)."""
+    if errors not in ("raise", "collect"):
+        raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
+    if errors == "collect" and kind != KIND_NDJSON:
+        raise ValueError("errors='collect' applies to NDJSON bodies only")
+    return errors == "collect"
 
 
 class StreamDecoder:
@@ -44,11 +53,7 @@ class StreamDecoder:
         _piece_size: int = STREAM_PIECE,
     ) -> None:
         kind = media_kind(content_type)
-        if errors not in ("raise", "collect"):
-            raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
-        collect = errors == "collect"
-        if collect and kind != KIND_NDJSON:
-            raise ValueError("errors='collect' applies to NDJSON bodies only")
+        collect = collect_mode(errors, kind)
         if isinstance(content_encoding, (bytes, bytearray)):
             content_encoding = bytes(content_encoding).decode("latin-1")
         self.kind = kind
@@ -114,22 +119,11 @@ class StreamDecoder:
         return (RawBatch if self.raw else Batch)(lines=array("q") if self.kind == KIND_NDJSON else None)
 
     def _take(self, frames, batch) -> None:
-        if len(frames):
-            if self.raw:
-                items, times, offsets, lines, line_errors = self._kernels.framing.split_frames(
-                    frames, self.kind, self.limits.max_depth, self.received_ns, self.collect)
-            else:
-                items, offsets, lines, line_errors = build_events(
-                    frames, self.kind, self._kernels, self.limits.max_depth, self.collect)
-                times = self._kernels.event_times(items, self.received_ns)
-            if not len(batch):
-                batch.__init__(items, times, offsets, lines, batch.errors)
-            else:
-                batch.extend(type(batch)(items, times, offsets, lines))
-            if line_errors:
-                batch.errors.extend(line_errors)
-        if frames.line_errors:
-            batch.errors.extend(frames.line_errors)
-            batch.errors.sort(key=lambda e: e.offset)
-        if frames.error is not None:
-            raise frames.error
+        items, times, offsets, lines, line_errors = self._kernels.framing.take(
+            frames, self.kind, self.limits.max_depth, self.received_ns, self.collect, self.raw)
+        if not len(batch):
+            batch.__init__(items, times, offsets, lines, batch.errors)
+        elif items:
+            batch.extend(type(batch)(items, times, offsets, lines))
+        if line_errors:
+            batch.errors.extend(line_errors)
