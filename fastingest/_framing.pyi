@@ -35,3 +35,10 @@ class Scanner:
 
 def split_frames(frames: Frames, kind: int, max_depth: int, received_ns: int,
                  collect: bool) -> Tuple[List[bytes], array, array, Optional[array], List[LineError]]: ...
+
+_Taken = Tuple[list, array, array, Optional[array], List[LineError]]
+
+def take(frames: Frames, kind: int, max_depth: int, received_ns: int, collect: bool,
+         raw: bool) -> _Taken: ...
+def decode_body(body: _Buffer, kind: int, max_body: int, max_event: int, max_depth: int,
+                received_ns: int, collect: bool, raw: bool) -> _Taken: ...
