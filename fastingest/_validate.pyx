@@ -812,7 +812,7 @@ cdef object validate_error(const ValidateError* err, Py_ssize_t max_depth, Py_ss
     if err.code < 0:
         return MemoryError()
     detail = _too_deep(max_depth) if err.code == E_DEPTH else _REASONS[err.code]
-    return ParseError(detail=detail, offset=base + err.pos)
+    return ParseError(detail=detail, offset=<object>base + err.pos)  # Python ints: no overflow
 
 
 # ========================================================================== wrappers
