@@ -35,9 +35,9 @@ PUREPYTHON = bool(os.environ.get("FASTINGEST_PUREPYTHON"))
 
 
 def _compiled():
+    if PUREPYTHON:
+        pytest.skip("FASTINGEST_PUREPYTHON is set: the compiled validator is not tested")
     if _validate is None:
-        if PUREPYTHON:
-            pytest.skip("FASTINGEST_PUREPYTHON is set: compiled validator not loaded")
         pytest.fail("fastingest._validate did not import; run `python setup.py build_ext --inplace`")
     return _validate
 
