@@ -1116,3 +1116,27 @@ def test_compiled_reads_nothing_past_end(guarded):
         for k in range(len(data) + 1):
             view = guarded.view(data[:k])
             assert rm(cy, view) == rm(validate, data[:k])
+
+
+# --------------------------------------------------------- regressions found in development
+
+@pytest.mark.parametrize("code", [-128, -2, -100])
+def test_regression_negative_ext_types_other_than_timestamp(mod, code):
+    """msgpack.ExtType only takes codes 0..127, so unpackb refuses ext types -128..-2
+    (found by the differential test: the spec allows them, msgpack-python does not)."""
+    data = b"\x81\xa1a\xd4" + struct.pack(">b", code) + b"\x00"
+    assert not msgpack_ok(data)
+    assert rm(mod, data) == ("err", V.EXT_TYPE_RESERVED, 3)
+    assert rm(mod, b"\x81\xa1a\xd4\x7f\x00") == ("ok", 6)
+
+
+def test_regression_literal_cut_by_end_inside_a_longer_buffer(mod):
+    """The Python twin compared a literal against the buffer past ``end``."""
+    data = b'{"a":true}'
+    for k in range(5, 9):
+        assert rj(mod, data, end=k) == ("err", V.UNEXPECTED_END, k)
+
+
+def test_regression_ext_code_generator_packs_negative_codes():
+    """The test packer writes raw ext codes (msgpack.ExtType(-1, ...) raises)."""
+    assert pack({"a": RawExt(-1, b"\x00" * 4)}) == b"\x81\xa1a\xd6\xff\x00\x00\x00\x00"
