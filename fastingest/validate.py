@@ -13,7 +13,14 @@ an event is exactly what the builder accepts and, when it is not, *where* and *w
 Both return the index just past the value (the caller checks what follows) and raise
 :class:`fastingest.errors.ParseError` with ``detail`` one of the reason strings below and
 ``offset = base + index``.  :mod:`fastingest._validate` is the Cython twin: same names,
-same answers (return value, or detail and offset), imported reason strings.
+same answers (return value, or detail and offset), imported reason strings; its C-level
+API for other Cython modules is declared in ``fastingest/_validate.pxd``.
+
+``buf`` is any C-contiguous bytes-like object and only ``buf[start:end]`` is read.  Bad
+arguments are programming errors, not bad input: ``ValueError`` unless
+``0 <= start <= end <= len(buf)`` (in bytes), ``TypeError`` / ``BufferError`` for objects
+without a contiguous buffer.  Any *content* fails with ``ParseError`` only; ``start == end``
+is ``UNEXPECTED_END`` at ``end``.
 
 Error offsets (both twins, pinned by ``tests/test_validate.py``)
 -----------------------------------------------------------------
@@ -45,8 +52,9 @@ document, judged token by token, with these precisions:
 * ``NOT_OBJECT``: at ``start`` when its byte is not ``{`` (no leading whitespace).
 
 MessagePack: errors are reported at the *header* of the offending item (``RESERVED_BYTE``,
-``MAP_KEY_NOT_STRING``, ``UNEXPECTED_END`` when the header -- for ints/floats/nil/bools the
-whole item -- is cut off by ``end``, ``LENGTH_PAST_END`` when a str/bin/ext payload,
+``MAP_KEY_NOT_STRING``, ``UNEXPECTED_END`` when the header -- for ints and floats the
+whole item -- is cut off by ``end``, or at ``end`` when the data stops where the next
+item should begin, ``LENGTH_PAST_END`` when a str/bin/ext payload,
 a fixext payload, or an array/map element count cannot fit before ``end`` assuming one byte
 per element and two per map entry, the timestamp reasons, ``nesting deeper than N``,
 ``EXT_TYPE_RESERVED`` for ext types -128..-2, which msgpack-python refuses,
