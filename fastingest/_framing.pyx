@@ -140,7 +140,8 @@ from cpython cimport array
 
 from ._timestamps cimport (epoch_float_to_ns, epoch_int_to_ns, object_to_ns, parse_dt_text,
                           seconds_to_ns)
-from ._validate cimport ValidateError, json_object_end, msgpack_map_end, validate_error
+from ._validate cimport (DtSpan, ValidateError, json_object_end_dt, msgpack_map_end,
+                        validate_error)
 
 import orjson
 
@@ -208,6 +209,7 @@ _init_tables()
 cdef array.array _INT64_TEMPLATE = array.array("q", [])
 _CUT_OFF = (E.UNEXPECTED_END, E.LENGTH_PAST_END)
 _NO_LINE_ERRORS = []   # shared by Frames without line errors; never appended to
+_MISSING = object()
 
 
 # Payload sizes of float32/64, uint8..64, int8..64 (0xca..0xd3).
@@ -405,6 +407,7 @@ cdef class Frames:
 
     cdef object chunk               # keeps the chunk's buffer alive
     cdef const unsigned char[::1] view
+    cdef bint has_view
     cdef const unsigned char* cptr
     cdef int64_t cbase
     cdef bytes straddler            # the first event when it began in an earlier chunk
@@ -530,6 +533,7 @@ cdef class Scanner:
     # the chunk being scanned
     cdef object chunk
     cdef const unsigned char[::1] view
+    cdef bint has_view
     cdef const unsigned char* cp
     cdef Py_ssize_t cn
     cdef int64_t cbase
@@ -589,6 +593,7 @@ cdef class Scanner:
             self.cp = <const unsigned char*>PyBytes_AS_STRING(data)
         else:
             self.view = data
+            self.has_view = True
             self.cn = self.view.shape[0]
             self.cp = &self.view[0] if self.cn else NULL
         self.cbase = self.pos
@@ -602,7 +607,9 @@ cdef class Scanner:
         frames = self._frames(data, error)
         if error is None:
             self._keep_tail()
-        self.view = None
+        if self.has_view:
+            self.view = None
+            self.has_view = False
         self.chunk = None
         self.cp = NULL
         self.cn = 0
@@ -633,7 +640,7 @@ cdef class Scanner:
         f.has_lines = self.kind == K_NDJSON
         if f.n:
             f.chunk = data
-            if self.view is not None:
+            if self.has_view:
                 f.view = self.view
             f.cptr = self.cp
             f.cbase = self.cbase
@@ -1099,39 +1106,6 @@ cdef inline Py_ssize_t _string_end(const unsigned char* p, Py_ssize_t q, Py_ssiz
         q += 2
 
 
-cdef inline Py_ssize_t _skip_ws(const unsigned char* p, Py_ssize_t q) noexcept nogil:
-    while WS_JSON[p[q]]:
-        q += 1
-    return q
-
-
-cdef Py_ssize_t _json_value_end(const unsigned char* p, Py_ssize_t q, Py_ssize_t n) noexcept nogil:
-    """Index just past the (valid) JSON value starting at ``q``."""
-    cdef bint esc = False
-    cdef int depth = 0
-    cdef unsigned char c = p[q]
-    if c == c'"':
-        return _string_end(p, q, n, &esc)
-    if c != c'{' and c != c'[':
-        while q < n and not (c == c',' or c == c'}' or c == c']' or WS_JSON[c]):
-            q += 1
-            c = p[q] if q < n else 0
-        return q
-    while True:
-        q = fr_find_outside(p, q, n, 0)
-        c = p[q]
-        if c == c'"':
-            q = _string_end(p, q, n, &esc)
-            continue
-        if c == c'{' or c == c'[':
-            depth += 1
-        else:
-            depth -= 1
-            if depth == 0:
-                return q + 1
-        q += 1
-
-
 cdef bint _json_int(const unsigned char* p, Py_ssize_t a, Py_ssize_t b, int64_t* out) noexcept nogil:
     """An integer token that fits int64 (larger ones are no time: orjson gives >int64)."""
     cdef bint neg = p[a] == c'-'
@@ -1155,48 +1129,35 @@ cdef bint _json_int(const unsigned char* p, Py_ssize_t a, Py_ssize_t b, int64_t*
     return True
 
 
-cdef bint _json_dt(const unsigned char* p, Py_ssize_t n, int64_t* out) except -1:
-    """The event time of a valid JSON object from its last top-level ``dt`` member."""
-    cdef Py_ssize_t q = _skip_ws(p, 1), k, vs = -1, ve = -1
-    cdef bint esc, key_dt, is_float
-    cdef unsigned char c
+cdef bint _json_dt_value(const unsigned char* p, Py_ssize_t vs, Py_ssize_t ve,
+                         int64_t* out) except -1:
+    """The event time from a (valid) JSON ``dt`` value at ``p[vs:ve]``."""
+    cdef unsigned char c = p[vs]
+    cdef bint esc = False, is_float = False
+    cdef Py_ssize_t k
     cdef int64_t v
-    cdef double d
-    while p[q] != c'}':
-        esc = False
-        k = _string_end(p, q, n, &esc)
-        if esc:   # a key spelled with escapes: decode it to compare
-            key_dt = orjson.loads(PyBytes_FromStringAndSize(<const char*>p + q, k - q)) == "dt"
-        else:
-            key_dt = k - q == 4 and p[q + 1] == c'd' and p[q + 2] == c't'
-        q = _skip_ws(p, _skip_ws(p, k) + 1)
-        k = _json_value_end(p, q, n)
-        if key_dt:
-            vs, ve = q, k
-        q = _skip_ws(p, k)
-        if p[q] == c',':
-            q = _skip_ws(p, q + 1)
-    if vs < 0:
-        return False
-    c = p[vs]
     if c == c'"':
-        esc = False
-        _string_end(p, vs, n, &esc)
+        _string_end(p, vs, ve, &esc)
         if not esc:
             return parse_dt_text(p + vs + 1, ve - vs - 2, out)
         text = orjson.loads(PyBytes_FromStringAndSize(<const char*>p + vs, ve - vs))
         return object_to_ns(<PyObject*>text, out)
     if c == c'-' or (c'0' <= c <= c'9'):
-        is_float = False
         for k in range(vs, ve):
             if p[k] == c'.' or p[k] == c'e' or p[k] == c'E':
                 is_float = True
                 break
         if not is_float:
             return _json_int(p, vs, ve, &v) and epoch_int_to_ns(v, out)
-        d = float(PyBytes_FromStringAndSize(<const char*>p + vs, ve - vs))
-        return epoch_float_to_ns(d, out)
+        return epoch_float_to_ns(float(PyBytes_FromStringAndSize(<const char*>p + vs, ve - vs)), out)
     return False
+
+
+cdef bint _json_dt_slow(const unsigned char* p, Py_ssize_t n, int64_t* out) except -1:
+    """A top-level key spelled with escapes might be "dt": decode the event to be sure."""
+    event = orjson.loads(PyBytes_FromStringAndSize(<const char*>p, n))
+    value = event.get("dt", _MISSING)
+    return value is not _MISSING and object_to_ns(<PyObject*>value, out)
 
 
 cdef Py_ssize_t _mp_skip(const unsigned char* p, Py_ssize_t q) noexcept nogil:
@@ -1291,6 +1252,7 @@ def split_frames(Frames frames, int kind, int max_depth, int64_t received_ns, bi
     cdef Py_ssize_t i, n = frames.n, kept = 0, r
     cdef const unsigned char* p
     cdef ValidateError err
+    cdef DtSpan dt
     cdef int64_t t
     cdef bint ok
     cdef list raw = []
@@ -1305,7 +1267,9 @@ def split_frames(Frames frames, int kind, int max_depth, int64_t received_ns, bi
         if kind == K_MSGPACK:
             r = msgpack_map_end(p, 0, frames.ln[i], max_depth, &err)
         else:
-            r = json_object_end(p, 0, frames.ln[i], max_depth, &err)
+            dt.vs = dt.ve = -1
+            dt.pending = dt.uncertain = False
+            r = json_object_end_dt(p, 0, frames.ln[i], max_depth, &err, &dt)
         if r < 0:
             exc = validate_error(&err, max_depth, frames.off[i])
             if lp != NULL:
@@ -1314,7 +1278,12 @@ def split_frames(Frames frames, int kind, int max_depth, int64_t received_ns, bi
                 raise exc
             line_errors.append(LineError(exc.line or 0, exc.offset or 0, exc.detail or "", exc.status))
             continue
-        ok = _msgpack_dt(p, &t) if kind == K_MSGPACK else _json_dt(p, frames.ln[i], &t)
+        if kind == K_MSGPACK:
+            ok = _msgpack_dt(p, &t)
+        elif dt.uncertain:
+            ok = _json_dt_slow(p, frames.ln[i], &t)
+        else:
+            ok = dt.vs >= 0 and _json_dt_value(p, dt.vs, dt.ve, &t)
         times.data.as_longlongs[kept] = t if ok else received_ns
         raw.append(PyBytes_FromStringAndSize(<const char*>p, frames.ln[i]))
         op[kept] = op[i]

@@ -11,6 +11,16 @@ cdef struct ValidateError:
 # GIL.  The nesting stack is on the C stack up to 256 levels, malloc'ed beyond.
 cdef Py_ssize_t json_object_end(const unsigned char* p, Py_ssize_t start, Py_ssize_t end,
                                 Py_ssize_t max_depth, ValidateError* err) noexcept nogil
+# As json_object_end, also finding the value of the object's last top-level "dt" member:
+# ``dt.vs``/``dt.ve`` (-1 when none; set dt.vs = -1 and the flags to 0 before the call).
+# ``dt.uncertain`` when a top-level key spelled with escapes might decode to "dt".
+cdef struct DtSpan:
+    Py_ssize_t vs, ve, start
+    bint pending, uncertain
+
+cdef Py_ssize_t json_object_end_dt(const unsigned char* p, Py_ssize_t start, Py_ssize_t end,
+                                   Py_ssize_t max_depth, ValidateError* err,
+                                   DtSpan* dt) noexcept nogil
 cdef Py_ssize_t msgpack_map_end(const unsigned char* p, Py_ssize_t start, Py_ssize_t end,
                                 Py_ssize_t max_depth, ValidateError* err) noexcept nogil
 

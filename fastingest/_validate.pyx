@@ -14,7 +14,7 @@ Reason strings come from :mod:`fastingest.validate` (``REASONS``), so the twins 
 see that module's docstring for the error-offset rules.
 """
 from libc.stdint cimport uint64_t, uint32_t, int64_t
-from libc.string cimport memcmp
+from libc.string cimport memchr, memcmp
 from libc.stdlib cimport malloc, free
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -501,11 +501,24 @@ cdef inline Py_ssize_t scan_key_colon(const unsigned char* p, Py_ssize_t pos, Py
     return pos + 1
 
 
+cdef inline void note_key(const unsigned char* p, Py_ssize_t key, Py_ssize_t after,
+                          DtSpan* dt) noexcept nogil:
+    """A top-level key at ``p[key]`` whose ':' ends before ``after``: is it "dt"?"""
+    if p[key + 1] == 0x64 and p[key + 2] == 0x74 and p[key + 3] == 0x22:
+        dt.pending = True
+    elif memchr(p + key + 1, 0x5C, min(after - key - 1, 14)) != NULL:
+        # Escapes could spell "dt" ("\u0064\u0074" is the longest way, 14 bytes with
+        # its quotes): the caller decodes this event to be sure.
+        dt.uncertain = True
+
+
 cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t end,
-                          Py_ssize_t max_depth, unsigned char* stack, Err* err) noexcept nogil:
+                          Py_ssize_t max_depth, unsigned char* stack, Err* err,
+                          DtSpan* dt) noexcept nogil:
     """The JSON object at ``p[start]``: the index after it, or -1 with ``err`` set.
-    ``stack`` holds min(max_depth, end - start) entries: 0 object, 1 array."""
-    cdef Py_ssize_t pos = start, depth = 0
+    ``stack`` holds min(max_depth, end - start) entries: 0 object, 1 array. With ``dt``,
+    also the span of the last top-level "dt" member's value."""
+    cdef Py_ssize_t pos = start, depth = 0, key
     cdef unsigned char c
     if start >= end:
         return fail(err, E_END, end)
@@ -532,9 +545,13 @@ cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
                 return fail(err, E_END, end)
             c = p[pos]
             if c == 0x22:
+                key = pos
                 pos = scan_key_colon(p, pos, end, err)
                 if pos < 0:
                     return -1
+                if dt != NULL and depth == 1:
+                    note_key(p, key, pos, dt)
+                    dt.start = skip_ws(p, pos, end)
                 continue
             if c != 0x7D:
                 return fail(err, E_EXPECTED_KEY, pos)
@@ -564,6 +581,9 @@ cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
             return fail(err, E_EXPECTED_VALUE, pos)
         # ---- after a value: separators and closing brackets
         while True:
+            if dt != NULL and depth == 1 and dt.pending:
+                dt.pending = False
+                dt.vs, dt.ve = dt.start, pos
             if depth == 0:
                 return pos
             if pos < end and WS[p[pos]]:
@@ -578,9 +598,13 @@ cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
                         return fail(err, E_END, end)
                     if p[pos] != 0x22:
                         return fail(err, E_EXPECTED_KEY, pos)
+                    key = pos
                     pos = scan_key_colon(p, pos, end, err)
                     if pos < 0:
                         return -1
+                    if dt != NULL and depth == 1:
+                        note_key(p, key, pos, dt)
+                        dt.start = skip_ws(p, pos, end)
                     break
                 if c == 0x7D:
                     pos += 1
@@ -780,6 +804,12 @@ cdef inline Py_ssize_t stack_entries(Py_ssize_t max_depth, Py_ssize_t start, Py_
 
 cdef Py_ssize_t json_object_end(const unsigned char* p, Py_ssize_t start, Py_ssize_t end,
                                 Py_ssize_t max_depth, ValidateError* err) noexcept nogil:
+    return json_object_end_dt(p, start, end, max_depth, err, NULL)
+
+
+cdef Py_ssize_t json_object_end_dt(const unsigned char* p, Py_ssize_t start, Py_ssize_t end,
+                                   Py_ssize_t max_depth, ValidateError* err,
+                                   DtSpan* dt) noexcept nogil:
     cdef unsigned char local[LOCAL_STACK]
     cdef unsigned char* stack = local
     cdef Py_ssize_t cap = stack_entries(max_depth, start, end), r
@@ -787,7 +817,7 @@ cdef Py_ssize_t json_object_end(const unsigned char* p, Py_ssize_t start, Py_ssi
         stack = <unsigned char*>malloc(cap)
         if stack == NULL:
             return fail(err, -1, start)
-    r = json_scan(p, start, end, max_depth, stack, err)
+    r = json_scan(p, start, end, max_depth, stack, err, dt)
     if stack != local:
         free(stack)
     return r
