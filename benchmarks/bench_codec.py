@@ -42,7 +42,7 @@ def _timed(fn, arg, collect=gc.collect):
 
 def _codec_cases():
     for name in C.codec_paths():
-        for c in C.contenders_for(P.stub(name))  # no body built at collection:
+        for c in C.contenders_for(P.stub(name)):  # no body is built at collection
             yield pytest.param(name, c, id=f"{name}-{c.label}")
 
 
