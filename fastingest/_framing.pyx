@@ -210,6 +210,10 @@ cdef array.array _INT64_TEMPLATE = array.array("q", [])
 _CUT_OFF = (E.UNEXPECTED_END, E.LENGTH_PAST_END)
 _NO_LINE_ERRORS = []   # shared by Frames without line errors; never appended to
 _MISSING = object()
+# Events are built in runs of about this many bytes: orjson reserves a worst-case buffer
+# for its input, so one call over 10 MiB costs page faults and ~8x the body in memory.
+cdef Py_ssize_t BUILD_BYTES = 1024 * 1024
+BUILD_RUN_BYTES = BUILD_BYTES
 
 
 # Payload sizes of float32/64, uint8..64, int8..64 (0xca..0xd3).
@@ -459,17 +463,16 @@ cdef class Frames:
             out[i] = PyBytes_FromStringAndSize(<const char*>self._ptr(i), self.ln[i])
         return out
 
-    def json_document(self):
-        """One JSON array holding every event, for a single ``orjson.loads``."""
-        cdef Py_ssize_t i, total = 2 + (self.n - 1 if self.n else 0)
-        for i in range(self.n):
+    cdef bytes _json_document(self, Py_ssize_t lo, Py_ssize_t hi):
+        cdef Py_ssize_t i, total = 2 + (hi - lo - 1 if hi > lo else 0)
+        for i in range(lo, hi):
             total += self.ln[i]
         cdef bytes doc = PyBytes_FromStringAndSize(NULL, total)
         cdef char* w = PyBytes_AS_STRING(doc)
         w[0] = b"["
         w += 1
-        for i in range(self.n):
-            if i:
+        for i in range(lo, hi):
+            if i > lo:
                 w[0] = b","
                 w += 1
             memcpy(w, self._ptr(i), self.ln[i])
@@ -477,15 +480,14 @@ cdef class Frames:
         w[0] = b"]"
         return doc
 
-    def msgpack_document(self):
-        """One MessagePack array holding every event, for a single ``msgpack.unpackb``."""
+    cdef bytes _msgpack_document(self, Py_ssize_t lo, Py_ssize_t hi):
         cdef Py_ssize_t i, head, total = 0
-        for i in range(self.n):
+        cdef uint32_t n = <uint32_t>(hi - lo)
+        for i in range(lo, hi):
             total += self.ln[i]
-        head = 1 if self.n < 16 else (3 if self.n < 0x10000 else 5)
+        head = 1 if n < 16 else (3 if n < 0x10000 else 5)
         cdef bytes doc = PyBytes_FromStringAndSize(NULL, total + head)
         cdef unsigned char* w = <unsigned char*>PyBytes_AS_STRING(doc)
-        cdef uint32_t n = <uint32_t>self.n
         if head == 1:
             w[0] = 0x90 | n
         elif head == 3:
@@ -499,10 +501,18 @@ cdef class Frames:
             w[3] = (n >> 8) & 0xFF
             w[4] = n & 0xFF
         w += head
-        for i in range(self.n):
+        for i in range(lo, hi):
             memcpy(w, self._ptr(i), self.ln[i])
             w += self.ln[i]
         return doc
+
+    def json_document(self, Py_ssize_t lo=0, hi=None):
+        """One JSON array holding events ``lo:hi``, for a single ``orjson.loads``."""
+        return self._json_document(lo, self.n if hi is None else min(<Py_ssize_t>hi, self.n))
+
+    def msgpack_document(self, Py_ssize_t lo=0, hi=None):
+        """One MessagePack array holding events ``lo:hi``, for a single ``msgpack.unpackb``."""
+        return self._msgpack_document(lo, self.n if hi is None else min(<Py_ssize_t>hi, self.n))
 
 
 cdef class Scanner:
@@ -1308,10 +1318,10 @@ cdef extern from "Python.h":
 
 
 cdef object _loads_batch(Frames frames, int kind):
-    """Every framed event in one orjson / msgpack call, the cyclic GC paused meanwhile
-    (see framing._loads_batch for why)."""
-    cdef object doc
-    cdef Py_ssize_t whole
+    """Every framed event, built in runs of about BUILD_BYTES (one orjson / msgpack call
+    each) with the cyclic GC paused meanwhile (see framing._loads_batch for why)."""
+    cdef Py_ssize_t lo = 0, hi, size
+    cdef list events
     if frames.n == 1 and kind != K_MSGPACK:
         # One event: no array to wrap it in, build it from its bytes where they lie.
         if frames.straddler is None and type(frames.chunk) is bytes and \
@@ -1319,10 +1329,24 @@ cdef object _loads_batch(Frames frames, int kind):
             return [orjson.loads(frames.chunk)]
         doc = PyMemoryView_FromMemory(<char*>frames._ptr(0), frames.ln[0], PyBUF_READ)
         return [orjson.loads(doc)]
-    doc = frames.msgpack_document() if kind == K_MSGPACK else frames.json_document()
     cdef int was = PyGC_Disable()
     try:
-        return unpack_msgpack(doc) if kind == K_MSGPACK else orjson.loads(doc)
+        events = None
+        while lo < frames.n:
+            hi, size = lo, 0
+            while hi < frames.n and (size < BUILD_BYTES or hi == lo):
+                size += frames.ln[hi]
+                hi += 1
+            if kind == K_MSGPACK:
+                part = unpack_msgpack(frames._msgpack_document(lo, hi))
+            else:
+                part = orjson.loads(frames._json_document(lo, hi))
+            if events is None:
+                events = part
+            else:
+                events.extend(part)
+            lo = hi
+        return events
     finally:
         if was:
             PyGC_Enable()
