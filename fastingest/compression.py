@@ -143,6 +143,51 @@ def parse_content_encoding(content_encoding: Union[str, bytes, None]) -> List[st
     return codings
 
 
+def _deflate_wbits(cmf: int, flg: int) -> int:
+    """zlib-wrapped deflate when its two header bytes say so, else raw deflate."""
+    zlib_wrapped = (cmf & 0x0F) == 8 and (cmf >> 4) <= 7 and (cmf * 256 + flg) % 31 == 0
+    return zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS
+
+
+#: Largest output :func:`inflate_whole` produces in its one call.
+INFLATE_WHOLE_CAP = 4 * MiB
+
+
+def inflate_whole(body: BytesLike, content_encoding: Union[str, bytes, None],
+                  limits: Limits = DEFAULT_LIMITS) -> Optional[bytes]:
+    """A whole gzip/deflate body in one capped call, when nothing about it is unusual.
+
+    Returns the decoded body only when the general decoder would hand out exactly these
+    bytes and no error: one coding, one complete member/stream with nothing after it, no
+    limit reached. Otherwise None, and the caller uses :func:`open_decoder` (which then
+    finds the precise answer). The point is per-request cost on small bodies.
+    """
+    codings = parse_content_encoding(content_encoding)
+    if len(codings) != 1 or codings[0] not in ("gzip", "deflate"):
+        return None
+    n = len(body)
+    if n < 2 or n > limits.max_compressed:
+        return None
+    if codings[0] == "gzip":
+        wbits = 16 + zlib.MAX_WBITS
+    else:
+        head = bytes(memoryview(body)[:2])
+        wbits = _deflate_wbits(head[0], head[1])
+    obj = zlib.decompressobj(wbits)
+    try:
+        # Capped well below max_body: bombs and big bodies take the streaming path,
+        # whose memory stays at a few pieces.
+        out = obj.decompress(body, min(limits.max_body + 1, INFLATE_WHOLE_CAP))
+    except zlib.error:
+        return None
+    if not obj.eof or obj.unused_data or obj.unconsumed_tail or len(out) > limits.max_body:
+        return None
+    if (limits.max_ratio is not None and len(out) > RATIO_FLOOR
+            and len(out) > limits.max_ratio * n):
+        return None
+    return out
+
+
 def _clip(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[:n] + "..."
 
@@ -439,8 +484,7 @@ class _ZlibStage(_Stage):
                 return
             first = self._head + bytes(view[:2 - len(self._head)])
             cmf, flg = first[0], first[1]
-            zlib_wrapped = (cmf & 0x0F) == 8 and (cmf >> 4) <= 7 and (cmf * 256 + flg) % 31 == 0
-            self._obj = zlib.decompressobj(zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS)
+            self._obj = zlib.decompressobj(_deflate_wbits(cmf, flg))
             self._state = _MEMBER
             if self._head:
                 head, self._head = self._head, b""

@@ -7,7 +7,7 @@ import time
 
 from . import _kernels
 from .batch import Batch, RawBatch
-from .compression import parse_content_encoding
+from .compression import inflate_whole, parse_content_encoding
 from .formats import media_kind
 from .limits import DEFAULT_LIMITS, Limits
 from .stream import BytesLike, StreamDecoder, collect_mode
@@ -62,6 +62,10 @@ def split(
 
 
 def _whole(body, content_type, content_encoding, limits, received_ns, errors, raw):
+    if content_encoding is not None and parse_content_encoding(content_encoding):
+        inflated = inflate_whole(body, content_encoding, limits)
+        if inflated is not None:
+            body, content_encoding = inflated, None
     if content_encoding is None or not parse_content_encoding(content_encoding):
         # Uncompressed and all in memory: the kernels frame and build it in one go.
         kind = media_kind(content_type)
