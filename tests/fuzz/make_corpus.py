@@ -1,0 +1,120 @@
+"""Write the seed corpus (``tests/fuzz/corpus/NAME/*``): small valid and near-valid inputs.
+
+    python tests/fuzz/make_corpus.py      # rewrites the seed files (deterministic)
+
+Kept small on purpose (a few dozen files of under 1 KiB per harness): the fuzzer grows
+its own corpus under ``$FUZZ_WORKDIR``; only seeds and pinned findings are committed.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import msgpack
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from harnesses import encode_input  # noqa: E402
+
+EVENTS = [
+    {"message": "My first event", "nested": {"values": 123}},
+    {"dt": "2022-12-31T13:45:59.123456Z", "level": "info", "msg": "h\u00e9llo \u2713"},
+    {"dt": 1672490759123, "a": [1, 2.5, None, True, False], "s": "\\\"\n\t\u0000"},
+    {"dt": 1672490759.5, "x": {"y": {"z": []}}, "e": "\ud83d\ude00"},
+]
+JSON_BODIES = [
+    b'{"message":"My first event","nested":{"values":123}}',
+    b'[{"a":1},{"b":"2","dt":"2023-08-09 07:03:30+00:00"}]',
+    b' \r\n[ {"dt" : 1672490759 , "k":[1,-2.5e3,true,null,{}]} ]\n',
+    b'\xef\xbb\xbf{"bom":1}',
+    b'[{"esc":"\\u00e9\\ud83d\\ude00\\n\\\\\\"","n":-0.0e-1}]',
+    b'{"deep":[[[[[[[[{"a":[[]]}]]]]]]]]}',
+    b'[]',
+    b'{"a":1,"a":2,"dt":"x","dt":"20221231T134559Z"}',
+]
+NDJSON_BODIES = [
+    b'{"message":"A","dt":"2023-08-09 07:03:30+00:00"}\n{"message":"B","dt":1672490759123}\n',
+    b'{"a":1}\r\n\r\n  \n{"b":[1,{"c":null}]}',
+    b'{"a":1}\n{"b":tru}\n{"c":3}\n',
+    b'',
+    b'\xef\xbb\xbf{"x":"\\u0041"}\n',
+]
+MSGPACK_BODIES = [
+    msgpack.packb(EVENTS[:2]),
+    msgpack.packb(EVENTS[0]),
+    msgpack.packb([{"dt": msgpack.Timestamp(1672490759, 123456789), "b": b"\x00\xff"}],
+                  use_bin_type=True),
+    msgpack.packb([{"dt": msgpack.Timestamp(1672490759, 0)}, {"dt": msgpack.Timestamp(2**34, 1)},
+                   {"e": msgpack.ExtType(5, b"xyz"), "f": 1.5, "i": -2**63, "u": 2**64 - 1}]),
+    b"\x91\xc1", b"\x81\xa2dt\xcb\x41\xd8\xec\x5f\x51\xc0\x00\x00",
+    msgpack.packb([{"k": [[[[[1]]]]]}] * 3),
+]
+DT_VALUES = [b"2022-12-31T13:45:59.123456789Z", b"2022-12-31 13:45:59+02:00", b"20221231T134559Z",
+             b"2022-12-31T13:45:59,5+0530", b"2016-12-31T23:59:60Z", b"1672490759123",
+             b"-1672490759.123456", b"2022-12-31", b" 2022-12-31T24:00:00z ", b"1e9", b"9" * 30]
+
+
+def write(name: str, inputs) -> None:
+    folder = HERE / "corpus" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        if old.name.startswith("seed-"):
+            old.unlink()
+    for data in inputs:
+        (folder / ("seed-" + hashlib.sha1(data).hexdigest()[:12])).write_bytes(data)
+
+
+def main() -> None:
+    cuts = [(), (1,), (3, 9, 10), (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)]
+    write("decode_json", [encode_input(b, opt) for b in JSON_BODIES for opt in (0, 1)])
+    write("decode_ndjson", [encode_input(b, opt) for b in NDJSON_BODIES for opt in (0, 8, 13)])
+    write("decode_msgpack", [encode_input(b, opt) for b in MSGPACK_BODIES for opt in (0, 2)])
+    for enc, (i, ctype_bits) in zip(("gzip", "deflate", "zstd", "br"), enumerate((0, 1, 2, 0))):
+        from harnesses import _compress
+        seeds = []
+        for body, bits in [(JSON_BODIES[1], 0), (NDJSON_BODIES[0], 1), (MSGPACK_BODIES[0], 2)]:
+            opt = bits << 5
+            seeds.append(encode_input(body, opt | 16, cuts[1]))              # compressed here
+            seeds.append(encode_input(_compress(enc, body, 1), opt, cuts[2]))  # compressed bytes
+        seeds.append(encode_input(_compress(enc, NDJSON_BODIES[1], 0), (1 << 5) | 3))
+        write(f"decode_{enc}", seeds)
+    stream = []
+    for bits, bodies in ((0, JSON_BODIES), (1, NDJSON_BODIES), (2, MSGPACK_BODIES)):
+        for j, body in enumerate(bodies[:4]):
+            stream.append(encode_input(body, (bits << 5) | (j & 4) | (8 if bits == 1 else 0),
+                                       cuts[j % 4]))
+    write("stream", stream)
+    split = []
+    for bits, bodies in ((0, JSON_BODIES), (1, NDJSON_BODIES), (2, MSGPACK_BODIES)):
+        for j, body in enumerate(bodies[:4]):
+            split.append(encode_input(body, (bits << 5) | 16 | (j & 1), cuts[j % 3]))
+    write("split", split)
+    dts = [bytes([0]) + v for v in DT_VALUES] + [bytes([1]) + DT_VALUES[0]]
+    dts += [bytes([2]) + (1672490759123456789).to_bytes(16, "little", signed=True),
+            bytes([3]) + b"\x00\x00\x00\x1f\xa7\xec\xd8\x41",
+            bytes([4]) + (1672490759).to_bytes(8, "little") + (5).to_bytes(4, "little")]
+    write("parse_dt", dts)
+    val = []
+    for b in JSON_BODIES[:6]:
+        val.append(bytes([0, 255]) + b.strip())
+    for b in MSGPACK_BODIES[1:4]:
+        val.append(bytes([16, 255]) + b)
+    val.append(bytes([16, 2]) + b"\x81\xa1a\x91\x91\x01")
+    write("validators", val)
+    ex = [
+        bytes([0, 2, 0, 8]) + b'[{"message":"x"}]',
+        bytes([0, 2, 1, 8]) + b'{"a":1}\n{"b":2}\n',
+        bytes([0, 2, 2, 8]) + msgpack.packb([{"a": 1}]),
+        bytes([1, 2, 0, 10]) + b'[{"timestamp":1672490759123,"sourceId":"s","eventName":"e","x":1}]',
+        bytes([1, 1, 0]) + b'[{"timestamp":"1","sourceId":3}]',
+        bytes([3, 1, 0]) + b'{"status":"offline"}',
+        bytes([2, 0, 0]), bytes([5, 0, 0]), bytes([6, 0, 0]),
+        bytes([1, 0xA9, 0]) + b"not-a-number\n[]",
+    ]
+    write("exchange", ex)
+
+
+if __name__ == "__main__":
+    main()

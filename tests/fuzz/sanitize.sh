@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Build the Cython kernels with AddressSanitizer + UndefinedBehaviorSanitizer in a COPY of
+# the tree (the in-place .so files of the working tree are left alone), then run the codec
+# tests, the fuzz seed corpus and (optionally) a short fuzz run against them.
+#
+#   bash tests/fuzz/sanitize.sh                 # build + codec tests + corpus replay
+#   FUZZ_SECONDS=60 bash tests/fuzz/sanitize.sh # ... + every harness, 60 s in all, under ASan
+#
+# Environment: PYTHON (default: python3; needs the test dependencies installed),
+# SANITIZE_DIR (default: /tmp/fastingest-sanitize), PYTEST_ARGS (extra pytest arguments).
+# Needs gcc (the ASan/UBSan runtimes come with it). A Python host is not instrumented,
+# so libasan must be preloaded: the exact command it runs is
+#
+#   LD_PRELOAD=$(gcc -print-file-name=libasan.so) PYTHONMALLOC=malloc \
+#   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \
+#   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+#   python -m pytest tests/test_decode.py ...
+#
+# PYTHONMALLOC=malloc routes Python's own allocations through ASan too, so an overrun
+# of a bytes object's buffer is caught; leak detection is off because CPython keeps
+# interned objects alive at exit on purpose. Exit status 0 and no "ERROR: AddressSanitizer"
+# / "runtime error:" line in the log is the pass condition.
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+DEST=${SANITIZE_DIR:-/tmp/fastingest-sanitize}
+PY=${PYTHON:-python3}
+LOG="$DEST.log"
+
+rm -rf "$DEST"
+mkdir -p "$DEST"
+# tracked and new (not ignored) files: no .so/.c of the working tree
+(cd "$SRC" && git ls-files -z -co --exclude-standard | xargs -0 cp --parents -t "$DEST")
+cd "$DEST"
+echo "== building the sanitized kernels in $DEST"
+FASTINGEST_SANITIZE=1 "$PY" setup.py -q build_ext --inplace >"$DEST/build.log" 2>&1 \
+    || { tail -50 "$DEST/build.log"; exit 1; }
+
+LIBASAN=$(gcc -print-file-name=libasan.so)
+export LD_PRELOAD="$LIBASAN"
+export PYTHONMALLOC=malloc
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export PYTHONPATH="$DEST"
+export CI=${CI:-1}
+
+"$PY" -c 'import fastingest, sys; from fastingest import _kernels
+assert fastingest.__file__.startswith(sys.argv[1]), fastingest.__file__
+assert _kernels.cython is not None and fastingest.IMPLEMENTATION == "cython"
+print("sanitized kernels:", _kernels.cython.framing.__file__)' "$DEST"
+
+set +e
+(
+    set -e
+    echo "== codec tests under ASan + UBSan"
+    tests=""
+    for t in tests/test_decode.py tests/test_stream.py tests/test_split.py tests/test_framing.py \
+             tests/test_validate.py tests/test_timestamps.py tests/test_compression.py \
+             tests/test_adversarial.py tests/test_differential.py tests/test_memory.py \
+             tests/test_protocols.py tests/fuzz/test_fuzz.py; do
+        [ -f "$t" ] && tests="$tests $t"
+    done
+    # shellcheck disable=SC2086
+    "$PY" -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-} $tests
+    echo "== fuzz corpus replay under ASan + UBSan"
+    "$PY" tests/fuzz/fuzz.py --replay
+    if [ -n "${FUZZ_SECONDS:-}" ]; then
+        echo "== fuzzing ${FUZZ_SECONDS}s under ASan + UBSan"
+        FUZZ_WORKDIR="$DEST/fuzz" "$PY" tests/fuzz/fuzz.py --smoke "$FUZZ_SECONDS"
+    fi
+) 2>&1 | tee "$LOG"
+status=${PIPESTATUS[0]}
+set -e
+if grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$LOG"; then
+    echo "SANITIZER REPORTS in $LOG"
+    exit 1
+fi
+[ "$status" -eq 0 ] || { echo "FAILED (status $status), log: $LOG"; exit "$status"; }
+echo "sanitizers: zero reports (log: $LOG)"
