@@ -1,0 +1,86 @@
+"""Differential properties the per-module tests leave out: the twins agree on *streamed*
+and *split* mutated bodies, on splices of two valid bodies (also across formats), and on
+corrupted compressed bodies; and decode()/split() equal StreamDecoder in any chunking.
+
+The checks are the fuzz harnesses' (tests/fuzz/harnesses.py), driven here by hypothesis
+(``HYPOTHESIS_PROFILE=long`` for a nightly-sized run).
+"""
+from __future__ import annotations
+
+import gzip
+import random
+import sys
+import zlib
+from pathlib import Path
+
+from hypothesis import given, strategies as st
+
+from strategies import event_lists, json_array_body, json_object_body, msgpack_body, mutate, ndjson_body
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
+from harnesses import HARNESSES, Options, check_body, encode_input  # noqa: E402
+
+JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
+cut_lists = st.lists(st.integers(0, 5000), max_size=15)
+options = st.integers(0, 15)
+
+
+def _valid_bodies(evs, rnd):
+    out = [(JSON, json_array_body(evs, rnd)), (NDJSON, ndjson_body(evs, rnd)), (MSGPACK, msgpack_body(evs))]
+    if evs:
+        out += [(JSON, json_object_body(evs[0], rnd)), (MSGPACK, msgpack_body(evs, single=True))]
+    return out
+
+
+def _check(body: bytes, ctype: str, opt: int, cuts, encoding=None):
+    opts = Options(encode_input(body, opt, tuple(cuts)), ctype)
+    return check_body(opts.body, ctype, encoding, opts)
+
+
+@given(evs=event_lists, seed=st.integers(0, 2**32), cuts=cut_lists, opt=options)
+def test_twins_agree_streaming_mutated_bodies(both_impls, evs, seed, cuts, opt):
+    """decode == split-free stream, raw or not, collect or not, on both kernels."""
+    rnd = random.Random(seed)
+    for ctype, body in _valid_bodies(evs, rnd):
+        _check(body, ctype, opt, cuts)
+        _check(mutate(body, rnd), ctype, opt, cuts)
+
+
+@given(evs=event_lists, seed=st.integers(0, 2**32), cuts=cut_lists, opt=options)
+def test_twins_agree_on_split_of_mutated_bodies(both_impls, evs, seed, cuts, opt):
+    rnd = random.Random(seed)
+    for ctype, body in _valid_bodies(evs, rnd):
+        bits = {JSON: 0, NDJSON: 1, MSGPACK: 2}[ctype]
+        data = encode_input(mutate(body, rnd), (opt & 15) | 16 | (bits << 5), tuple(cuts))
+        HARNESSES["split"](data)
+
+
+@given(a=event_lists, b=event_lists, seed=st.integers(0, 2**32), cuts=cut_lists, opt=options)
+def test_twins_agree_on_splices_of_valid_bodies(both_impls, a, b, seed, cuts, opt):
+    """The head of one valid body glued to the tail of another (any two formats)."""
+    rnd = random.Random(seed)
+    heads, tails = _valid_bodies(a, rnd), _valid_bodies(b, rnd)
+    for _ in range(4):
+        ctype, head = rnd.choice(heads)
+        _, tail = rnd.choice(tails)
+        spliced = head[:rnd.randrange(len(head) + 1)] + tail[rnd.randrange(len(tail) + 1):]
+        _check(spliced, ctype, opt, cuts)
+
+
+@given(evs=event_lists, seed=st.integers(0, 2**32), cuts=cut_lists, opt=options,
+       coding=st.sampled_from(["gzip", "deflate", "zstd", "br"]))
+def test_twins_agree_on_corrupted_compressed_bodies(both_impls, evs, seed, cuts, opt, coding):
+    """Bit flips, cuts and splices in the compressed bytes: both kernels give the same
+    answer, and the whole body's answer equals the streamed one (or both are errors, one
+    the 400, for corrupt data)."""
+    import brotli
+    import zstandard
+
+    rnd = random.Random(seed)
+    compress = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress,
+                "zstd": zstandard.ZstdCompressor().compress}[coding]
+    for ctype, body in _valid_bodies(evs, rnd)[:3]:
+        packed = compress(body)
+        got = _check(packed, ctype, opt & ~4, cuts, coding)
+        assert got == _check(body, ctype, opt & ~4, cuts) or got[0] == "error"
+        _check(mutate(packed, rnd), ctype, opt, cuts, coding)
