@@ -151,9 +151,8 @@ from .build import one_by_one, unpack_msgpack
 from . import _validate
 from .errors import IngestError, LineError, ParseError, PayloadTooLarge
 
-KIND_JSON = 1
-KIND_NDJSON = 2
-KIND_MSGPACK = 3
+from .formats import KIND_JSON, KIND_MSGPACK, KIND_NDJSON, MEDIA_TYPES, collect_mode, media_kind
+from .batch import Batch, RawBatch
 
 cdef enum:
     K_JSON = 1
@@ -1400,3 +1399,39 @@ def decode_body(body, int kind, Py_ssize_t max_body, int64_t max_event, int max_
     if rest.line_errors:
         result = result[:4] + (result[4] + rest.line_errors,)
     return result
+
+
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clk_id, timespec* tp)
+    int CLOCK_REALTIME
+
+
+def decode_whole(body, content_type, limits, received_ns, errors, bint raw):
+    """decode()/split() of an uncompressed body held in memory (see framing.decode_whole)."""
+    cdef timespec now
+    cdef int64_t received
+    kind = MEDIA_TYPES.get(content_type)
+    if kind is None:
+        kind = media_kind(content_type)
+    cdef bint collect = False if errors == "raise" else collect_mode(errors, kind)
+    if received_ns is None:
+        clock_gettime(CLOCK_REALTIME, &now)   # time.time_ns()'s clock
+        received = <int64_t>now.tv_sec * 1000000000 + now.tv_nsec
+    else:
+        received = received_ns
+    items, times, offsets, lines, line_errors = decode_body(
+        body, kind, limits.max_body, limits.max_event, limits.max_depth, received, collect, raw)
+    batch = (RawBatch if raw else Batch).__new__(RawBatch if raw else Batch)
+    if raw:
+        batch.raw = items
+    else:
+        batch.events = items
+    batch.times_ns = times
+    batch.offsets = offsets
+    batch.lines = lines
+    batch.errors = line_errors
+    return batch

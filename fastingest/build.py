@@ -13,8 +13,7 @@ import msgpack
 import orjson
 
 from .errors import LineError, ParseError
-
-KIND_MSGPACK = 3   # framing.KIND_MSGPACK (kept literal: framing imports this module)
+from .formats import KIND_MSGPACK
 
 
 def unpack_msgpack(data: Any) -> Any:

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-import time
-
 from . import _kernels
 from .batch import Batch, RawBatch
 from .compression import inflate_whole, parse_content_encoding
-from .formats import media_kind
 from .limits import DEFAULT_LIMITS, Limits
-from .stream import BytesLike, StreamDecoder, collect_mode
+from .stream import BytesLike, StreamDecoder
 
 #: A whole body is already in memory: decompress it in pieces this large (bounded by
 #: max_body anyway), so it is framed and built in as few calls as possible.
@@ -34,12 +31,7 @@ def decode(
     the HTTP status and exact protocol text for any body that cannot be accepted.
     """
     if content_encoding is None:   # the common case, without a detour
-        kind = media_kind(content_type)
-        items, times, offsets, lines, line_errors = _kernels.active.framing.decode_body(
-            body, kind, limits.max_body, limits.max_event, limits.max_depth,
-            time.time_ns() if received_ns is None else received_ns,
-            collect_mode(errors, kind), False)
-        return Batch(items, times, offsets, lines, line_errors)
+        return _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, False)
     return _whole(body, content_type, content_encoding, limits, received_ns, errors, False)
 
 
@@ -68,12 +60,7 @@ def _whole(body, content_type, content_encoding, limits, received_ns, errors, ra
             body, content_encoding = inflated, None
     if content_encoding is None or not parse_content_encoding(content_encoding):
         # Uncompressed and all in memory: the kernels frame and build it in one go.
-        kind = media_kind(content_type)
-        collect = collect_mode(errors, kind)
-        received = time.time_ns() if received_ns is None else int(received_ns)
-        items, times, offsets, lines, line_errors = _kernels.active.framing.decode_body(
-            body, kind, limits.max_body, limits.max_event, limits.max_depth, received, collect, raw)
-        return (RawBatch if raw else Batch)(items, times, offsets, lines, line_errors)
+        return _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, raw)
     decoder = StreamDecoder(
         content_type, content_encoding=content_encoding, limits=limits,
         received_ns=received_ns, errors=errors, raw=raw, _piece_size=WHOLE_PIECE,

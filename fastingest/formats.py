@@ -5,7 +5,10 @@ from functools import lru_cache
 from typing import Union
 
 from .errors import UnsupportedMediaType
-from .framing import KIND_JSON, KIND_MSGPACK, KIND_NDJSON
+#: Body formats (the framing kernels' ``kind``).
+KIND_JSON = 1
+KIND_NDJSON = 2
+KIND_MSGPACK = 3
 
 MEDIA_TYPES = {
     "application/json": KIND_JSON,
@@ -45,3 +48,13 @@ def media_kind(content_type: Union[str, bytes, None]) -> int:
     if not isinstance(content_type, str):
         raise UnsupportedMediaType(detail="no Content-Type")
     return _kind(content_type)
+
+
+def collect_mode(errors: str, kind: int) -> bool:
+    """Whether ``errors`` asks to collect bad NDJSON lines (ValueError when it is neither
+    "raise" nor "collect", or "collect" for another format)."""
+    if errors not in ("raise", "collect"):
+        raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
+    if errors == "collect" and kind != KIND_NDJSON:
+        raise ValueError("errors='collect' applies to NDJSON bodies only")
+    return errors == "collect"

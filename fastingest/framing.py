@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import re
 import struct
+import time
 from array import array
 from typing import List, Optional, Union
 
@@ -26,13 +27,12 @@ import orjson
 
 from . import errors as E
 from . import validate
+from .batch import Batch, RawBatch
 from .build import one_by_one, unpack_msgpack
+from .formats import KIND_JSON, KIND_MSGPACK, KIND_NDJSON, collect_mode, media_kind
 from .timestamps import event_times, parse_dt
 from .errors import IngestError, LineError, ParseError, PayloadTooLarge
 
-KIND_JSON = 1
-KIND_NDJSON = 2
-KIND_MSGPACK = 3
 
 # Scanner states (shared numbering with the Cython twin).
 _START = 0    # nothing but whitespace (and maybe a BOM) seen yet
@@ -710,3 +710,13 @@ def decode_body(body, kind: int, max_body: int, max_event: int, max_depth: int,
         raise PayloadTooLarge(detail=E.body_too_large(max_body), offset=max_body)
     rest = take(scanner.finish(), kind, max_depth, received_ns, collect, raw)
     return items, times, offsets, lines, line_errors + rest[4]
+
+
+def decode_whole(body, content_type, limits, received_ns: Optional[int], errors: str, raw: bool):
+    """decode()/split() of an uncompressed body held in memory: a Batch (RawBatch)."""
+    kind = media_kind(content_type)
+    collect = collect_mode(errors, kind)
+    received = time.time_ns() if received_ns is None else int(received_ns)
+    items, times, offsets, lines, line_errors = decode_body(
+        body, kind, limits.max_body, limits.max_event, limits.max_depth, received, collect, raw)
+    return (RawBatch if raw else Batch)(items, times, offsets, lines, line_errors)

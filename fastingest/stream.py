@@ -9,24 +9,13 @@ from . import _kernels
 from .batch import Batch, RawBatch
 from .compression import open_decoder
 from .errors import IngestError
-from .formats import media_kind
-from .framing import KIND_NDJSON
+from .formats import KIND_NDJSON, collect_mode, media_kind
 from .limits import DEFAULT_LIMITS, Limits
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
 #: Decompressed bytes handed to the framer at a time while streaming.
 STREAM_PIECE = 256 * 1024
-
-
-def collect_mode(errors: str, kind: int) -> bool:
-    """Whether ``errors`` asks to collect bad NDJSON lines (ValueError when it is neither
-    "raise" nor "collect", or "collect" for another format)."""
-    if errors not in ("raise", "collect"):
-        raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
-    if errors == "collect" and kind != KIND_NDJSON:
-        raise ValueError("errors='collect' applies to NDJSON bodies only")
-    return errors == "collect"
 
 
 class StreamDecoder:

@@ -56,6 +56,10 @@ def json_response(status: int, value: object, *extra: Tuple[bytes, bytes]) -> Re
     return Response(status, (_JSON_TYPE,) + extra, orjson.dumps(value))
 
 
+#: The answer to a body that stopped arriving (text, as Better Stack answers).
+REQUEST_TIMEOUT = text_response(408, "Request timeout.", (b"connection", b"close"))
+
+
 class Events(NamedTuple):
     """Events to add to the request's store transaction.
 
@@ -123,6 +127,12 @@ class Exchange:
         """The store could not take the events (at any point): a retryable error
         response, which also becomes ``response``."""
         raise RuntimeError("this exchange stores nothing")
+
+    def timed_out(self) -> Response:
+        """The client sent the body too slowly (the server's read timeout): 408, with
+        ``Connection: close``; it also becomes ``response``."""
+        self.response = REQUEST_TIMEOUT
+        return REQUEST_TIMEOUT
 
     def _check_receiving(self) -> None:
         if self.response is not None:
@@ -241,7 +251,7 @@ def client_in(client: Optional[str], networks: Sequence[Network]) -> bool:
 
 
 __all__ = [
-    "Answer", "Events", "Exchange", "HeaderList", "LOOPBACK_NETWORKS", "Protocol", "Request",
-    "Response", "Service", "bearer_token", "client_in", "declared_too_large",
-    "json_response", "parse_networks", "text_response",
+    "Answer", "Events", "Exchange", "HeaderList", "LOOPBACK_NETWORKS", "Protocol",
+    "REQUEST_TIMEOUT", "Request", "Response", "Service", "bearer_token", "client_in",
+    "declared_too_large", "json_response", "parse_networks", "text_response",
 ]

@@ -42,13 +42,16 @@ to the arrival time, like an unparseable ``dt`` in Better Stack.
 anything else → 400; only clients in ``admin_networks`` (default loopback) may PUT,
 others get 403 ``{"status":"ERROR","message":"Forbidden"}``. Going offline only drains
 the load balancer: events are still accepted. The status lives in this object, i.e.
-per server process, as in the original (it takes *one instance* off the balancer).
+per server process, as in the original (it takes *one instance* off the balancer) —
+unless a shared ``status`` cell is given: ``fastingest serve --workers N`` passes one
+in shared memory, so all workers of one server answer alike.
 """
 from __future__ import annotations
 
 import re
 from array import array
 from typing import Iterable, List, Mapping, Optional, Sequence
+from typing import Protocol as Protocol_
 
 from .. import errors as E
 from ..errors import IngestError, PayloadTooLarge
@@ -83,6 +86,7 @@ UNAUTHORIZED = _error(403, "Unauthorized")
 FORBIDDEN = _error(403, "Forbidden")
 BAD_STATUS = _error(400, 'The body must be {"status": "online"} or {"status": "offline"}.')
 UNAVAILABLE = _error(503, "Service unavailable.", (b"retry-after", b"1"))
+REQUEST_TIMEOUT = _error(408, "Request timeout", (b"connection", b"close"))
 ACCEPTED = Response(202, (), b"")
 ACCEPTED_WITH_WARNING = json_response(202, {
     "status": "OK",
@@ -142,6 +146,20 @@ def check_event(event: dict) -> Optional[dict]:
     return problems
 
 
+class StatusCell(Protocol_):
+    """Where the api-status lives: anything with a ``value`` (a ``multiprocessing``
+    ``Value``/``RawValue`` of ``ctypes.c_bool`` to share it between processes)."""
+
+    value: bool
+
+
+class _Cell:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = True
+
+
 class Samsara(Protocol):
     """The Samsara ingestion API, with its online/offline status.
 
@@ -155,12 +173,23 @@ class Samsara(Protocol):
     def __init__(self, *, source: str = "samsara", tokens: Optional[Mapping[str, str]] = None,
                  limits: Limits = DEFAULT_LIMITS,
                  admin_networks: Iterable[str] = LOOPBACK_NETWORKS,
-                 online: bool = True) -> None:
+                 online: bool = True, status: Optional[StatusCell] = None) -> None:
         self.source = source
         self.tokens = None if tokens is None else dict(tokens)
         self.limits = limits
         self.admin_networks = parse_networks(admin_networks)
-        self.online = online
+        self._status: StatusCell = _Cell() if status is None else status
+        if status is None:
+            self.online = online
+
+    @property
+    def online(self) -> bool:
+        """The api-status: True online, False offline (draining)."""
+        return bool(self._status.value)
+
+    @online.setter
+    def online(self, value: bool) -> None:
+        self._status.value = bool(value)
 
     def start(self, request: Request) -> Optional[Exchange]:
         if request.path == EVENTS_PATH:
@@ -267,6 +296,10 @@ class SamsaraExchange(Exchange):
         self.response = UNAVAILABLE
         return UNAVAILABLE
 
+    def timed_out(self) -> Response:
+        self.response = REQUEST_TIMEOUT
+        return REQUEST_TIMEOUT
+
     def _decode(self, batch) -> Optional[Events]:
         events: List[dict] = []
         times = array("q")
@@ -353,8 +386,12 @@ class StatusExchange(Exchange):
         self.error = exc
         self.response = BAD_STATUS
 
+    def timed_out(self) -> Response:
+        self.response = REQUEST_TIMEOUT
+        return REQUEST_TIMEOUT
+
 
 __all__ = [
-    "EVENTS_PATH", "STATUS_PATH", "Samsara", "SamsaraExchange", "StatusExchange",
+    "EVENTS_PATH", "STATUS_PATH", "Samsara", "SamsaraExchange", "StatusCell", "StatusExchange",
     "check_event", "is_json_media_type", "parse_published",
 ]

@@ -8,20 +8,29 @@ by chunk (stopping as soon as the response is decided: an early 403/413/415 read
 nothing), adds the events it yields to one store transaction, and answers 202 only
 after that transaction committed. Any error, or a client that goes away, aborts it.
 
+A body that stops arriving is answered 408 (and the connection closed) once no chunk
+came for ``read_timeout`` seconds, or the whole body took longer than
+``body_timeout``; uvicorn itself never times out a request body. The transaction is
+named after the client's ``Idempotency-Key`` (else ``X-Request-Id``) header, so that
+a store that can (NATS) keeps a retried request once.
+
 When mounted in a framework that does not forward lifespan events to sub-apps, the
 store opens on first use; call ``await app.startup()`` / ``await app.shutdown()`` from
 the host's lifespan to open it eagerly and to flush it on exit.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 import time
-from typing import Any, Awaitable, Callable, Dict, Iterable, Mapping, Optional, Sequence, Union
+from typing import (Any, Awaitable, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 from ..limits import DEFAULT_LIMITS, Limits
 from ..protocols import LOOPBACK_NETWORKS, Exchange, Protocol, Response, Service
 from ..protocols.betterstack import BetterStack
-from ..protocols.samsara import Samsara
+from ..protocols.samsara import Samsara, StatusCell
 from .stores import Store, StoreError, Transaction, store_from_url
 
 Scope = Dict[str, Any]
@@ -33,13 +42,27 @@ PROTOCOLS = ("betterstack", "samsara")
 
 log = logging.getLogger("fastingest.server")
 
+#: Request headers naming a request across retries (first one present wins).
+REQUEST_ID_HEADERS = (b"idempotency-key", b"x-request-id")
+#: Default seconds without a body chunk before 408.
+READ_TIMEOUT = 30.0
+
 
 class IngestApp:
-    """The ASGI application: ``service`` (the protocols) and ``store``."""
+    """The ASGI application: ``service`` (the protocols) and ``store``.
 
-    def __init__(self, service: Service, store: Store) -> None:
+    ``read_timeout``: seconds to wait for the next body chunk; ``body_timeout``: seconds
+    for the whole body (None: no limit). Either one answers 408.
+    """
+
+    def __init__(self, service: Service, store: Store, *, read_timeout: float = READ_TIMEOUT,
+                 body_timeout: Optional[float] = None) -> None:
+        if read_timeout <= 0 or (body_timeout is not None and body_timeout <= 0):
+            raise ValueError("read_timeout and body_timeout must be positive")
         self.service = service
         self.store = store
+        self.read_timeout = read_timeout
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -69,7 +92,7 @@ class IngestApp:
             client=client[0] if client else None, received_ns=received_ns)
         response = exchange.response
         if response is None:
-            response = await self._exchange(exchange, receive)
+            response = await self._exchange(exchange, receive, scope["headers"])
             if response is None:
                 return   # the client went away: nobody to answer
         if exchange.error is not None and log.isEnabledFor(logging.DEBUG):
@@ -82,14 +105,23 @@ class IngestApp:
         })
         await send({"type": "http.response.body", "body": response.body})
 
-    async def _exchange(self, exchange: Exchange, receive: Receive) -> Optional[Response]:
+    async def _exchange(self, exchange: Exchange, receive: Receive,
+                        headers: Iterable[Tuple[bytes, bytes]]) -> Optional[Response]:
         """Stream the body into the exchange and its events into one transaction."""
         tx: Optional[Transaction] = None
         committed = False
+        loop = asyncio.get_running_loop()
+        body_deadline = None if self.body_timeout is None else loop.time() + self.body_timeout
         try:
             more = True
             while more:
-                message = await receive()
+                deadline = loop.time() + self.read_timeout
+                if body_deadline is not None and body_deadline < deadline:
+                    deadline = body_deadline
+                try:
+                    message = await _receive_before(receive, deadline)
+                except asyncio.TimeoutError:
+                    return exchange.timed_out()
                 if message["type"] != "http.request":   # http.disconnect
                     return None
                 more = message.get("more_body", False)
@@ -98,14 +130,14 @@ class IngestApp:
                     events = exchange.feed(chunk)
                     if events is not None:
                         if tx is None:
-                            tx = self.store.begin()
+                            tx = self.store.begin(request_id(headers))
                         await tx.add(*events)
                     if exchange.response is not None:
                         return exchange.response   # stop reading: answer now
             events = exchange.end()
             if events is not None:
                 if tx is None:
-                    tx = self.store.begin()
+                    tx = self.store.begin(request_id(headers))
                 await tx.add(*events)
             if exchange.response is not None:
                 return exchange.response
@@ -143,6 +175,32 @@ class IngestApp:
                 return
 
 
+if sys.version_info >= (3, 11):
+    async def _receive_before(receive: Receive, deadline: float) -> Message:
+        """``receive()``, or TimeoutError at ``deadline`` (loop time)."""
+        async with asyncio.timeout_at(deadline):
+            return await receive()
+else:   # pragma: no cover
+    async def _receive_before(receive: Receive, deadline: float) -> Message:
+        delay = deadline - asyncio.get_running_loop().time()
+        return await asyncio.wait_for(receive(), max(delay, 0.0))
+
+
+def request_id(headers: Iterable[Tuple[bytes, bytes]]) -> Optional[str]:
+    """The client's name for this request: ``Idempotency-Key``, else ``X-Request-Id``."""
+    found: Dict[bytes, str] = {}
+    for name, value in headers:
+        name = name.lower()
+        if name in REQUEST_ID_HEADERS and name not in found:
+            text = value.decode("latin-1").strip()
+            if text:
+                found[name] = text
+    for name in REQUEST_ID_HEADERS:
+        if name in found:
+            return found[name]
+    return None
+
+
 def route_path(scope: Scope) -> str:
     """The path below ``root_path`` (where a framework mounted the app), as Starlette does."""
     path: str = scope["path"]
@@ -161,6 +219,9 @@ def create_app(
     admin_networks: Iterable[str] = LOOPBACK_NETWORKS,
     samsara_source: str = "samsara",
     samsara_auth: bool = False,
+    read_timeout: float = READ_TIMEOUT,
+    body_timeout: Optional[float] = None,
+    status: Optional[StatusCell] = None,
 ) -> IngestApp:
     """The ingestion server as an ASGI app.
 
@@ -172,6 +233,10 @@ def create_app(
     * ``admin_networks``: client networks allowed to ``PUT /v1/api-status``.
     * ``samsara_source``: the source Samsara events are stored under; with
       ``samsara_auth`` they need a Bearer token instead, stored under its source.
+    * ``read_timeout`` / ``body_timeout``: 408 when no body chunk came for that long /
+      the whole body took that long.
+    * ``status``: where the api-status lives (shared memory to share it between
+      worker processes); by default in the app.
     """
     if isinstance(store, str):
         store = store_from_url(store)
@@ -183,10 +248,10 @@ def create_app(
             built.append(BetterStack(tokens, limits))
         elif protocol == "samsara":
             built.append(Samsara(source=samsara_source, tokens=tokens if samsara_auth else None,
-                                 limits=limits, admin_networks=admin_networks))
+                                 limits=limits, admin_networks=admin_networks, status=status))
         else:
             raise ValueError(f"unknown protocol {protocol!r}: use {' or '.join(PROTOCOLS)}")
-    return IngestApp(Service(built), store)
+    return IngestApp(Service(built), store, read_timeout=read_timeout, body_timeout=body_timeout)
 
 
-__all__ = ["IngestApp", "PROTOCOLS", "create_app", "route_path"]
+__all__ = ["IngestApp", "PROTOCOLS", "READ_TIMEOUT", "create_app", "request_id", "route_path"]

@@ -2,7 +2,7 @@
 
 The server drives one :class:`Transaction` per request::
 
-    tx = store.begin()
+    tx = store.begin(request_id)   # the client's Idempotency-Key / X-Request-Id, or None
     await tx.add(source, events, times_ns, received_ns)   # as the body streams, any number of times
     await tx.commit()    # durable when this returns: only then is the request acknowledged
     # or, on any error:
@@ -12,12 +12,17 @@ Every row is ``(source, time_ns, received_ns, event)``: the source name, the eve
 and the reception time (int64 ns since the epoch, UTC), and the event itself (stores
 serialise it as JSON with :func:`fastingest.jsonout.dumps`).
 
-``store_from_url("sqlite:PATH")`` builds a store from its command-line form.
+``request_id`` lets a store recognise a retried request: the NATS store derives each
+event's ``Nats-Msg-Id`` from it, so JetStream keeps one copy of a request retried with
+the same id; SQLite ignores it.
+
+``store_from_url("sqlite:PATH")`` or ``store_from_url("nats://HOST:PORT")`` builds a
+store from its command-line form.
 """
 from __future__ import annotations
 
 import abc
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 
 class StoreError(Exception):
@@ -52,8 +57,9 @@ class Store(abc.ABC):
         """Get ready (create tables, start writers); raises if the store is unusable."""
 
     @abc.abstractmethod
-    def begin(self) -> Transaction:
-        """A new, empty transaction."""
+    def begin(self, request_id: Optional[str] = None) -> Transaction:
+        """A new, empty transaction; ``request_id`` names the request (the same id on a
+        retry), for stores that can de-duplicate retries."""
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -62,12 +68,18 @@ class Store(abc.ABC):
 
 def store_from_url(url: str) -> Store:
     """A store from its command-line form: ``sqlite:PATH`` (``?synchronous=normal`` to
-    trade the last commits on power loss for speed; see :class:`SQLiteStore`)."""
+    trade the last commits on power loss for speed; see :class:`SQLiteStore`), or
+    ``nats://HOST:PORT[,HOST:PORT...][?stream=NAME&...]`` (JetStream; see
+    :class:`~fastingest.server.stores.nats.NATSStore`)."""
     scheme, sep, rest = url.partition(":")
-    if sep and scheme.lower() == "sqlite" and rest:
+    scheme = scheme.lower()
+    if sep and scheme == "sqlite" and rest:
         from .sqlite import SQLiteStore
         return SQLiteStore.from_url(rest)
-    raise ValueError(f"unsupported store {url!r}: use sqlite:PATH")
+    if sep and scheme in ("nats", "tls") and rest.startswith("//") and len(rest) > 2:
+        from .nats import NATSStore
+        return NATSStore.from_url(url)
+    raise ValueError(f"unsupported store {url!r}: use sqlite:PATH or nats://HOST:PORT")
 
 
 __all__ = ["Store", "StoreError", "Transaction", "store_from_url"]

@@ -158,7 +158,9 @@ class SQLiteStore(Store):
         """Start the writer and wait until the file is open and the schema exists."""
         await self._submit(_Op(_PING))
 
-    def begin(self) -> "SQLiteTransaction":
+    def begin(self, request_id: Optional[str] = None) -> "SQLiteTransaction":
+        # request_id is not used: SQLite keeps no record of past requests (a retried
+        # request is stored again); see the NATS store for de-duplicated retries.
         if self._closed:
             raise StoreError("the store is closed")
         return SQLiteTransaction(self, next(self._txids))
