@@ -578,7 +578,7 @@ class RecordingStore(Store):
     async def open(self) -> None:
         self.log.append("open")
 
-    def begin(self) -> Transaction:
+    def begin(self, request_id: Optional[str] = None) -> Transaction:
         return RecordingTx(self)
 
     async def close(self) -> None:

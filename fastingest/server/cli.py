@@ -1,18 +1,23 @@
-"""``fastingest serve``: both ingestion APIs on uvicorn, events into SQLite.
+"""``fastingest serve``: both ingestion APIs on uvicorn, events into SQLite or NATS.
 
     fastingest serve                                  # 127.0.0.1:9000, sqlite:fastingest.db
     fastingest serve --token app=s3cret --token web=0ther --store sqlite:/var/lib/events.db
     FASTINGEST_TOKENS="app=s3cret,web=0ther" fastingest serve --host 0.0.0.0
+    fastingest serve --workers 4 --store 'nats://127.0.0.1:4222?stream=FASTINGEST'
 
 Without any token a random one is created for the source ``default`` and printed with a
 ready curl line. SIGTERM/SIGINT shut down gracefully: no new connections, requests in
 flight finish (up to ``--graceful-timeout``), then the store commits what is pending —
 a request is only acknowledged (202) after its commit, so nothing acknowledged is lost.
+With ``--workers N`` a supervisor process forks N workers sharing the socket (see
+:mod:`fastingest.server.workers`).
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
+import multiprocessing
 import os
 import re
 import secrets
@@ -22,7 +27,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..limits import DEFAULT_LIMITS, Limits
 from ..protocols import LOOPBACK_NETWORKS, parse_networks
-from .asgi import PROTOCOLS, create_app
+from .asgi import PROTOCOLS, READ_TIMEOUT, create_app
 
 TOKENS_ENV = "FASTINGEST_TOKENS"
 DEFAULT_PORT = 9000   # the port of the Samsara examples
@@ -55,6 +60,22 @@ def parse_tokens(pairs: Iterable[str]) -> Dict[str, str]:
     return tokens
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return value
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"workers: a number from 1 to 256, not {text!r}")
+    return int(text)
+
+
 def _network(text: str) -> str:
     try:
         parse_networks([text])
@@ -74,7 +95,12 @@ def register(subparsers) -> None:
                    help="which API to serve (default both: their paths do not clash)")
     p.add_argument("--store", default=DEFAULT_STORE,
                    help=f"where events go (default {DEFAULT_STORE}; "
-                        "sqlite:PATH?synchronous=normal trades power-loss safety for speed)")
+                        "sqlite:PATH?synchronous=normal trades power-loss safety for speed; "
+                        "nats://HOST:PORT[?stream=NAME&replicas=N&max_age=7d...] for "
+                        "NATS JetStream)")
+    p.add_argument("--workers", type=_workers, default=1, metavar="N",
+                   help="worker processes sharing the port (default 1; each has its own "
+                        "store connection)")
     p.add_argument("--token", action="append", default=[], metavar="SOURCE=TOKEN",
                    help=f"accept this Bearer token for SOURCE (repeatable; also ${TOKENS_ENV}="
                         "'src1=tok1,src2=tok2')")
@@ -91,6 +117,10 @@ def register(subparsers) -> None:
                    metavar="SIZE", help="compressed body limit (default 10MiB)")
     p.add_argument("--max-event", type=parse_size, default=DEFAULT_LIMITS.max_event,
                    metavar="SIZE", help="one event's limit (default 1MiB)")
+    p.add_argument("--read-timeout", type=_seconds, default=READ_TIMEOUT, metavar="SECONDS",
+                   help=f"408 when no body data came for this long (default {READ_TIMEOUT:g})")
+    p.add_argument("--body-timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="408 when a whole body takes longer (default: no limit)")
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, how long requests in flight may take (default 30)")
     p.add_argument("--log-level", default="info",
@@ -145,27 +175,43 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         sys.stderr.write("fastingest serve needs its extra: pip install 'fastingest[server]'\n")
         return 2
+    workers = getattr(args, "workers", 1)
+    # With several workers the api-status lives in shared memory made before the fork,
+    # so that every worker answers GET /v1/api-status alike.
+    status = multiprocessing.RawValue(ctypes.c_bool, True) if workers > 1 else None
     try:
         tokens, created = _tokens(args)
         limits = Limits(max_body=args.max_body, max_compressed=args.max_compressed,
                         max_event=args.max_event)
         protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
-        app = create_app(tokens=tokens, store=args.store, limits=limits, protocols=protocols,
-                         admin_networks=args.admin_network or LOOPBACK_NETWORKS,
-                         samsara_source=args.samsara_source, samsara_auth=args.samsara_auth)
+
+        def make_app():
+            return create_app(
+                tokens=tokens, store=args.store, limits=limits, protocols=protocols,
+                admin_networks=args.admin_network or LOOPBACK_NETWORKS,
+                samsara_source=args.samsara_source, samsara_auth=args.samsara_auth,
+                read_timeout=getattr(args, "read_timeout", READ_TIMEOUT),
+                body_timeout=getattr(args, "body_timeout", None), status=status)
+
+        app = make_app()   # also checks the options, before any process is started
     except ValueError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, lifespan="on",
-        log_level=args.log_level, access_log=args.access_log,
-        timeout_graceful_shutdown=args.graceful_timeout,
-        loop="auto", http="auto")   # uvloop and httptools when installed
+
+    def config_for(app) -> "uvicorn.Config":
+        return uvicorn.Config(
+            app, host=args.host, port=args.port, lifespan="on",
+            log_level=args.log_level, access_log=args.access_log,
+            timeout_graceful_shutdown=args.graceful_timeout,
+            loop="auto", http="auto")   # uvloop and httptools when installed
+
+    config = config_for(app)
     logging.getLogger("fastingest").setLevel(args.log_level.upper())
 
     def ready(port: int) -> None:
         url = _url(args.host, port)
-        print(f"fastingest serve: {' + '.join(protocols)} on {url}, store {args.store}",
+        each = f", {workers} workers" if workers > 1 else ""
+        print(f"fastingest serve: {' + '.join(protocols)} on {url}, store {args.store}{each}",
               flush=True)
         if created is not None:
             print(f"No --token given: created source 'default' with token {created}\n"
@@ -173,11 +219,37 @@ def run(args: argparse.Namespace) -> int:
                   f"  curl -X POST {url}/ -H 'Authorization: Bearer {created}' "
                   f"-H 'Content-Type: application/json' -d {shlex.quote(FIRST_EVENT)}", flush=True)
 
+    if workers > 1:
+        return _run_workers(workers, make_app, config_for, config, ready, server_class)
     server = server_class(config, ready)
     # On SIGTERM/SIGINT uvicorn shuts down gracefully, then re-raises the signal, so the
     # process ends "killed by SIGTERM" as supervisors expect.
     server.run()
     return 0 if server.started else 1
+
+
+def _run_workers(workers: int, make_app, config_for, config, ready, server_class) -> int:
+    """Bind once, fork ``workers`` uvicorn servers on that socket, supervise them."""
+    from .workers import Supervisor
+    try:
+        sock = config.bind_socket()
+    except SystemExit:   # uvicorn logged why (address in use...)
+        return 1
+    port = sock.getsockname()[1]
+
+    def worker(listening: Callable[[], None]) -> int:
+        # In the forked child: its own app, store and event loop.
+        server = server_class(config_for(make_app()), lambda _port: listening())
+        server.run(sockets=[sock])
+        return 0 if server.started else 1
+
+    try:
+        return Supervisor(workers, worker, on_ready=lambda: ready(port)).run()
+    except RuntimeError as exc:
+        sys.stderr.write(f"fastingest serve: {exc}\n")
+        return 2
+    finally:
+        sock.close()
 
 
 __all__ = ["register", "run", "parse_size", "parse_tokens"]
