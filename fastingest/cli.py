@@ -1,4 +1,4 @@
-"""The ``fastingest`` command: ``demo``, ``decode`` (and ``serve`` with the server extra)."""
+"""The ``fastingest`` command: ``demo``, ``decode``, ``tail`` (and ``serve`` with the server extra)."""
 from __future__ import annotations
 
 import argparse
@@ -94,6 +94,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         register_serve(sub)
     else:
         sub.add_parser("serve", help="run the ingestion server (needs: pip install 'fastingest[server]')")
+    from .server.tail import register as register_tail   # sqlite3 only; nats-py when used
+    register_tail(sub)
     args = parser.parse_args(argv)
     if hasattr(args, "run"):
         return args.run(args)

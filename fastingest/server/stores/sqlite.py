@@ -38,7 +38,8 @@ import os
 import queue
 import sqlite3
 import threading
-from typing import Dict, List, Optional, Sequence, Union
+import urllib.parse
+from typing import AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs
 
 from ...jsonout import dumps
@@ -378,4 +379,57 @@ class SQLiteTransaction(Transaction):
                 pass
 
 
-__all__ = ["SQLiteStore", "SQLiteTransaction", "SCHEMA"]
+# -- reading: `fastingest tail` ------------------------------------------------------------
+
+#: Seconds between looks for new rows when following (SQLite tells other processes
+#: nothing when a row arrives; ``PRAGMA data_version`` makes each look cheap).
+FOLLOW_POLL = 0.25
+
+
+async def read_events(path: Union[str, os.PathLike], sources: Sequence[str] = (),
+                      since_ns: Optional[int] = None, follow: bool = False,
+                      batch: int = 1000) -> "AsyncIterator[Tuple[str, int, int, bytes]]":
+    """Stored events in commit order as ``(source, time_ns, received_ns, event JSON)``:
+    all of them, or those of ``sources``, received at or after ``since_ns``; with
+    ``follow``, then every new one as it is committed (until cancelled). Opens the
+    file read-only; StoreError if it is not there."""
+    uri = "file:" + urllib.parse.quote(os.fspath(path)) + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+        conn.execute("SELECT 1 FROM events LIMIT 0")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read events from {os.fspath(path)!r}: {exc}") from exc
+    where, params = ["rowid > ?"], [0]
+    if sources:
+        where.append(f"source IN ({', '.join('?' * len(sources))})")
+        params += list(sources)
+    if since_ns is not None:
+        where.append("received_ns >= ?")
+        params.append(since_ns)
+    query = (f"SELECT rowid, source, time_ns, received_ns, event FROM events "
+             f"WHERE {' AND '.join(where)} ORDER BY rowid LIMIT {int(batch)}")
+    try:
+        version = None
+        while True:
+            rows = conn.execute(query, params).fetchall()
+            for _, source, time_ns, received_ns, event in rows:
+                yield source, time_ns, received_ns, event.encode("utf-8")
+            if rows:
+                params[0] = rows[-1][0]
+                if len(rows) == batch:
+                    continue
+            if not follow:
+                return
+            # Wait for another commit: data_version changes when another connection
+            # wrote to the file.
+            while True:
+                current = conn.execute("PRAGMA data_version").fetchone()[0]
+                if current != version:
+                    version = current
+                    break
+                await asyncio.sleep(FOLLOW_POLL)
+    finally:
+        conn.close()
+
+
+__all__ = ["SQLiteStore", "SQLiteTransaction", "SCHEMA", "read_events"]
