@@ -38,10 +38,11 @@ def parse_since(text: str, now_ns: Optional[int] = None) -> int:
     """``--since``: a duration back from now, or a time → int ns (ValueError if neither)."""
     from .stores.nats import parse_duration
     now_ns = time.time_ns() if now_ns is None else now_ns
-    try:
-        return now_ns - int(parse_duration(text) * 1e9)
-    except ValueError:
-        pass
+    if text.strip()[-1:].isalpha():   # a bare number is an epoch, not a duration
+        try:
+            return now_ns - int(parse_duration(text) * 1e9)
+        except ValueError:
+            pass
     ns = parse_dt(text.strip())
     if ns is None:
         raise ValueError(f"--since: not a duration (15m, 2h, 7d) or a time (RFC 3339, "
