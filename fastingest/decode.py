@@ -6,6 +6,7 @@ from typing import Optional, Union
 from . import _kernels
 from .batch import Batch, RawBatch
 from .compression import inflate_whole, parse_content_encoding
+from .errors import IngestError, detached
 from .limits import DEFAULT_LIMITS, Limits
 from .stream import BytesLike, StreamDecoder
 
@@ -30,9 +31,12 @@ def decode(
     (gzip, deflate, zstd, br, identity). Raises :class:`~fastingest.IngestError` with
     the HTTP status and exact protocol text for any body that cannot be accepted.
     """
-    if content_encoding is None:   # the common case, without a detour
-        return _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, False)
-    return _whole(body, content_type, content_encoding, limits, received_ns, errors, False)
+    try:
+        if content_encoding is None:   # the common case, without a detour
+            return _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, False)
+        return _whole(body, content_type, content_encoding, limits, received_ns, errors, False)
+    except IngestError as exc:   # no traceback cycle keeps the body alive (errors.detached)
+        raise detached(exc) from None
 
 
 def split(
@@ -50,7 +54,10 @@ def split(
     its top-level ``dt`` (read by a shallow scan). For servers that forward events
     (to Kafka, ClickHouse, files) without re-encoding them.
     """
-    return _whole(body, content_type, content_encoding, limits, received_ns, errors, True)
+    try:
+        return _whole(body, content_type, content_encoding, limits, received_ns, errors, True)
+    except IngestError as exc:
+        raise detached(exc) from None
 
 
 def _whole(body, content_type, content_encoding, limits, received_ns, errors, raw):

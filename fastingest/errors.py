@@ -82,6 +82,24 @@ def _rebuild(cls, message, detail, offset, line, status):
     return cls(message, detail=detail, offset=offset, line=line, status=status)
 
 
+def detached(exc: IngestError) -> IngestError:
+    """``exc`` without its traceback and exception chain, to raise at the public API.
+
+    A traceback keeps every frame between the raise and the API alive, and those frames
+    hold the decoder objects that store the error (a reference cycle) and the request
+    body: without this, each rejected body stayed in memory until the cyclic GC ran.
+    """
+    exc.__traceback__ = None
+    exc.__context__ = None
+    exc.__cause__ = None
+    return exc
+
+
+def copied(exc: IngestError) -> IngestError:
+    """A new error equal to ``exc`` (same type, status, message, detail, offset, line)."""
+    return _rebuild(type(exc), exc.message, exc.detail, exc.offset, exc.line, exc.status)
+
+
 class ParseError(IngestError):
     """406: not valid JSON / NDJSON / MessagePack, or an element that is not an object."""
 

@@ -8,7 +8,7 @@ from typing import Optional, Union
 from . import _kernels
 from .batch import Batch, RawBatch
 from .compression import open_decoder
-from .errors import IngestError
+from .errors import IngestError, copied, detached
 from .formats import KIND_NDJSON, collect_mode, media_kind
 from .limits import DEFAULT_LIMITS, Limits
 
@@ -24,7 +24,7 @@ class StreamDecoder:
     ``feed(chunk)`` returns the events the chunk completed (possibly none);
     ``close()`` returns the rest and raises :class:`IngestError` when the body is
     incomplete. Limits are enforced as soon as they are crossed. After an error every
-    further call raises the same error.
+    further call raises an equal error.
 
     With ``raw=True`` the batches are :class:`RawBatch`: each event's original bytes,
     fully validated, with its time read from its top-level ``dt``, and no objects built.
@@ -80,8 +80,10 @@ class StreamDecoder:
             for piece in self._body.feed(chunk):
                 self._take(self._scanner.feed(piece), batch)
         except IngestError as exc:
-            self._error = exc
-            raise
+            # Keep the error without its traceback (whose frames hold this decoder) and
+            # raise an equal copy: no reference cycle keeps the decoder alive.
+            self._error = detached(exc)
+            raise copied(exc) from None
         return batch
 
     def close(self) -> Union[Batch, RawBatch]:
@@ -93,14 +95,16 @@ class StreamDecoder:
                 self._take(self._scanner.feed(piece), batch)
             self._take(self._scanner.finish(), batch)
         except IngestError as exc:
-            self._error = exc
-            raise
+            # Keep the error without its traceback (whose frames hold this decoder) and
+            # raise an equal copy: no reference cycle keeps the decoder alive.
+            self._error = detached(exc)
+            raise copied(exc) from None
         self._closed = True
         return batch
 
     def _check_open(self) -> None:
         if self._error is not None:
-            raise self._error
+            raise copied(self._error)
         if self._closed:
             raise ValueError("StreamDecoder is closed")
 

@@ -113,7 +113,7 @@ def streamed(body: bytes, ctype: str, encoding: Optional[str], opts: Options) ->
         try:
             dec.close()
         except IngestError as again:
-            assert again is exc, (again, exc)
+            assert again == exc, (again, exc)
         else:
             raise AssertionError("StreamDecoder.close() after an error did not raise")
         return _error_view(exc)
