@@ -73,9 +73,12 @@ from __future__ import annotations
 import math
 import re
 import struct
+from typing import List, Optional, Tuple, Union
 
 from . import errors as _errors
 from .errors import ParseError
+
+_Buf = Union[bytes, bytearray, memoryview]
 
 __all__ = ["scan_json_object", "scan_msgpack_map", "REASONS"]
 
@@ -123,7 +126,7 @@ class _Fail(Exception):
         self.index = index
 
 
-def _prepare(buf, start: int, end: int, max_depth: int):
+def _prepare(buf: _Buf, start: int, end: int, max_depth: int) -> _Buf:
     """The bytes-like object to read and the checked range (same checks in both twins)."""
     if not isinstance(buf, (bytes, bytearray)):
         view = memoryview(buf)
@@ -163,7 +166,7 @@ _ELEMENT = re.compile(rb"[ \t\n\r]*" + _SCALAR + rb"[ \t\n\r]*([,\]])")
 _LITERALS = {0x74: b"true", 0x66: b"false", 0x6E: b"null"}
 
 
-def _check_utf8(buf, a: int, b: int, end: int) -> None:
+def _check_utf8(buf: _Buf, a: int, b: int, end: int) -> None:
     """Strict UTF-8 over ``buf[a:b]``; a sequence cut off at ``end`` is 'end of data'."""
     seg = bytes(buf[a:b])
     if seg.isascii():
@@ -176,7 +179,7 @@ def _check_utf8(buf, a: int, b: int, end: int) -> None:
         raise _Fail(INVALID_UTF8, a + exc.start) from None
 
 
-def _hex4(buf, p: int, end: int) -> int:
+def _hex4(buf: _Buf, p: int, end: int) -> int:
     """The code unit of the ``\\uXXXX`` escape whose backslash is at ``p``."""
     m = _HEX4.match(buf, p + 2, end)
     if m is not None:
@@ -189,7 +192,7 @@ def _hex4(buf, p: int, end: int) -> int:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _escape(buf, p: int, end: int) -> int:
+def _escape(buf: _Buf, p: int, end: int) -> int:
     """Check the escape whose backslash is at ``p``; return the index after it (pair)."""
     if p + 1 >= end:
         raise _Fail(UNEXPECTED_END, end)
@@ -221,11 +224,11 @@ def _escape(buf, p: int, end: int) -> int:
     raise _Fail(INVALID_ESCAPE, q)
 
 
-def _string_walk(buf, pos: int, end: int) -> int:
+def _string_walk(buf: _Buf, pos: int, end: int) -> int:
     """Exact string check, in order; ``pos`` is at the opening quote."""
     p = pos + 1
     while True:
-        q = _STR_PLAIN.match(buf, p, end).end()
+        q = _STR_PLAIN.match(buf, p, end).end()  # type: ignore[union-attr]  # a "*" pattern always matches
         _check_utf8(buf, p, q, end)
         if q >= end:
             raise _Fail(UNEXPECTED_END, end)
@@ -238,7 +241,7 @@ def _string_walk(buf, pos: int, end: int) -> int:
         raise _Fail(CONTROL_CHAR, q)
 
 
-def _string(buf, pos: int, end: int) -> int:
+def _string(buf: _Buf, pos: int, end: int) -> int:
     m = _STR_FULL.match(buf, pos, min(end, pos + _REGEX_SPAN))
     if m is None:
         return _string_walk(buf, pos, end)
@@ -251,12 +254,12 @@ def _string(buf, pos: int, end: int) -> int:
     return q
 
 
-def _number_range(buf, a: int, b: int) -> None:
+def _number_range(buf: _Buf, a: int, b: int) -> None:
     if math.isinf(float(bytes(buf[a:b]))):
         raise _Fail(NUMBER_RANGE, a)
 
 
-def _number(buf, pos: int, end: int) -> int:
+def _number(buf: _Buf, pos: int, end: int) -> int:
     m = _NUMBER.match(buf, pos, end)
     if m is None:  # '-' not followed by a digit
         if pos + 1 >= end:
@@ -286,7 +289,7 @@ def _number(buf, pos: int, end: int) -> int:
     return q
 
 
-def _literal(buf, pos: int, end: int) -> int:
+def _literal(buf: _Buf, pos: int, end: int) -> int:
     word = _LITERALS[buf[pos]]
     n = len(word)
     if end - pos >= n and buf[pos:pos + n] == word:
@@ -299,7 +302,7 @@ def _literal(buf, pos: int, end: int) -> int:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _check_scalar(buf, m, group: int, end: int) -> None:
+def _check_scalar(buf: _Buf, m: "re.Match[bytes]", group: int, end: int) -> None:
     """Finish the checks of a fast-path scalar (its token is complete)."""
     s = m.group(group)
     if s is not None:
@@ -316,10 +319,10 @@ def _check_scalar(buf, m, group: int, end: int) -> None:
 # (<= 200 integer digits, exponent below 100); what it matches is valid once its
 # non-ASCII bytes decode as UTF-8.  Everything else (and every error) takes the exact path.
 _FAST_DEPTH = 3
-_fast_object_re = None
+_fast_object_re: "Optional[re.Pattern[bytes]]" = None
 
 
-def _fast_object():
+def _fast_object() -> "re.Pattern[bytes]":
     global _fast_object_re
     if _fast_object_re is None:
         w = rb"[ \t\n\r]*"
@@ -330,11 +333,11 @@ def _fast_object():
         scalar = (string + rb"|-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?"
                   rb"(?![0-9.eE])|true|false|null")
 
-        def obj(inner):
+        def obj(inner: bytes) -> bytes:
             member = string + w + b":" + w + b"(?:" + inner + b")" + w
             return rb"\{" + w + b"(?:" + member + b"(?:," + w + member + rb")*)?\}"
 
-        def arr(inner):
+        def arr(inner: bytes) -> bytes:
             element = b"(?:" + inner + b")" + w
             return rb"\[" + w + b"(?:" + element + b"(?:," + w + element + rb")*)?\]"
 
@@ -349,7 +352,7 @@ def _fast_object():
 _KEY_OR_CLOSE, _KEY, _VALUE_OR_CLOSE, _VALUE, _AFTER = range(5)
 
 
-def _scan_json(buf, start: int, end: int, max_depth: int) -> int:
+def _scan_json(buf: _Buf, start: int, end: int, max_depth: int) -> int:
     if start >= end:
         raise _Fail(UNEXPECTED_END, end)
     if buf[start] != 0x7B:
@@ -389,12 +392,12 @@ def _scan_json(buf, start: int, end: int, max_depth: int) -> int:
                 else:
                     state = _KEY
                 continue
-            pos = ws(buf, pos, end).end()
+            pos = ws(buf, pos, end).end()  # type: ignore[union-attr]  # a "*" pattern always matches
             if pos >= end:
                 raise _Fail(UNEXPECTED_END, end)
             c = buf[pos]
             if c == 0x22:
-                pos = ws(buf, _string(buf, pos, end), end).end()
+                pos = ws(buf, _string(buf, pos, end), end).end()  # type: ignore[union-attr]  # a "*" pattern always matches
                 if pos >= end:
                     raise _Fail(UNEXPECTED_END, end)
                 if buf[pos] != 0x3A:
@@ -412,7 +415,7 @@ def _scan_json(buf, start: int, end: int, max_depth: int) -> int:
             raise _Fail(EXPECTED_KEY, pos)
 
         if state == _AFTER:
-            pos = ws(buf, pos, end).end()
+            pos = ws(buf, pos, end).end()  # type: ignore[union-attr]  # a "*" pattern always matches
             if pos >= end:
                 raise _Fail(UNEXPECTED_END, end)
             c = buf[pos]
@@ -452,7 +455,7 @@ def _scan_json(buf, start: int, end: int, max_depth: int) -> int:
                 else:
                     state = _VALUE
                 continue
-        pos = ws(buf, pos, end).end()
+        pos = ws(buf, pos, end).end()  # type: ignore[union-attr]  # a "*" pattern always matches
         if pos >= end:
             raise _Fail(UNEXPECTED_END, end)
         c = buf[pos]
@@ -481,7 +484,7 @@ def _scan_json(buf, start: int, end: int, max_depth: int) -> int:
         state = _AFTER
 
 
-def scan_json_object(buf, start: int, end: int, max_depth: int, base: int = 0) -> int:
+def scan_json_object(buf: _Buf, start: int, end: int, max_depth: int, base: int = 0) -> int:
     """Validate the JSON object starting exactly at ``buf[start]`` (read up to ``end``).
 
     Returns the index just past the object's closing ``}``; raises ``ParseError`` with
@@ -503,9 +506,9 @@ _U32 = struct.Struct(">I").unpack_from
 _K_SCALAR, _K_STR, _K_BIN, _K_EXT, _K_FIXEXT, _K_ARRAY, _K_MAP, _K_RESERVED = range(8)
 
 
-def _header_table():
+def _header_table() -> Tuple[Tuple[int, int, int], ...]:
     """byte -> (kind, header size, fixed length or width of the length field)."""
-    table = [None] * 256
+    table: List[Tuple[int, int, int]] = [(_K_RESERVED, 1, 0)] * 256   # every entry set below
     for b in range(0x00, 0x80):
         table[b] = (_K_SCALAR, 1, 0)
     for b in range(0xE0, 0x100):
@@ -535,7 +538,7 @@ _HEADERS = _header_table()
 _MAP_HEADERS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
 
 
-def _check_str_payload(buf, a: int, b: int) -> None:
+def _check_str_payload(buf: _Buf, a: int, b: int) -> None:
     seg = bytes(buf[a:b])
     if not seg.isascii():
         try:
@@ -544,7 +547,7 @@ def _check_str_payload(buf, a: int, b: int) -> None:
             raise _Fail(INVALID_UTF8, a + exc.start) from None
 
 
-def _scan_msgpack(buf, start: int, end: int, max_depth: int) -> int:
+def _scan_msgpack(buf: _Buf, start: int, end: int, max_depth: int) -> int:
     if start >= end:
         raise _Fail(UNEXPECTED_END, end)
     if buf[start] not in _MAP_HEADERS:
@@ -631,7 +634,7 @@ def _scan_msgpack(buf, start: int, end: int, max_depth: int) -> int:
             rem -= 1
 
 
-def scan_msgpack_map(buf, start: int, end: int, max_depth: int, base: int = 0) -> int:
+def scan_msgpack_map(buf: _Buf, start: int, end: int, max_depth: int, base: int = 0) -> int:
     """Validate the MessagePack map starting exactly at ``buf[start]`` (read up to ``end``).
 
     Returns the index just past the map; raises ``ParseError`` with ``offset = base +
