@@ -138,15 +138,14 @@ from libc.string cimport memcpy, memchr
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython cimport array
 
-from ._timestamps cimport (epoch_float_to_ns, epoch_int_to_ns, object_to_ns, parse_dt_text,
-                          seconds_to_ns)
+from ._timestamps cimport (epoch_float_to_ns, epoch_int_to_ns, event_times_list, object_to_ns,
+                          parse_dt_text, seconds_to_ns)
 from ._validate cimport (DtSpan, ValidateError, json_object_end_dt, msgpack_map_end,
                         validate_error)
 
 import orjson
 
 from . import errors as E
-from ._timestamps import event_times
 from .build import one_by_one, unpack_msgpack
 from . import _validate
 from .errors import IngestError, LineError, ParseError, PayloadTooLarge
@@ -441,11 +440,11 @@ cdef class Frames:
             memcpy(a.data.as_voidptr, src, self.n * sizeof(int64_t))
         return a
 
-    def offsets(self):
+    cpdef array.array offsets(self):
         """Body offset of each event's first byte."""
         return self._int64s(self.off)
 
-    def line_numbers(self):
+    cpdef object line_numbers(self):
         """1-based NDJSON line of each event (None for other formats)."""
         return self._int64s(self.lines) if self.has_lines else None
 
@@ -567,9 +566,12 @@ cdef class Scanner:
         self.state = S_START
         self.ev_start = -1
         self.line = 1
-        self.stack = <unsigned char*>malloc(max_depth + 1)
-        self.mp_stack = <int64_t*>malloc((max_depth + 1) * sizeof(int64_t))
-        if self.stack == NULL or self.mp_stack == NULL:
+        # One nesting stack, for the kind's own scan.
+        if kind == K_MSGPACK:
+            self.mp_stack = <int64_t*>malloc((max_depth + 1) * sizeof(int64_t))
+        else:
+            self.stack = <unsigned char*>malloc(max_depth + 1)
+        if self.stack == NULL and self.mp_stack == NULL:
             raise MemoryError()
 
     def __dealloc__(self):
@@ -592,7 +594,7 @@ cdef class Scanner:
 
     # -- public -----------------------------------------------------------------------
 
-    def feed(self, data):
+    cpdef Frames feed(self, data):
         """Scan one more chunk of the body; return the events it completed."""
         if self.error is not None:
             return self._frames(None, self.error)
@@ -625,7 +627,7 @@ cdef class Scanner:
         self.cbase = self.pos
         return frames
 
-    def finish(self):
+    cpdef Frames finish(self):
         """The body is complete: report an unfinished event or body as an error."""
         if self.error is not None:
             return self._frames(None, self.error)
@@ -1256,7 +1258,7 @@ cdef bint _msgpack_dt(const unsigned char* p, int64_t* out) noexcept nogil:
     return vs >= 0 and _mp_dt_value(p + vs, out)
 
 
-def split_frames(Frames frames, int kind, int max_depth, int64_t received_ns, bint collect):
+cpdef tuple split_frames(Frames frames, int kind, int max_depth, int64_t received_ns, bint collect):
     """Validate each event fully and read its top-level ``dt`` (see framing.split_frames)."""
     cdef Py_ssize_t i, n = frames.n, kept = 0, r
     cdef const unsigned char* p
@@ -1365,7 +1367,7 @@ cdef tuple _take(Frames frames, int kind, int max_depth, int64_t received_ns, bi
             offsets, lines, line_errors = frames.offsets(), frames.line_numbers(), []
         except Exception:
             items, offsets, lines, line_errors = one_by_one(frames, kind, _validate, max_depth, collect)
-        times = event_times(items, received_ns)
+        times = event_times_list(items, received_ns)
     if frames.line_errors:
         line_errors = sorted(line_errors + frames.line_errors, key=_by_offset)
     if frames.error is not None:
@@ -1383,13 +1385,12 @@ def _by_offset(e):
     return e.offset
 
 
-def decode_body(body, int kind, Py_ssize_t max_body, int64_t max_event, int max_depth,
-                int64_t received_ns, bint collect, bint raw):
-    """A whole, uncompressed body (see framing.decode_body)."""
+cdef tuple _decode_body(object body, int kind, Py_ssize_t max_body, int64_t max_event, int max_depth,
+                        int64_t received_ns, bint collect, bint raw):
     cdef bint over = len(body) > max_body
     if over:
         body = memoryview(body)[:max_body]
-    cdef Scanner scanner = Scanner(kind, max_event, max_depth, collect)
+    cdef Scanner scanner = Scanner.__new__(Scanner, kind, max_event, max_depth, collect)
     cdef tuple result = _take(scanner.feed(body), kind, max_depth, received_ns, collect, raw)
     if over:
         raise PayloadTooLarge(detail=E.body_too_large(max_body), offset=max_body)
@@ -1399,6 +1400,12 @@ def decode_body(body, int kind, Py_ssize_t max_body, int64_t max_event, int max_
     if rest.line_errors:
         result = result[:4] + (result[4] + rest.line_errors,)
     return result
+
+
+def decode_body(body, int kind, Py_ssize_t max_body, int64_t max_event, int max_depth,
+                int64_t received_ns, bint collect, bint raw):
+    """A whole, uncompressed body (see framing.decode_body)."""
+    return _decode_body(body, kind, max_body, max_event, max_depth, received_ns, collect, raw)
 
 
 cdef extern from "<time.h>" nogil:
@@ -1423,7 +1430,7 @@ def decode_whole(body, content_type, limits, received_ns, errors, bint raw):
         received = <int64_t>now.tv_sec * 1000000000 + now.tv_nsec
     else:
         received = received_ns
-    items, times, offsets, lines, line_errors = decode_body(
+    items, times, offsets, lines, line_errors = _decode_body(
         body, kind, limits.max_body, limits.max_event, limits.max_depth, received, collect, raw)
     batch = (RawBatch if raw else Batch).__new__(RawBatch if raw else Batch)
     if raw:

@@ -2,6 +2,7 @@
 # All return 1 and store int64 nanoseconds since the UNIX epoch (UTC) in ``out[0]``, or return 0
 # (``out`` untouched) when the value is unparseable or outside the int64 nanosecond range.
 from cpython.object cimport PyObject
+from cpython.array cimport array
 from libc.stdint cimport int64_t
 
 # Every text form: RFC 3339, the ISO 8601 forms, integer and decimal epoch strings.
@@ -21,3 +22,6 @@ cdef bint seconds_to_ns(int64_t seconds, int64_t nanos, int64_t* out) noexcept n
 # Returns 1/0 like the others; -1 only for a BaseException that is not an Exception
 # (KeyboardInterrupt raised by a subclass' code), which is propagated.
 cdef int object_to_ns(PyObject* v, int64_t* out) except -1
+
+# event_times() for a list, without the argument checks: an array('q') as long as it.
+cdef array event_times_list(list events, int64_t received)

@@ -476,6 +476,10 @@ def event_times(events, received_ns):
     cdef int64_t received = PyNumber_Index(received_ns)
     if type(events) is not list:
         events = list(events)
+    return event_times_list(events, received)
+
+
+cdef array event_times_list(list events, int64_t received):
     cdef object evs = events
     cdef Py_ssize_t i, n = PyList_GET_SIZE(<PyObject*>evs)
     cdef array result = clone(_Q, n, False)
