@@ -20,7 +20,7 @@ import re
 import struct
 import time
 from array import array
-from typing import List, Optional, Union
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 import msgpack
 import orjson
@@ -32,6 +32,14 @@ from .build import one_by_one, unpack_msgpack
 from .formats import KIND_JSON, KIND_MSGPACK, KIND_NDJSON, collect_mode, media_kind
 from .timestamps import event_times, parse_dt
 from .errors import IngestError, LineError, ParseError, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from .limits import Limits
+
+_Src = Union[bytes, bytearray, memoryview]
+_Bytes = Union[bytes, bytearray]   # what the scanner reads (feed() copies other buffers)
+#: ``(items, times_ns, offsets, lines, line_errors)`` of a batch of events.
+_Taken = Tuple[List[Any], "array[int]", "array[int]", Optional["array[int]"], List[LineError]]
 
 
 # Scanner states (shared numbering with the Cython twin).
@@ -59,7 +67,7 @@ _MP_SCALAR, _MP_STR, _MP_BIN, _MP_EXT, _MP_ARRAY, _MP_MAP, _MP_INVALID = range(7
 _BE = {1: ">B", 2: ">H", 4: ">I"}
 
 
-def _mp_header(src, i: int, end: int):
+def _mp_header(src: _Bytes, i: int, end: int) -> Optional[Tuple[int, int, int]]:
     """Decode the MessagePack item header at ``src[i]``.
 
     Returns ``(class, header_length, n)`` where ``n`` is the payload length in bytes
@@ -110,7 +118,7 @@ class Frames:
 
     __slots__ = ("src", "base", "starts", "ends", "lines", "line_errors", "error")
 
-    def __init__(self, src, base: int, starts: List[int], ends: List[int],
+    def __init__(self, src: _Bytes, base: int, starts: List[int], ends: List[int],
                  lines: Optional[List[int]], line_errors: List[LineError],
                  error: Optional[IngestError]) -> None:
         self.src = src
@@ -124,12 +132,12 @@ class Frames:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def offsets(self) -> array:
+    def offsets(self) -> "array[int]":
         """Body offset of each event's first byte."""
         base = self.base
         return array("q", [base + s for s in self.starts])
 
-    def line_numbers(self) -> Optional[array]:
+    def line_numbers(self) -> Optional["array[int]"]:
         """1-based NDJSON line of each event (None for other formats)."""
         return None if self.lines is None else array("q", self.lines)
 
@@ -141,7 +149,7 @@ class Frames:
         src = self.src
         return [bytes(src[s:e]) for s, e in zip(self.starts, self.ends)]
 
-    def _spans(self, lo: int, hi: Optional[int]):
+    def _spans(self, lo: int, hi: Optional[int]) -> List[_Bytes]:
         src = self.src
         return [src[s:e] for s, e in zip(self.starts[lo:hi], self.ends[lo:hi])]
 
@@ -215,6 +223,7 @@ class Scanner:
             return self._frames(b"", 0, self._error)
         if not isinstance(data, (bytes, bytearray)):
             data = bytes(data)
+        src: Union[bytes, bytearray]
         if self._buf:
             self._buf += data
             src, base = self._buf, self._keep
@@ -256,7 +265,7 @@ class Scanner:
 
     # -- bookkeeping ------------------------------------------------------------------
 
-    def _frames(self, src, base: int, error, shift: int = 0) -> Frames:
+    def _frames(self, src: _Bytes, base: int, error: Optional[IngestError], shift: int = 0) -> Frames:
         starts, ends = self._out, self._ends
         if shift:
             starts = [s - shift for s in starts]
@@ -289,7 +298,7 @@ class Scanner:
         self._line_errors.append(LineError(exc.line or 0, exc.offset or 0, exc.detail or "", exc.status))
         self._state = _SKIP
 
-    def _locate(self, src, start: int, stop: int, base: int, at_end: bool = False) -> Optional[ParseError]:
+    def _locate(self, src: _Bytes, start: int, stop: int, base: int, at_end: bool = False) -> Optional[ParseError]:
         """The grammar error the validator finds in ``src[start:stop]`` before ``stop``.
 
         Mid-body the data is cut at ``stop`` on purpose, so a MessagePack header whose
@@ -310,7 +319,7 @@ class Scanner:
 
     # -- the scan ---------------------------------------------------------------------
 
-    def _scan(self, src, i: int, end: int, base: int) -> int:
+    def _scan(self, src: _Bytes, i: int, end: int, base: int) -> int:
         kind = self.kind
         while i < end:
             state = self._state
@@ -346,7 +355,7 @@ class Scanner:
                 self._state = _BOM2 if state == _BOM1 else _START
                 i += 1
                 continue
-            i = _WS[kind].match(src, i, end).end()
+            i = _WS[kind].match(src, i, end).end()  # type: ignore[union-attr]  # always matches
             if i == end:
                 break
             c = src[i]
@@ -401,7 +410,7 @@ class Scanner:
         self._fault(ParseError(detail=E.DATA_AFTER_EVENT, offset=base + i, line=self._line))
         return i
 
-    def _scan_json_event(self, src, i: int, end: int, base: int) -> int:
+    def _scan_json_event(self, src: _Bytes, i: int, end: int, base: int) -> int:
         ev = self._ev_start - base
         limit = ev + self.max_event
         stop = end if end < limit else limit
@@ -464,7 +473,7 @@ class Scanner:
         self._mp_started = False
         self._skip = 0
 
-    def _json_event_fault(self, src, ev: int, i: int, base: int, what: int) -> int:
+    def _json_event_fault(self, src: _Bytes, ev: int, i: int, base: int, what: int) -> int:
         """Report the first error of an event the scanner found broken at ``src[i]``."""
         line = self._ev_line if self.kind == KIND_NDJSON else None
         self._reset_event()
@@ -485,7 +494,7 @@ class Scanner:
 
     # -- MessagePack ------------------------------------------------------------------
 
-    def _msgpack_top(self, src, i: int, end: int, base: int) -> int:
+    def _msgpack_top(self, src: _Bytes, i: int, end: int, base: int) -> int:
         """Top-level MessagePack states; returns the next index, or ``-i-1`` when the
         header at ``i`` is cut off and scanning must resume there."""
         state = self._state
@@ -513,7 +522,7 @@ class Scanner:
             return i
         raise ParseError(detail=E.DATA_AFTER_BODY, offset=base + i)   # _END
 
-    def _scan_msgpack_event(self, src, i: int, end: int, base: int) -> int:
+    def _scan_msgpack_event(self, src: _Bytes, i: int, end: int, base: int) -> int:
         ev = self._ev_start - base
         stack = self._mp_stack
         while True:
@@ -556,7 +565,8 @@ class Scanner:
                 i += hdr
                 self._skip = n
 
-    def _msgpack_event_fault(self, src, ev: int, i: int, base: int, exc) -> None:
+    def _msgpack_event_fault(self, src: _Bytes, ev: int, i: int, base: int,
+                             exc: Optional[IngestError]) -> None:
         self._reset_event()
         earlier = self._locate(src, ev, i, base)
         if earlier is not None:
@@ -603,7 +613,7 @@ _LINE_FAULT, _DEPTH_FAULT, _SHAPE_FAULT, _SIZE_FAULT = range(4)
 
 # -- raw pass-through -----------------------------------------------------------------------
 
-def split_frames(frames: Frames, kind: int, max_depth: int, received_ns: int, collect: bool):
+def split_frames(frames: Frames, kind: int, max_depth: int, received_ns: int, collect: bool) -> _Taken:
     """Validate each event fully and read its top-level ``dt``, building no objects to keep.
 
     Returns ``(raw, times_ns, offsets, lines, line_errors)``; raises the first event's
@@ -645,9 +655,9 @@ def split_frames(frames: Frames, kind: int, max_depth: int, received_ns: int, co
 
 # -- per batch: frames -> events (or raw bytes), times ------------------------------------
 
-BUILD_RUN_BYTES = 1024 * 1024
+BUILD_RUN_BYTES = 64 * 1024
 
-def _loads_batch(frames: Frames, kind: int):
+def _loads_batch(frames: Frames, kind: int) -> List[Any]:
     """Every framed event, built in runs of about BUILD_RUN_BYTES (one orjson / msgpack
     call each) with the cyclic GC paused meanwhile: tens of thousands of fresh
     containers otherwise trigger repeated collections that cost 30-50% of a large decode,
@@ -656,7 +666,7 @@ def _loads_batch(frames: Frames, kind: int):
     enabled = gc.isenabled()
     gc.disable()
     try:
-        events: list = []
+        events: List[Any] = []
         lo, n = 0, len(frames)
         sizes = [e - s for s, e in zip(frames.starts, frames.ends)]
         while lo < n:
@@ -675,10 +685,12 @@ def _loads_batch(frames: Frames, kind: int):
             gc.enable()
 
 
-def take(frames: Frames, kind: int, max_depth: int, received_ns: int, collect: bool, raw: bool):
+def take(frames: Frames, kind: int, max_depth: int, received_ns: int, collect: bool, raw: bool) -> _Taken:
     """``(items, times_ns, offsets, lines, line_errors)`` for the events of ``frames``
     (objects, or their bytes when ``raw``); then raises the fault that ended them."""
     if not len(frames):
+        items: List[Any]
+        line_errors: List[LineError]
         items, times, offsets, lines, line_errors = [], array("q"), array("q"), frames.line_numbers(), []
     elif raw:
         items, times, offsets, lines, line_errors = split_frames(frames, kind, max_depth, received_ns, collect)
@@ -696,8 +708,8 @@ def take(frames: Frames, kind: int, max_depth: int, received_ns: int, collect: b
     return items, times, offsets, lines, line_errors
 
 
-def decode_body(body, kind: int, max_body: int, max_event: int, max_depth: int,
-                received_ns: int, collect: bool, raw: bool):
+def decode_body(body: _Src, kind: int, max_body: int, max_event: int, max_depth: int,
+                received_ns: int, collect: bool, raw: bool) -> _Taken:
     """A whole, uncompressed body: what feeding it to a Scanner in one piece gives,
     without the streaming plumbing. Returns what :func:`take` does."""
     over = len(body) > max_body
@@ -712,7 +724,8 @@ def decode_body(body, kind: int, max_body: int, max_event: int, max_depth: int,
     return items, times, offsets, lines, line_errors + rest[4]
 
 
-def decode_whole(body, content_type, limits, received_ns: Optional[int], errors: str, raw: bool):
+def decode_whole(body: _Src, content_type: Union[str, bytes, None], limits: Limits,
+                 received_ns: Optional[int], errors: str, raw: bool) -> Union[Batch, RawBatch]:
     """decode()/split() of an uncompressed body held in memory: a Batch (RawBatch)."""
     kind = media_kind(content_type)
     collect = collect_mode(errors, kind)
