@@ -212,7 +212,7 @@ _MISSING = object()
 # for its input, so one call over 10 MiB costs page faults and ~8x the body in memory;
 # at 64 KiB a 10 MiB NDJSON decode peaks no higher than msgspec's (measured: 1 MiB runs
 # 58 MiB, 256 KiB 50, 64 KiB 48 = msgspec decode_lines), and is no slower.
-cdef Py_ssize_t BUILD_BYTES = 128 * 1024
+cdef Py_ssize_t BUILD_BYTES = 64 * 1024
 BUILD_RUN_BYTES = BUILD_BYTES
 
 
