@@ -17,6 +17,12 @@ best round of each is compared. At the end every acknowledged event is counted i
 
     python benchmarks/load.py                         # synchronous=full and normal, ~1 min
     python benchmarks/load.py --synchronous normal --clients 50 --duration 10
+    python benchmarks/load.py --scaleout              # fastingest only: SQLite and NATS x 1, 2 workers
+
+``--scaleout`` measures ``fastingest serve`` alone, for each store (``--stores
+sqlite,nats``) and worker count (``--workers 1,2``): SQLite in a fresh file, NATS
+JetStream in a fresh stream of a nats-server it starts in a temp dir (or ``--nats URL``).
+Server CPU then counts the supervisor and all its workers (not nats-server).
 
 Bounded: at most rounds x servers x modes x (start + warm-up + duration) seconds, and
 only loopback connections.
@@ -29,6 +35,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -111,18 +118,22 @@ def naive_main(db: str, synchronous: str) -> None:
 # -- servers -------------------------------------------------------------------------------
 
 class ServerProcess:
-    """A server subprocess; ready once it prints the line with its port."""
+    """A server subprocess; ready once it prints the line with its port. ``store``
+    (fastingest only) replaces the SQLite file ``db``; ``nats_stream`` names the stream
+    to count events in when it is a NATS store."""
 
-    def __init__(self, kind: str, db: str, synchronous: str) -> None:
+    def __init__(self, kind: str, db: str, synchronous: str, store: Optional[str] = None,
+                 workers: int = 1, nats_stream: Optional[str] = None) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
         if kind == "fastingest":
             cmd = [sys.executable, "-m", "fastingest", "serve", "--port", "0",
                    "--token", f"bench={TOKEN}", "--protocol", "betterstack",
-                   "--store", f"sqlite:{db}?synchronous={synchronous}", "--log-level", "warning"]
+                   "--store", store or f"sqlite:{db}?synchronous={synchronous}",
+                   "--workers", str(workers), "--log-level", "warning"]
         else:
             cmd = [sys.executable, os.path.abspath(__file__), "_naive", db, synchronous]
-        self.kind, self.db = kind, db
+        self.kind, self.db, self.store, self.nats_stream = kind, db, store, nats_stream
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 30
         while True:
@@ -145,8 +156,55 @@ class ServerProcess:
                 self.proc.wait()
 
     def stored(self) -> int:
+        if self.nats_stream is not None:
+            return nats_count(self.store.partition("?")[0], self.nats_stream)
         with sqlite3.connect(self.db) as conn:
             return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+# -- NATS JetStream (--scaleout) -------------------------------------------------------------
+
+class NatsServer:
+    """``nats-server -js`` on a free loopback port, storage in ``store_dir``."""
+
+    def __init__(self, store_dir: str) -> None:
+        path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+        binary = shutil.which("nats-server", path=path)
+        if binary is None:
+            raise SystemExit("nats-server is not installed (apt-get install nats-server), "
+                             "or pass --nats URL")
+        self.proc = subprocess.Popen([binary, "-js", "-a", "127.0.0.1", "-p", "-1",
+                                      "-sd", store_dir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        port = None
+        for line in self.proc.stderr:   # ready once it says so; the port is in the log
+            found = re.search(r"client connections on 127\.0\.0\.1:(\d+)", line)
+            if found:
+                port = int(found.group(1))
+            if "Server is ready" in line:
+                break
+        if port is None:
+            self.stop()
+            raise SystemExit("nats-server did not start")
+        self.url = f"nats://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def nats_count(url: str, stream: str) -> int:
+    """Messages in ``stream``."""
+    import nats
+
+    async def count() -> int:
+        nc = await nats.connect(url)
+        try:
+            return (await nc.jetstream().stream_info(stream)).state.messages
+        finally:
+            await nc.close()
+
+    return asyncio.run(count())
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -221,13 +279,17 @@ async def _client(port: int, requests: List[bytes], clock: Clock, stop_at: float
 
 
 def process_cpu(pid: int) -> Optional[float]:
-    """CPU seconds (user + system, all threads) a process used so far; None off Linux."""
+    """CPU seconds (user + system, all threads) a process and its worker processes
+    used so far; None off Linux."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_cpu(c) or 0.0 for c in children)
 
 
 async def load(port: int, pid: int, requests: List[bytes], clients: int, warmup: float,
@@ -253,9 +315,14 @@ async def load(port: int, pid: int, requests: List[bytes], clients: int, warmup:
     return latencies, counts[0], cpu
 
 
-def run_one(kind: str, synchronous: str, args, tmp: str, n: int) -> Dict[str, float]:
-    db = os.path.join(tmp, f"{kind}-{synchronous}-{n}.db")
-    server = ServerProcess(kind, db, synchronous)
+def run_one(kind: str, synchronous: str, args, tmp: str, n: int, store_kind: str = "sqlite",
+            workers: int = 1) -> Dict[str, float]:
+    db = os.path.join(tmp, f"{kind}-{synchronous}-{store_kind}-{workers}-{n}.db")
+    store = stream = None
+    if store_kind == "nats":   # a fresh stream per run, as SQLite gets a fresh file
+        stream = f"LOAD_{workers}_{n}"
+        store = f"{args.nats}?stream={stream}&prefix=load.w{workers}r{n}"
+    server = ServerProcess(kind, db, synchronous, store, workers, stream)
     try:
         latencies, acknowledged, cpu = asyncio.run(
             load(server.port, server.proc.pid, args.requests, args.clients, args.warmup,
@@ -292,6 +359,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first (1)")
     p.add_argument("--rounds", type=int, default=2, help="runs of each server (2)")
     p.add_argument("--synchronous", choices=("full", "normal", "both"), default="both")
+    p.add_argument("--scaleout", action="store_true",
+                   help="fastingest only: each of --stores with each of --workers")
+    p.add_argument("--stores", default="sqlite,nats", help="--scaleout: sqlite,nats")
+    p.add_argument("--workers", default="1,2", help="--scaleout: worker counts (1,2)")
+    p.add_argument("--nats", metavar="URL",
+                   help="--scaleout: an existing NATS server (default: start one)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = p.parse_args(argv)
     if not (1 <= args.clients <= 500 and 1 <= args.events <= 10000
@@ -304,6 +377,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         pass
     args.requests = make_requests(args.events)
     body_size = len(args.requests[0].partition(b"\r\n\r\n")[2])
+    if args.scaleout:
+        return scaleout(args, body_size)
     modes = ("full", "normal") if args.synchronous == "both" else (args.synchronous,)
     print(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"{args.clients} clients x {args.events} events/request ({body_size} B JSON), "
@@ -333,6 +408,49 @@ def main(argv: Optional[List[str]] = None) -> int:
         with open(args.json, "w") as f:
             json.dump({"args": {k: v for k, v in vars(args).items() if k != "requests"},
                        "results": results}, f, indent=2)
+    return 0
+
+
+def scaleout(args, body_size: int) -> int:
+    """fastingest serve per store and worker count, alternating, best of --rounds."""
+    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    workers = [int(w) for w in args.workers.split(",")]
+    if not set(stores) <= {"sqlite", "nats"} or not all(1 <= w <= 16 for w in workers):
+        raise SystemExit("--stores: sqlite,nats; --workers: 1 to 16 each")
+    synchronous = "full" if args.synchronous == "both" else args.synchronous
+    print(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"{args.clients} clients x {args.events} events/request ({body_size} B JSON), "
+          f"{args.duration:g} s per run, best of {args.rounds}; SQLite synchronous={synchronous}")
+    configs = [(s, w) for s in stores for w in workers]
+    runs: Dict[str, List[Dict[str, float]]] = {f"{s} x{w}": [] for s, w in configs}
+    nats_server = None
+    with tempfile.TemporaryDirectory(prefix="fastingest-load-") as tmp:
+        try:
+            if "nats" in stores and not args.nats:
+                nats_server = NatsServer(os.path.join(tmp, "nats"))
+                args.nats = nats_server.url
+            for n in range(args.rounds):
+                for store_kind, w in configs:   # alternate: drift hits all alike
+                    runs[f"{store_kind} x{w}"].append(
+                        run_one("fastingest", synchronous, args, tmp, n, store_kind, w))
+        finally:
+            if nats_server is not None:
+                nats_server.stop()
+    best = {k: max(v, key=lambda r: r["events_per_s"]) for k, v in runs.items()}
+    print("\n| store | workers | events/s | requests/s | p50 ms | p99 ms | server CPU µs/event |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for store_kind, w in configs:
+        r = best[f"{store_kind} x{w}"]
+        name = f"SQLite (synchronous={synchronous})" if store_kind == "sqlite" else "NATS JetStream"
+        print(f"| {name} | {w} | {r['events_per_s']:,.0f} | {r['requests_per_s']:,.0f} | "
+              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_event']:.1f} |")
+    for key, rs in runs.items():
+        rounds = ", ".join(f"{r['events_per_s']:,.0f}" for r in rs)
+        print(f"{key}: rounds {rounds} events/s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": {k: v for k, v in vars(args).items() if k != "requests"},
+                       "results": {"best": best, "runs": runs}}, f, indent=2)
     return 0
 
 

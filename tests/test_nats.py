@@ -22,8 +22,9 @@ import pytest
 
 from fastingest.server.stores import StoreError, store_from_url
 from fastingest.server.stores.nats import (MSG_ID, RECEIVED_HEADER, SOURCE_HEADER,
-                                           TIME_HEADER, NATSStore, parse_duration,
-                                           request_key, subject_token)
+                                           TIME_HEADER, NATSStore, _header_dict, _headers,
+                                           header_source, parse_duration, request_key,
+                                           subject_token)
 from servers import (AUTH, ROOT, TOKEN, Load, NatsServer, Serve, assert_acked_present_once,
                      raw_exchange, require_nats_server, stream_messages)
 
@@ -301,6 +302,10 @@ def test_nats_store_urls_and_names():
             store_from_url(bad)
     assert [subject_token(s) for s in ("app", "a.b", "x y*>", "é", "%", "")] == [
         "app", "a%2Eb", "x%20y%2A%3E", "%C3%A9", "%25", "%"]
+    assert [header_source(s) for s in ("app", "web.eu *1", "é", "50%")] == [
+        "app", "web.eu *1", "%C3%A9", "50%25"]
+    assert _header_dict(_headers("a:b:0", 5, b"6", b"app")) == {
+        MSG_ID: "a:b:0", TIME_HEADER: "5", RECEIVED_HEADER: "6", SOURCE_HEADER: "app"}
     assert parse_duration("90") == 90 and parse_duration("1.5h") == 5400
     assert request_key("order-42") == "order-42"
     assert request_key("k" * 300) == request_key("k" * 300) != request_key("k" * 301)

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from fastingest.server import create_app
+from fastingest.server.stores import StoreError
 from fastingest.server.stores.sqlite import SQLiteStore
 from fastingest.server.tail import line, parse_since
 from servers import (AUTH, ROOT, TOKEN, Load, Serve, assert_acked_present_once, raw_exchange,
@@ -169,6 +170,35 @@ def test_sqlite_writers_in_several_processes_on_a_fresh_file(tmp_path):
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT source, count(*) FROM events GROUP BY source").fetchall() == [
             (f"p{n}", 300) for n in range(4)]
+
+
+def test_sqlite_writer_lock_held_elsewhere_fails_after_busy_timeout(tmp_path):
+    """Another process holding the writers' lock: a commit fails (503) after
+    busy_timeout instead of hanging, and works once the lock is free."""
+    import fcntl
+    db = tmp_path / "locked.db"
+    store = SQLiteStore(db, busy_timeout=0.3)
+
+    async def commit():
+        tx = store.begin()
+        await tx.add("s", [{"i": 1}], [1], 0)
+        await tx.commit()
+
+    async def scenario():
+        await store.open()
+        fd = os.open(f"{db}-lock", os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="locked"):
+            await commit()
+        waited = time.monotonic() - started
+        os.close(fd)   # releases the lock
+        await commit()
+        await store.close()
+        return waited
+
+    assert 0.25 < asyncio.run(scenario()) < 3
+    assert sqlite_ids(db) == Counter({None: 1})
 
 
 # -- the ASGI app's read timeouts (no server) ------------------------------------------------

@@ -14,7 +14,8 @@ Every event is one message:
 * payload: the event as JSON (:func:`fastingest.jsonout.dumps`, as SQLite keeps it);
 * headers ``Fastingest-Time`` (event time) and ``Fastingest-Received`` (reception
   time), both int64 ns since the epoch as decimal text, ``Fastingest-Source`` (the
-  source name unescaped), and ``Nats-Msg-Id: <source>:<request id>:<event index>``.
+  source name; ``%XX``-encoded beyond printable ASCII and for ``%`` itself), and
+  ``Nats-Msg-Id: <source token>:<request id>:<event index>``.
 
 How a request is kept, all or nothing as far as JetStream allows:
 
@@ -22,8 +23,9 @@ How a request is kept, all or nothing as far as JetStream allows:
   most the body limit, 20 MiB by default); nothing is published before the body was
   read and accepted, so a request that fails to decode publishes nothing.
 * **Acknowledged means stored.** ``commit`` publishes every message at once (one
-  write to the socket, no round trip per event) and waits for all of JetStream's
-  acknowledgements; only then does the server answer 202. NATS unreachable, an error
+  write to the socket, no round trip per event: the protocol frames are built here,
+  which costs a fraction of nats-py's per-message ``publish``) and waits for all of
+  JetStream's acknowledgements; only then does the server answer 202. NATS unreachable, an error
   acknowledgement or none within ``ack_timeout`` → :class:`StoreError` → 503.
 * **Retries are de-duplicated.** JetStream drops a message whose ``Nats-Msg-Id`` it
   has seen within ``duplicate_window``. The request id is the client's
@@ -52,7 +54,7 @@ import re
 import sys
 import uuid
 from typing import (AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union)
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 from ...jsonout import dumps
 from . import Store, StoreError, Transaction
@@ -387,26 +389,42 @@ class NATSStore(Store):
 
     # -- publishing ------------------------------------------------------------------------
 
-    async def _publish(self, messages: List[Tuple[str, bytes, Dict[str, str]]]) -> None:
+    async def _publish(self, messages: List["_Message"]) -> None:
         """Publish every message, wait for every acknowledgement; StoreError if not."""
         nc = await self._connection()
         limit = nc.max_payload
         loop = asyncio.get_running_loop()
         acks = _Acks(loop.create_future(), len(messages))
-        tokens: List[str] = []
-        waiting, prefix = self._waiting, self._reply_prefix
+        waiting, prefix = self._waiting, self._reply_prefix.encode()
+        tokens: List[bytes] = []
         try:
-            for subject, payload, headers in messages:
-                if len(payload) > limit:
+            frames = []
+            for subject, headers, payload in messages:
+                if len(headers) + len(payload) > limit:
                     raise StoreError(f"an event of {len(payload)} bytes is over the NATS "
                                      f"server's max_payload ({limit}): raise max_payload "
                                      "or lower --max-event")
-                if not nc.is_connected:   # stop feeding the reconnect buffer
-                    raise StoreError("NATS connection lost while publishing")
-                token = str(next(self._tokens))
-                waiting[token] = acks
+                token = b"%d" % next(self._tokens)
                 tokens.append(token)
-                await nc.publish(subject, payload, reply=prefix + token, headers=headers)
+                frames.append(b"HPUB %b %b%b %d %d\r\n%b%b\r\n" % (
+                    subject, prefix, token, len(headers), len(headers) + len(payload),
+                    headers, payload))
+            for token in tokens:
+                waiting[token.decode()] = acks
+            if not nc.is_connected:   # lost while building: feed no reconnect buffer
+                raise StoreError("NATS connection lost while publishing")
+            send = getattr(nc, "_send_command", None)
+            if send is not None:
+                # The request's messages go out as one write: nats-py's publish() costs
+                # ~6 µs per message (header validation and encoding); these frames are
+                # the same protocol bytes, built once.
+                await send(b"".join(frames))
+                await nc._flush_pending()
+            else:   # pragma: no cover - a nats-py without the internals used above
+                for (subject, headers, payload), token in zip(messages, tokens):
+                    await nc.publish(subject.decode(), payload,
+                                     reply=(prefix + token).decode(),
+                                     headers=_header_dict(headers))
             await _wait(acks.future, self.ack_timeout)
         except asyncio.TimeoutError:
             raise StoreError(f"JetStream did not acknowledge {acks.left} of "
@@ -417,11 +435,39 @@ class NATSStore(Store):
             raise StoreError(f"publishing to NATS: {type(exc).__name__}: {exc}") from exc
         finally:
             for token in tokens:
-                waiting.pop(token, None)
+                waiting.pop(token.decode(), None)
             if not acks.future.done():
                 acks.future.cancel()
             elif not acks.future.cancelled():
                 acks.future.exception()   # retrieved: no "never retrieved" warning
+
+
+#: One message: subject, header block (``NATS/1.0`` ... blank line), payload — bytes.
+_Message = Tuple[bytes, bytes, bytes]
+
+#: Printable ASCII but ``%``: kept as it is in the Fastingest-Source header.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+
+
+def header_source(source: str) -> str:
+    """``source`` as the Fastingest-Source header value: percent-encoded beyond
+    printable ASCII (and ``%`` itself), so any name survives the header."""
+    return quote(source, safe=_HEADER_SAFE)
+
+
+def _headers(msg_id: str, time_ns: int, received: bytes, source: bytes) -> bytes:
+    return (b"NATS/1.0\r\nNats-Msg-Id: %b\r\nFastingest-Time: %d\r\n"
+            b"Fastingest-Received: %b\r\nFastingest-Source: %b\r\n\r\n"
+            % (msg_id.encode(), time_ns, received, source))
+
+
+def _header_dict(block: bytes) -> Dict[str, str]:
+    out = {}
+    for line in block.decode().split("\r\n")[1:]:
+        if line:
+            key, _, value = line.partition(": ")
+            out[key] = value
+    return out
 
 
 if sys.version_info >= (3, 11):
@@ -443,7 +489,7 @@ class NATSTransaction(Transaction):
     def __init__(self, store: NATSStore, request_key: str) -> None:
         self._store = store
         self.request_key = request_key
-        self._messages: List[Tuple[str, bytes, Dict[str, str]]] = []
+        self._messages: List[_Message] = []
         self._state = self._OPEN
 
     async def add(self, source: str, events: List[dict], times_ns: Sequence[int],
@@ -452,15 +498,15 @@ class NATSTransaction(Transaction):
             raise StoreError("the transaction is finished")
         # Fail fast while NATS is down: 503 now, without reading the rest of the body.
         await self._store._connection()
-        subject = self._store.subject(source)
-        received = str(received_ns)
+        subject = self._store.subject(source).encode()
+        received = b"%d" % received_ns
+        source_value = header_source(source).encode()
         base = f"{subject_token(source)}:{self.request_key}:"
         messages = self._messages
         index = len(messages)
         for event, time_ns in zip(events, times_ns):
-            messages.append((subject, dumps(event), {
-                MSG_ID: base + str(index), TIME_HEADER: str(time_ns),
-                RECEIVED_HEADER: received, SOURCE_HEADER: source}))
+            messages.append((subject, _headers(base + str(index), time_ns, received,
+                                               source_value), dumps(event)))
             index += 1
 
     async def commit(self) -> None:
@@ -524,7 +570,7 @@ async def read_events(store: NATSStore, sources: Sequence[str] = (), since_ns: O
             except nats.errors.TimeoutError:
                 raise StoreError("NATS stopped delivering the stream") from None
             headers = msg.headers or {}
-            source = headers.get(SOURCE_HEADER, msg.subject[len(store.prefix) + 1:])
+            source = unquote(headers.get(SOURCE_HEADER, msg.subject[len(store.prefix) + 1:]))
             if not wanted or source in wanted:
                 yield (source, int(headers.get(TIME_HEADER, 0)),
                        int(headers.get(RECEIVED_HEADER, 0)), msg.data)
@@ -534,5 +580,5 @@ async def read_events(store: NATSStore, sources: Sequence[str] = (), since_ns: O
         await nc.close()
 
 
-__all__ = ["NATSStore", "NATSTransaction", "parse_duration", "read_events", "request_key",
-           "subject_token"]
+__all__ = ["NATSStore", "NATSTransaction", "header_source", "parse_duration", "read_events",
+           "request_key", "subject_token"]

