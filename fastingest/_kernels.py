@@ -41,7 +41,7 @@ python = Kernels("python", _py_framing, _py_timestamps, _py_validate)
 
 def _load_cython() -> Optional[Kernels]:
     try:
-        from . import _framing, _timestamps, _validate  # type: ignore[attr-defined]
+        from . import _framing, _timestamps, _validate
     except ImportError:
         return None
     return Kernels("cython", _framing, _timestamps, _validate)

@@ -1,6 +1,8 @@
 """Cython twin of :mod:`fastingest.validate` (same names, same answers)."""
 from typing import Optional, Tuple, Union
 
+__all__ = ["scan_json_object", "scan_msgpack_map", "REASONS"]
+
 _Buffer = Union[bytes, bytearray, memoryview]
 
 REASONS: Tuple[Optional[str], ...]

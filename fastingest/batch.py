@@ -4,6 +4,7 @@ from __future__ import annotations
 from array import array
 from typing import Any, Dict, List, Optional
 
+
 from .errors import LineError
 
 
@@ -15,10 +16,10 @@ class _Batch:
 
     def __init__(
         self,
-        items: Optional[list] = None,
-        times_ns: Optional[array] = None,
-        offsets: Optional[array] = None,
-        lines: Optional[array] = None,
+        items: Optional[List[Any]] = None,
+        times_ns: Optional["array[int]"] = None,
+        offsets: Optional["array[int]"] = None,
+        lines: Optional["array[int]"] = None,
         errors: Optional[List[LineError]] = None,
     ) -> None:
         self._set_items([] if items is None else items)
@@ -27,7 +28,7 @@ class _Batch:
         self.lines = lines
         self.errors = [] if errors is None else errors
 
-    def _set_items(self, items: list) -> None:
+    def _set_items(self, items: List[Any]) -> None:
         raise NotImplementedError
 
     def __len__(self) -> int:
@@ -68,7 +69,7 @@ class Batch(_Batch):
     _items = "events"
     events: List[Dict[str, Any]]
 
-    def _set_items(self, items: list) -> None:
+    def _set_items(self, items: List[Any]) -> None:
         self.events = items
 
     def __len__(self) -> int:
@@ -82,5 +83,5 @@ class RawBatch(_Batch):
     _items = "raw"
     raw: List[bytes]
 
-    def _set_items(self, items: list) -> None:
+    def _set_items(self, items: List[Any]) -> None:
         self.raw = items

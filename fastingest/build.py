@@ -21,8 +21,8 @@ def unpack_msgpack(data: Any) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=True, timestamp=0, use_list=True)
 
 
-def one_by_one(frames, kind: int, validate, max_depth: int,
-               collect: bool) -> Tuple[List[Any], array, Any, List[LineError]]:
+def one_by_one(frames: Any, kind: int, validate: Any, max_depth: int,
+               collect: bool) -> Tuple[List[Any], "array[int]", Any, List[LineError]]:
     """``(events, offsets, lines, line_errors)`` building each event alone.
 
     Raises the first bad event's ParseError unless ``collect`` (NDJSON), where each bad
@@ -51,7 +51,7 @@ def one_by_one(frames, kind: int, validate, max_depth: int,
             None if lines is None else array("q", [lines[i] for i in keep]), line_errors)
 
 
-def locate(data: bytes, offset: int, kind: int, validate, max_depth: int, exc: BaseException) -> ParseError:
+def locate(data: bytes, offset: int, kind: int, validate: Any, max_depth: int, exc: BaseException) -> ParseError:
     """The precise error in one event the builder rejected (``offset``: its body offset)."""
     try:
         if kind == KIND_MSGPACK:

@@ -45,7 +45,7 @@ Behaviours worth knowing (all covered by tests/test_compression.py):
 from __future__ import annotations
 
 import zlib
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from .errors import DecompressionError, IngestError, PayloadTooLarge, UnsupportedMediaType
 from .limits import DEFAULT_LIMITS, Limits
@@ -53,7 +53,7 @@ from .limits import DEFAULT_LIMITS, Limits
 try:  # the [zstd] extra
     import zstandard as _zstd
 except ImportError:  # pragma: no cover - exercised only without the extra
-    _zstd = None
+    _zstd = None  # type: ignore[assignment]
 
 try:  # the [brotli] extra
     import brotli as _brotli
@@ -349,7 +349,7 @@ class BodyDecoder:
             yield from self._run(i, stage.finish())
         self._closed = True
 
-    def _run(self, i: int, outputs: Iterator[BytesLike]) -> Iterator[BytesLike]:
+    def _run(self, i: int, outputs: Iterable[BytesLike]) -> Iterator[BytesLike]:
         """Account stage i's outputs and push them through the stages after it."""
         metered = self._account(self._meters[i], outputs)
         if i + 1 == len(self._stages):
@@ -376,7 +376,7 @@ class BodyDecoder:
             detail=f"compressed body larger than {self.limits.max_compressed} bytes")
         return view[:max(allowed, 0)], over
 
-    def _account(self, meter: _Meter, outputs) -> Iterator[BytesLike]:
+    def _account(self, meter: _Meter, outputs: Iterable[BytesLike]) -> Iterator[BytesLike]:
         """Count one stage's output against its limit (max_body with offset for the
         body, the intermediate cap otherwise) and the body against max_ratio."""
         limits = self.limits
@@ -468,7 +468,7 @@ class _ZlibStage(_Stage):
     def __init__(self, name: str, meter: _Meter) -> None:
         super().__init__(name, meter)
         self._gzip = name == "gzip"
-        self._obj = None
+        self._obj: Any = None
         self._state = _BETWEEN  # no member/stream started yet
         self._members = 0
         self._head = b""        # deflate: the first byte while waiting for the second
@@ -569,7 +569,7 @@ class _ZstdStage(_Stage):
         super().__init__(name, meter)
         # Defence in depth: zstd itself refuses larger windows too.
         self._dctx = _zstd.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
-        self._obj = None
+        self._obj: Any = None
         self._state = _Z_MAGIC
         self._need = 4
         self._hdr = bytearray()
@@ -748,6 +748,7 @@ class _BrotliStage(_Stage):
         pos = 0
         step = self.in_slice
         obj = self._obj
+        chunk: BytesLike
         while True:
             if self._more:
                 chunk = b""
@@ -775,7 +776,7 @@ class _BrotliStage(_Stage):
             raise self._truncated()
 
 
-_STAGES: dict = {"gzip": _ZlibStage, "deflate": _ZlibStage}
+_STAGES: Dict[str, "type[_Stage]"] = {"gzip": _ZlibStage, "deflate": _ZlibStage}
 if _zstd is not None:
     _STAGES["zstd"] = _ZstdStage
 if _brotli is not None:

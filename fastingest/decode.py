@@ -1,7 +1,7 @@
 """Decode a whole body at once: the streaming machinery fed in one piece."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from . import _kernels
 from .batch import Batch, RawBatch
@@ -31,10 +31,13 @@ def decode(
     (gzip, deflate, zstd, br, identity). Raises :class:`~fastingest.IngestError` with
     the HTTP status and exact protocol text for any body that cannot be accepted.
     """
+    batch: Batch
     try:
         if content_encoding is None:   # the common case, without a detour
-            return _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, False)
-        return _whole(body, content_type, content_encoding, limits, received_ns, errors, False)
+            batch = _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, False)
+        else:
+            batch = _whole(body, content_type, content_encoding, limits, received_ns, errors, False)
+        return batch
     except IngestError as exc:   # no traceback cycle keeps the body alive (errors.detached)
         raise detached(exc) from None
 
@@ -54,13 +57,17 @@ def split(
     its top-level ``dt`` (read by a shallow scan). For servers that forward events
     (to Kafka, ClickHouse, files) without re-encoding them.
     """
+    raw: RawBatch
     try:
-        return _whole(body, content_type, content_encoding, limits, received_ns, errors, True)
+        raw = _whole(body, content_type, content_encoding, limits, received_ns, errors, True)
+        return raw
     except IngestError as exc:
         raise detached(exc) from None
 
 
-def _whole(body, content_type, content_encoding, limits, received_ns, errors, raw):
+def _whole(body: BytesLike, content_type: Union[str, bytes, None],
+           content_encoding: Union[str, bytes, None], limits: Limits, received_ns: Optional[int],
+           errors: str, raw: bool) -> Any:
     if content_encoding is not None and parse_content_encoding(content_encoding):
         inflated = inflate_whole(body, content_encoding, limits)
         if inflated is not None:

@@ -6,7 +6,7 @@ server can log them without changing what the client sees.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Tuple
 
 #: 406 body of the Better Stack API for anything that is not valid JSON/NDJSON/MessagePack.
 PARSE_MESSAGE = "Couldn't parse JSON content."
@@ -63,7 +63,7 @@ class IngestError(Exception):
             f"detail={self.detail!r}, offset={self.offset!r}, line={self.line!r})"
         )
 
-    def __reduce__(self):  # keyword-only arguments need help to survive pickling
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:  # keyword-only arguments need help to survive pickling
         return (
             _rebuild,
             (type(self), self.message, self.detail, self.offset, self.line, self.status),
@@ -78,7 +78,8 @@ class IngestError(Exception):
     __hash__ = Exception.__hash__
 
 
-def _rebuild(cls, message, detail, offset, line, status):
+def _rebuild(cls: "type[IngestError]", message: Optional[str], detail: Optional[str],
+             offset: Optional[int], line: Optional[int], status: Optional[int]) -> IngestError:
     return cls(message, detail=detail, offset=offset, line=line, status=status)
 
 

@@ -40,7 +40,7 @@ def _kind(content_type: str) -> int:
 
 def media_kind(content_type: Union[str, bytes, None]) -> int:
     """``KIND_JSON``/``KIND_NDJSON``/``KIND_MSGPACK`` for a Content-Type header value, else 415."""
-    kind = MEDIA_TYPES.get(content_type)   # the usual spelling, exactly
+    kind = MEDIA_TYPES.get(content_type)  # type: ignore[arg-type]  # the usual spelling, exactly
     if kind is not None:
         return kind
     if isinstance(content_type, (bytes, bytearray)):

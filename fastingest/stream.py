@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from . import _kernels
 from .batch import Batch, RawBatch
@@ -65,7 +65,8 @@ class StreamDecoder:
     def is_array(self) -> Optional[bool]:
         """JSON/MessagePack: whether the body is an array of events or a single one
         (None until its first significant byte has been decoded, and for NDJSON)."""
-        return self._scanner.is_array
+        is_array: Optional[bool] = self._scanner.is_array
+        return is_array
 
     @property
     def bytes_out(self) -> int:
@@ -108,14 +109,14 @@ class StreamDecoder:
         if self._closed:
             raise ValueError("StreamDecoder is closed")
 
-    def _new_batch(self):
+    def _new_batch(self) -> Union[Batch, RawBatch]:
         return (RawBatch if self.raw else Batch)(lines=array("q") if self.kind == KIND_NDJSON else None)
 
-    def _take(self, frames, batch) -> None:
+    def _take(self, frames: Any, batch: Union[Batch, RawBatch]) -> None:
         items, times, offsets, lines, line_errors = self._kernels.framing.take(
             frames, self.kind, self.limits.max_depth, self.received_ns, self.collect, self.raw)
         if not len(batch):
-            batch.__init__(items, times, offsets, lines, batch.errors)
+            batch.__init__(items, times, offsets, lines, batch.errors)  # type: ignore[misc]
         elif items:
             batch.extend(type(batch)(items, times, offsets, lines))
         if line_errors:
