@@ -537,12 +537,14 @@ async def read_events(store: NATSStore, sources: Sequence[str] = (), since_ns: O
     try:
         nc = await nats.connect(store.servers, name="fastingest-tail",
                                 connect_timeout=store.connect_timeout,
-                                max_reconnect_attempts=-1 if follow else 1,
+                                max_reconnect_attempts=1,
                                 reconnect_time_wait=store.reconnect_wait,
                                 error_cb=store._on_error)
     except Exception as exc:
         raise StoreError(f"cannot connect to NATS at {', '.join(store.servers)}: "
                          f"{type(exc).__name__}: {exc}") from exc
+    if follow:   # connected once: from now on ride out NATS restarts (as the store does)
+        nc.options["max_reconnect_attempts"] = -1
     try:
         js = nc.jetstream()
         wanted = set(sources)
