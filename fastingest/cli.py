@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
-from typing import BinaryIO, List, Optional, TextIO
+from typing import Any, BinaryIO, Callable, List, Optional, TextIO, cast
 
 import msgpack
 
 from . import IMPLEMENTATION, __version__
+from .batch import Batch
 from .errors import IngestError
 from .jsonout import dumps, format_ns
 from .stream import StreamDecoder
@@ -16,7 +17,7 @@ from .stream import StreamDecoder
 CHUNK = 64 * 1024
 
 
-def _print_batch(batch, out: BinaryIO) -> None:
+def _print_batch(batch: Batch, out: BinaryIO) -> None:
     lines = batch.lines if batch.lines is not None else [None] * len(batch)
     for event, t, off, line in zip(batch.events, batch.times_ns, batch.offsets, lines):
         record = {"time_ns": t, "time": format_ns(t), "offset": off, "event": event}
@@ -36,8 +37,8 @@ def decode_stream(src: BinaryIO, content_type: str, content_encoding: Optional[s
             chunk = src.read(CHUNK)
             if not chunk:
                 break
-            _print_batch(decoder.feed(chunk), out)
-        _print_batch(decoder.close(), out)
+            _print_batch(cast(Batch, decoder.feed(chunk)), out)
+        _print_batch(cast(Batch, decoder.close()), out)
     except IngestError as exc:
         out.flush()
         (err or sys.stderr).write(f"{exc.status} {exc}\n")
@@ -61,7 +62,7 @@ def _demo() -> int:
     for ctype, encoding, body in samples:
         print(f"\n# {ctype}{' + ' + encoding if encoding else ''}, {len(body)} bytes")
         sys.stdout.flush()
-        decode_stream(_Bytes(body), ctype, encoding, out, err=sys.stdout)
+        decode_stream(_Bytes(body), ctype, encoding, out, err=sys.stdout)  # type: ignore[arg-type]
         sys.stdout.flush()
     return 0
 
@@ -86,6 +87,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--content-encoding", "-e", default=None)
     p.add_argument("--collect", action="store_true",
                    help="NDJSON: keep good lines, report bad ones on stderr")
+    register_serve: Optional[Callable[[Any], None]]
     try:
         from .server.cli import register as register_serve
     except ImportError:   # the [server] extra is not installed
@@ -98,7 +100,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     register_tail(sub)
     args = parser.parse_args(argv)
     if hasattr(args, "run"):
-        return args.run(args)
+        status: int = args.run(args)
+        return status
     if args.command == "serve":
         parser.error("the server needs its extra: pip install 'fastingest[server]'")
     if args.command == "demo":

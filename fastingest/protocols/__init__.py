@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import (Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple,
+from typing import (Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple,
                     Union)
 
 import orjson
@@ -68,7 +68,7 @@ class Events(NamedTuple):
     """
 
     source: str
-    events: List[dict]
+    events: List[Dict[str, Any]]
     times_ns: Sequence[int]
     received_ns: int
 

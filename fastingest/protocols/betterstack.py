@@ -23,7 +23,7 @@ Order of checks (the first failing one answers; nothing later is looked at):
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, Optional, cast
 
 from ..batch import Batch
 from ..errors import IngestError, PayloadTooLarge
@@ -96,7 +96,7 @@ class BetterStackExchange(Exchange):
     def feed(self, data: bytes) -> Optional[Events]:
         self._check_receiving()
         try:
-            return self._events(self._decoder.feed(data))
+            return self._events(cast(Batch, self._decoder.feed(data)))
         except IngestError as exc:
             self._fail(exc)
             return None
@@ -105,7 +105,7 @@ class BetterStackExchange(Exchange):
         self._check_receiving()
         self._ended = True
         try:
-            return self._events(self._decoder.close())
+            return self._events(cast(Batch, self._decoder.close()))
         except IngestError as exc:
             self._fail(exc)
             return None

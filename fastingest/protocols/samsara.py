@@ -50,11 +50,12 @@ from __future__ import annotations
 
 import re
 from array import array
-from typing import Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
 from typing import Protocol as Protocol_
 
 from .. import errors as E
 from ..errors import IngestError, PayloadTooLarge
+from ..batch import Batch
 from ..formats import media_type
 from ..limits import DEFAULT_LIMITS, Limits
 from ..stream import StreamDecoder
@@ -72,7 +73,7 @@ NOT_INTEGER = "must be an integer"
 NOT_STRING = "must be a string"
 
 
-def _error(status: int, message: str, *extra) -> Response:
+def _error(status: int, message: str, *extra: Tuple[bytes, bytes]) -> Response:
     return json_response(status, {"status": "ERROR", "message": message}, *extra)
 
 
@@ -131,7 +132,7 @@ def parse_published(value: str) -> Optional[int]:
     return number if _INT64_MIN <= number <= _INT64_MAX else None
 
 
-def check_event(event: dict) -> Optional[dict]:
+def check_event(event: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """None for a valid event, else ``{key: what is wrong}`` for each bad required key."""
     problems = None
     timestamp = event.get("timestamp", _MISSING)
@@ -213,9 +214,10 @@ class Samsara(Protocol):
         source = self.source
         if self.tokens is not None:
             token = bearer_token(request)
-            source = self.tokens.get(token) if token is not None else None
-            if source is None:
+            found = self.tokens.get(token) if token is not None else None
+            if found is None:
                 return Answer(UNAUTHORIZED)
+            source = found
         if not is_json_media_type(request.header(b"content-type")):
             return Answer(BAD_CONTENT_TYPE)
         published = request.header(PUBLISHED_HEADER)
@@ -269,7 +271,7 @@ class SamsaraExchange(Exchange):
     def feed(self, data: bytes) -> Optional[Events]:
         self._check_receiving()
         try:
-            return self._decode(self._decoder.feed(data))
+            return self._decode(cast(Batch, self._decoder.feed(data)))
         except IngestError as exc:
             self._fail(exc)
             return None
@@ -278,7 +280,7 @@ class SamsaraExchange(Exchange):
         self._check_receiving()
         self._ended = True
         try:
-            events = self._decode(self._decoder.close())
+            events = self._decode(cast(Batch, self._decoder.close()))
         except IngestError as exc:
             self._fail(exc)
             return None
@@ -300,15 +302,16 @@ class SamsaraExchange(Exchange):
         self.response = REQUEST_TIMEOUT
         return REQUEST_TIMEOUT
 
-    def _decode(self, batch) -> Optional[Events]:
-        events: List[dict] = []
+    def _decode(self, batch: Batch) -> Optional[Events]:
+        events: List[Dict[str, Any]] = []
         times = array("q")
         self._take(batch.events, events, times)
         if not events or self._verdicts is not None or not self._decoder.is_array:
             return None
         return Events(self.source, events, times, self.received_ns)
 
-    def _take(self, decoded: Sequence[dict], events: List[dict], times: array) -> None:
+    def _take(self, decoded: Sequence[Dict[str, Any]], events: List[Dict[str, Any]],
+              times: "array[int]") -> None:
         received_ms, published_ms = self._received_ms, self.published_ms
         for event in decoded:
             problems = check_event(event)
@@ -354,14 +357,14 @@ class StatusExchange(Exchange):
 
     def __init__(self, protocol: Samsara, request: Request) -> None:
         self._protocol = protocol
-        self._events: List[dict] = []
+        self._events: List[Dict[str, Any]] = []
         self._decoder = StreamDecoder("application/json", limits=STATUS_LIMITS,
                                       received_ns=request.received_ns)
 
     def feed(self, data: bytes) -> Optional[Events]:
         self._check_receiving()
         try:
-            self._events.extend(self._decoder.feed(data).events)
+            self._events.extend(cast(Batch, self._decoder.feed(data)).events)
         except IngestError as exc:
             self._bad(exc)
         return None
@@ -369,7 +372,7 @@ class StatusExchange(Exchange):
     def end(self) -> Optional[Events]:
         self._check_receiving()
         try:
-            self._events.extend(self._decoder.close().events)
+            self._events.extend(cast(Batch, self._decoder.close()).events)
         except IngestError as exc:
             self._bad(exc)
             return None

@@ -22,8 +22,9 @@ import os
 import re
 import secrets
 import shlex
+import socket
 import sys
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..limits import DEFAULT_LIMITS, Limits
 from ..protocols import LOOPBACK_NETWORKS, parse_networks
@@ -84,7 +85,7 @@ def _network(text: str) -> str:
     return text
 
 
-def register(subparsers) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add the ``serve`` subcommand to the ``fastingest`` command."""
     p = subparsers.add_parser(
         "serve", help="run the ingestion server (Better Stack and Samsara APIs)",
@@ -148,7 +149,7 @@ def _url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def _server_class():
+def _server_class() -> Any:
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -159,7 +160,7 @@ def _server_class():
             super().__init__(config)
             self._on_ready = on_ready
 
-        async def startup(self, sockets=None) -> None:
+        async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
             await super().startup(sockets=sockets)
             if self.started and not self.should_exit:
                 self._on_ready(self.servers[0].sockets[0].getsockname()[1])
@@ -185,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
                         max_event=args.max_event)
         protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
 
-        def make_app():
+        def make_app() -> Any:
             return create_app(
                 tokens=tokens, store=args.store, limits=limits, protocols=protocols,
                 admin_networks=args.admin_network or LOOPBACK_NETWORKS,
@@ -198,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2
 
-    def config_for(app) -> "uvicorn.Config":
+    def config_for(app: Any) -> "uvicorn.Config":
         return uvicorn.Config(
             app, host=args.host, port=args.port, lifespan="on",
             log_level=args.log_level, access_log=args.access_log,
@@ -228,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
-def _run_workers(workers: int, make_app, config_for, config, ready, server_class) -> int:
+def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable[[Any], Any],
+                 config: Any, ready: Callable[[int], None], server_class: Any) -> int:
     """Bind once, fork ``workers`` uvicorn servers on that socket, supervise them."""
     from .workers import Supervisor
     try:

@@ -84,7 +84,7 @@ async def tail(events: AsyncIterator[Record], out: BinaryIO, follow: bool) -> in
     return n
 
 
-def register(subparsers) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add the ``tail`` subcommand to the ``fastingest`` command."""
     p = subparsers.add_parser(
         "tail", help="print stored events as NDJSON (SQLite or NATS JetStream)",

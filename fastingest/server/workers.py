@@ -31,6 +31,7 @@ import struct
 import sys
 import time
 import traceback
+from types import FrameType
 from typing import Callable, Dict, List, Optional
 
 log = logging.getLogger("fastingest.server")
@@ -192,7 +193,7 @@ class Supervisor:
             os._exit(status)
 
 
-def _noop(signum, frame) -> None:
+def _noop(signum: int, frame: Optional[FrameType]) -> None:
     """Signals are read from the wakeup fd; the handler only has to exist."""
 
 

@@ -22,7 +22,7 @@ store from its command-line form.
 from __future__ import annotations
 
 import abc
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 
 class StoreError(Exception):
@@ -33,7 +33,7 @@ class Transaction(abc.ABC):
     """The events of one request; nothing is visible to readers before :meth:`commit`."""
 
     @abc.abstractmethod
-    async def add(self, source: str, events: List[dict], times_ns: Sequence[int],
+    async def add(self, source: str, events: List[Dict[str, Any]], times_ns: Sequence[int],
                   received_ns: int) -> None:
         """Add events (``times_ns[i]`` is the time of ``events[i]``); may apply
         backpressure. Raises :class:`StoreError` if the transaction cannot go on."""
