@@ -53,7 +53,7 @@ import logging
 import re
 import sys
 import uuid
-from typing import (AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union)
+from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs, quote, unquote
 
 from ...jsonout import dumps
@@ -116,7 +116,7 @@ class _Acks:
 
     __slots__ = ("future", "left")
 
-    def __init__(self, future: asyncio.Future, left: int) -> None:
+    def __init__(self, future: "asyncio.Future[Any]", left: int) -> None:
         self.future = future
         self.left = left
 
@@ -181,7 +181,7 @@ class NATSStore(Store):
         self._tokens = itertools.count(1)
         self._waiting: Dict[str, _Acks] = {}    # reply token -> the commit it belongs to
         self._subjects: Dict[str, str] = {}      # source -> subject
-        self._tasks: "set[asyncio.Task]" = set()
+        self._tasks: "set[asyncio.Task[Any]]" = set()
 
     @classmethod
     def from_url(cls, url: str) -> "NATSStore":
@@ -245,7 +245,7 @@ class NATSStore(Store):
 
     # -- connection ----------------------------------------------------------------------
 
-    async def _connection(self):
+    async def _connection(self) -> Any:
         """The connected client; opens it on first use. StoreError while NATS is down."""
         nc = self._nc
         if nc is None:
@@ -257,22 +257,22 @@ class NATSStore(Store):
                 if self._nc is None:
                     self._nc = await self._connect()
             nc = self._nc
-        if not nc.is_connected:
+        if not nc.is_connected:  # type: ignore[attr-defined]
             raise StoreError(f"not connected to NATS ({', '.join(self.servers)}): "
                              "reconnecting")
         return nc
 
-    async def _connect(self):
+    async def _connect(self) -> Any:
         import nats
-        nc = nats.NATS()
+        nc = nats.NATS()  # type: ignore[attr-defined]
         try:
             # A bounded first attempt (every server twice): a server that cannot reach
             # NATS at start fails loudly instead of hanging; once connected it
             # reconnects forever (see below).
             await nc.connect(
                 self.servers, name="fastingest", allow_reconnect=True,
-                max_reconnect_attempts=1, reconnect_time_wait=self.reconnect_wait,
-                connect_timeout=self.connect_timeout,
+                max_reconnect_attempts=1, reconnect_time_wait=self.reconnect_wait,  # type: ignore[arg-type]
+                connect_timeout=self.connect_timeout,  # type: ignore[arg-type]
                 ping_interval=10, max_outstanding_pings=3,   # a dead peer noticed in ~30 s
                 error_cb=self._on_error, disconnected_cb=self._on_disconnected,
                 reconnected_cb=self._on_reconnected, closed_cb=self._on_closed)
@@ -299,7 +299,7 @@ class NATSStore(Store):
                  self.stream, self.prefix)
         return nc
 
-    async def _ensure_stream(self, nc) -> None:
+    async def _ensure_stream(self, nc: Any) -> None:
         """Create the stream unless it exists (an existing one is left as it is)."""
         from nats.js import api
         from nats.js.errors import BadRequestError, NotFoundError
@@ -351,7 +351,7 @@ class NATSStore(Store):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _recreate(self, nc) -> None:
+    async def _recreate(self, nc: Any) -> None:
         try:
             await self._ensure_stream(nc)
         except Exception as exc:
@@ -362,7 +362,7 @@ class NATSStore(Store):
         if not self._closed:
             log.error("NATS store: connection closed for good")
 
-    async def _on_ack(self, msg) -> None:
+    async def _on_ack(self, msg: Any) -> None:
         """JetStream's answer to one publish (the reply subject names it)."""
         acks = self._waiting.pop(msg.subject[len(self._reply_prefix):], None)
         if acks is None:
@@ -471,7 +471,7 @@ def _header_dict(block: bytes) -> Dict[str, str]:
 
 
 if sys.version_info >= (3, 11):
-    async def _wait(future: asyncio.Future, timeout: float) -> None:
+    async def _wait(future: "asyncio.Future[Any]", timeout: float) -> None:
         async with asyncio.timeout(timeout):
             await future
 else:   # pragma: no cover
@@ -492,7 +492,7 @@ class NATSTransaction(Transaction):
         self._messages: List[_Message] = []
         self._state = self._OPEN
 
-    async def add(self, source: str, events: List[dict], times_ns: Sequence[int],
+    async def add(self, source: str, events: List[Dict[str, Any]], times_ns: Sequence[int],
                   received_ns: int) -> None:
         if self._state != self._OPEN:
             raise StoreError("the transaction is finished")
@@ -564,7 +564,7 @@ async def read_events(store: NATSStore, sources: Sequence[str] = (), since_ns: O
             raise StoreError(f"reading stream {store.stream!r}: {type(exc).__name__}: "
                              f"{exc}") from exc
         info = await sub.consumer_info()
-        if not follow and info.num_pending == 0 and info.delivered.consumer_seq == 0:
+        if not follow and info.num_pending == 0 and info.delivered.consumer_seq == 0:  # type: ignore[union-attr]
             return   # nothing stored (that matches)
         while True:
             try:

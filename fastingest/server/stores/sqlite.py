@@ -45,7 +45,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from typing import AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs
 
 from ...jsonout import dumps
@@ -104,7 +104,7 @@ class _Op:
         self.rows = rows
         self.staged = staged
         self.loop: Optional[asyncio.AbstractEventLoop] = None
-        self.future: Optional[asyncio.Future] = None
+        self.future: Optional["asyncio.Future[Any]"] = None
 
 
 _STOP = _Op(-1)
@@ -120,7 +120,7 @@ class SQLiteStore(Store):
     at most before writing (bounds the latency one huge group adds).
     """
 
-    def __init__(self, path: Union[str, os.PathLike], *, synchronous: str = "full",
+    def __init__(self, path: Union[str, "os.PathLike[str]"], *, synchronous: str = "full",
                  busy_timeout: float = 5.0, spill_bytes: int = 4 * MiB,
                  max_group_rows: int = 100_000) -> None:
         synchronous = synchronous.lower()
@@ -241,7 +241,7 @@ class SQLiteStore(Store):
             if _STOP in ops:
                 stopping = True
                 ops = [op for op in ops if op is not _STOP]
-            error = fatal if fatal is not None else self._write(conn, ops, lock)
+            error = fatal if fatal is not None else self._write(conn, ops, lock)  # type: ignore[arg-type]
             if error is None:
                 commits = sum(op.kind == _COMMIT for op in ops)
                 if commits:
@@ -279,7 +279,7 @@ class SQLiteStore(Store):
             try:
                 for op in ops:
                     if op.kind == _STAGE:
-                        _insert(conn, STAGE, f"(?, ?, ?, ?, {int(op.txid)})", op.rows)
+                        _insert(conn, STAGE, f"(?, ?, ?, ?, {int(op.txid)})", op.rows)  # type: ignore[arg-type]
                     elif op.kind == _ABORT:
                         conn.execute(DROP, (op.txid,))
                 for op in commits:
@@ -300,13 +300,13 @@ class SQLiteStore(Store):
             return exc
         finally:
             if locked:
-                lock.release()
+                lock.release()  # type: ignore[union-attr]
         return None
 
     @staticmethod
     def _settle(ops: Sequence[_Op], error: Optional[BaseException]) -> None:
         """Wake the waiters, one thread-safe call per event loop."""
-        by_loop: Dict[asyncio.AbstractEventLoop, List[asyncio.Future]] = {}
+        by_loop: Dict[asyncio.AbstractEventLoop, List["asyncio.Future[Any]"]] = {}
         for op in ops:
             if op.future is not None and op.loop is not None:
                 by_loop.setdefault(op.loop, []).append(op.future)
@@ -387,7 +387,7 @@ def _statement(prefix: str, values: str, size: int) -> str:
     return prefix + ", ".join([values] * size)
 
 
-def _settle_futures(futures: List[asyncio.Future], message: Optional[str],
+def _settle_futures(futures: List["asyncio.Future[Any]"], message: Optional[str],
                     cause: Optional[BaseException]) -> None:
     for future in futures:
         if future.done():   # the waiting request was cancelled
@@ -415,7 +415,7 @@ class SQLiteTransaction(Transaction):
         self._staged = False
         self._state = self._OPEN
 
-    async def add(self, source: str, events: List[dict], times_ns: Sequence[int],
+    async def add(self, source: str, events: List[Dict[str, Any]], times_ns: Sequence[int],
                   received_ns: int) -> None:
         if self._state != self._OPEN:
             raise StoreError("the transaction is finished")
@@ -461,7 +461,7 @@ class SQLiteTransaction(Transaction):
 FOLLOW_POLL = 0.25
 
 
-async def read_events(path: Union[str, os.PathLike], sources: Sequence[str] = (),
+async def read_events(path: Union[str, "os.PathLike[str]"], sources: Sequence[str] = (),
                       since_ns: Optional[int] = None, follow: bool = False,
                       batch: int = 1000) -> "AsyncIterator[Tuple[str, int, int, bytes]]":
     """Stored events in commit order as ``(source, time_ns, received_ns, event JSON)``:
@@ -477,7 +477,7 @@ async def read_events(path: Union[str, os.PathLike], sources: Sequence[str] = ()
     where, params = ["rowid > ?"], [0]
     if sources:
         where.append(f"source IN ({', '.join('?' * len(sources))})")
-        params += list(sources)
+        params += list(sources)  # type: ignore[arg-type]
     if since_ns is not None:
         where.append("received_ns >= ?")
         params.append(since_ns)
