@@ -1,7 +1,8 @@
 """Build the Cython core unless FASTINGEST_PUREPYTHON=1 (then the pure-Python twins are used).
 
 FASTINGEST_ANNOTATE=1 writes Cython's HTML annotation next to each module;
-FASTINGEST_SANITIZE=1 compiles with AddressSanitizer + UndefinedBehaviorSanitizer.
+FASTINGEST_SANITIZE=1 compiles with AddressSanitizer + UndefinedBehaviorSanitizer
+(any other value is used as the -fsanitize list).
 """
 import glob
 import os
@@ -16,8 +17,12 @@ def extensions():
 
     compile_args = ["-O3"]
     link_args = []
-    if os.environ.get("FASTINGEST_SANITIZE"):
-        flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
+    sanitize = os.environ.get("FASTINGEST_SANITIZE")
+    if sanitize:
+        # "1": ASan + UBSan; otherwise the -fsanitize list itself (e.g. "address,fuzzer-no-link"
+        # with CC=clang, for native coverage under atheris: tests/fuzz/native.sh)
+        which = "address,undefined" if sanitize == "1" else sanitize
+        flags = [f"-fsanitize={which}", "-fno-omit-frame-pointer", "-O1", "-g"]
         compile_args = flags
         link_args = flags
     modules = [

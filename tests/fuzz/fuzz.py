@@ -73,9 +73,10 @@ def fuzz_for(name: str, seconds: float, keep_going: bool) -> Tuple[int, int, flo
     artifacts = WORKDIR / "artifacts"
     with open(WORKDIR / f"{name}.log", "w") as log:
         while True:
-            left = int(seconds - (time.monotonic() - t0))
-            if left < 1:
+            remaining = seconds - (time.monotonic() - t0)
+            if remaining < 0.5:
                 break
+            left = max(1, int(round(remaining)))
             before = set(artifacts.glob(f"{name}-*")) if artifacts.is_dir() else set()
             cmd = [sys.executable, str(Path(__file__).resolve()), name,
                    f"-max_total_time={left}", "-print_final_stats=1"]
@@ -97,6 +98,8 @@ def fuzz_for(name: str, seconds: float, keep_going: bool) -> Tuple[int, int, flo
                 print(out[-3000:], flush=True)
                 if not keep_going:
                     break
+    if not execs and not crashes:
+        crashes.append(f"{name}: ran no input (see {WORKDIR / (name + '.log')})")
     return execs, cov, time.monotonic() - t0, crashes
 
 
