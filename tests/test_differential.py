@@ -22,7 +22,7 @@ from harnesses import HARNESSES, Options, check_body, encode_input  # noqa: E402
 
 JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
 cut_lists = st.lists(st.integers(0, 5000), max_size=15)
-options = st.integers(0, 15)
+options = st.integers(0, 63)
 
 
 def _valid_bodies(evs, rnd):
@@ -33,7 +33,8 @@ def _valid_bodies(evs, rnd):
 
 
 def _check(body: bytes, ctype: str, opt: int, cuts, encoding=None):
-    opts = Options(encode_input(body, opt, tuple(cuts)), ctype)
+    buffer = (opt >> 4) & 3          # bytes, bytearray, memoryview, memoryview slice
+    opts = Options(encode_input(body, opt & 15, tuple(cuts), buffer), ctype)
     return check_body(opts.body, ctype, encoding, opts)
 
 
@@ -51,7 +52,7 @@ def test_twins_agree_on_split_of_mutated_bodies(both_impls, evs, seed, cuts, opt
     rnd = random.Random(seed)
     for ctype, body in _valid_bodies(evs, rnd):
         bits = {JSON: 0, NDJSON: 1, MSGPACK: 2}[ctype]
-        data = encode_input(mutate(body, rnd), (opt & 15) | 16 | (bits << 5), tuple(cuts))
+        data = encode_input(mutate(body, rnd), (opt & 15) | 16 | (bits << 5), tuple(cuts), opt >> 4)
         HARNESSES["split"](data)
 
 

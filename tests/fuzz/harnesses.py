@@ -68,6 +68,7 @@ class Options:
         self.raw = bool(opt & 4)
         self.errors = "collect" if (opt & 8 and ctype == NDJSON) else "raise"
         ncuts = (data[1] & 15) if len(data) > 1 else 0
+        self.buffer = ((data[1] >> 4) & 3) if len(data) > 1 else 0   # how the body is passed
         head = 2 + 2 * ncuts
         cut_bytes = data[2:head]
         self.body = data[head:]
@@ -75,9 +76,10 @@ class Options:
                             for i in range(0, len(cut_bytes) - 1, 2)})
 
 
-def encode_input(body: bytes, options: int = 0, cuts: Tuple[int, ...] = ()) -> bytes:
+def encode_input(body: bytes, options: int = 0, cuts: Tuple[int, ...] = (), buffer: int = 0) -> bytes:
     """The fuzz input for ``body`` (the inverse of :class:`Options`; for seeds and tests)."""
-    return bytes([options, len(cuts)]) + b"".join(c.to_bytes(2, "little") for c in cuts) + body
+    return (bytes([options, len(cuts) | (buffer << 4)]) + b"".join(c.to_bytes(2, "little") for c in cuts)
+            + body)
 
 
 def _batch_view(batch: Any) -> tuple:
@@ -90,10 +92,21 @@ def _error_view(exc: IngestError) -> tuple:
     return ("error", type(exc).__name__, exc.status, exc.message, exc.detail, exc.offset, exc.line)
 
 
+def as_buffer(body: bytes, kind: int) -> Any:
+    """``body`` as bytes, bytearray, a memoryview, or a memoryview slice of a larger buffer."""
+    if kind == 1:
+        return bytearray(body)
+    if kind == 2:
+        return memoryview(body)
+    if kind == 3:
+        return memoryview(b"\xff[{" + body + b"}]\n")[3:3 + len(body)]
+    return body
+
+
 def whole(body: bytes, ctype: str, encoding: Optional[str], opts: Options) -> tuple:
     fn = fastingest.split if opts.raw else fastingest.decode
     try:
-        batch = fn(body, ctype, content_encoding=encoding, limits=opts.limits,
+        batch = fn(as_buffer(body, getattr(opts, "buffer", 0)), ctype, content_encoding=encoding, limits=opts.limits,
                    received_ns=RECEIVED, errors=opts.errors)
     except IngestError as exc:
         return _error_view(exc)
