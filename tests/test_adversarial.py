@@ -398,3 +398,23 @@ def test_duplicate_keys_last_wins_everywhere(impl):
     assert answer(b'{"dt":1672490759,"dt":"x"}')[2] == [RECEIVED]
     assert answer(b'{"dt":"x","dt":1672490759}')[2] == [1672490759 * 10**9]
     assert accepted(b"\x82\xa1a\x01\xa1a\x02", MSGPACK) == [{"a": 2}]
+
+
+@pytest.mark.parametrize("body,expected", [
+    (b'{"a":1}\r{"b":2}', (406, "unexpected data after the event", 8)),   # a lone CR ends no line
+    (b'{"a":1}\x0b\n', (406, "unexpected data after the event", 7)),      # VT is not JSON whitespace
+    (b'\x0c{"a":1}\n', (406, "expected an object", 0)),                  # nor is FF
+    (b'{"a":1}\n\x00\n', (406, "expected an object", 8)),
+    (b'{"a":1}\n\xef\xbb\xbf\n', (406, "expected an object", 8)),        # a BOM only opens the body
+])
+def test_ndjson_line_separators_and_stray_bytes(impl, body, expected):
+    assert rejected(body, NDJSON) == expected
+
+
+def test_ndjson_whitespace_only_lines(impl):
+    assert accepted(b'{"a":1}\r\r\n', NDJSON) == [{"a": 1}]
+    assert accepted(b"\r\n\r\n \t \n", NDJSON) == []
+
+
+def test_nul_escapes_are_fine(impl):
+    assert accepted(b'{"\\u0000":"\\u0000"}') == [{"\x00": "\x00"}]
