@@ -231,18 +231,26 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable[[Any], Any],
                  config: Any, ready: Callable[[int], None], server_class: Any) -> int:
-    """Bind once, fork ``workers`` uvicorn servers on that socket, supervise them."""
-    from .workers import Supervisor
+    """Reserve the port, fork ``workers`` uvicorn servers on it, supervise them."""
+    from .workers import Supervisor, listen_on, reserve_port
     try:
-        sock = config.bind_socket()
+        # Each worker listens on its own SO_REUSEPORT socket (balanced by the kernel);
+        # where that is missing, they all share one socket bound here.
+        reserved = reserve_port(config.host, config.port)
+        sock = reserved if reserved is not None else config.bind_socket()
+    except OSError as exc:
+        sys.stderr.write(f"fastingest serve: cannot listen on {config.host}:{config.port}: "
+                         f"{exc}\n")
+        return 1
     except SystemExit:   # uvicorn logged why (address in use...)
         return 1
     port = sock.getsockname()[1]
 
     def worker(listening: Callable[[], None]) -> int:
-        # In the forked child: its own app, store and event loop.
+        # In the forked child: its own socket, app, store and event loop.
+        own = listen_on(sock, config.backlog) if reserved is not None else sock
         server = server_class(config_for(make_app()), lambda _port: listening())
-        server.run(sockets=[sock])
+        server.run(sockets=[own])
         return 0 if server.started else 1
 
     try:
