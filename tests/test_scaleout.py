@@ -201,6 +201,32 @@ def test_sqlite_writer_lock_held_elsewhere_fails_after_busy_timeout(tmp_path):
     assert sqlite_ids(db) == Counter({None: 1})
 
 
+def test_sqlite_write_lock_held_by_another_program_is_a_store_error(tmp_path):
+    """Another program (the sqlite3 shell, a migration) holding SQLite's own write lock:
+    the group fails with SQLITE_BUSY after busy_timeout (503), the writer goes on."""
+    db = tmp_path / "busy.db"
+    store = SQLiteStore(db, busy_timeout=0.3)
+
+    async def commit(i):
+        tx = store.begin()
+        await tx.add("s", [{"id": i}], [1], 0)
+        await tx.commit()
+
+    async def scenario():
+        await store.open()
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreError, match="locked"):
+            await commit("refused")
+        other.execute("ROLLBACK")
+        other.close()
+        await commit("after")
+        await store.close()
+
+    asyncio.run(scenario())
+    assert sqlite_ids(db) == Counter({"after": 1})
+
+
 # -- the ASGI app's read timeouts (no server) ------------------------------------------------
 
 async def _stalling_call(app, path: str, headers: dict, chunks: List[bytes], gap: float = 3600):
