@@ -322,6 +322,8 @@ def run_one(kind: str, synchronous: str, args, tmp: str, n: int, store_kind: str
     if store_kind == "nats":   # a fresh stream per run, as SQLite gets a fresh file
         stream = f"LOAD_{workers}_{n}"
         store = f"{args.nats}?stream={stream}&prefix=load.w{workers}r{n}"
+    elif kind == "fastingest" and args.sqlite_options:
+        store = f"sqlite:{db}?synchronous={synchronous}&{args.sqlite_options}"
     server = ServerProcess(kind, db, synchronous, store, workers, stream)
     try:
         latencies, acknowledged, cpu = asyncio.run(
@@ -363,6 +365,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="fastingest only: each of --stores with each of --workers")
     p.add_argument("--stores", default="sqlite,nats", help="--scaleout: sqlite,nats")
     p.add_argument("--workers", default="1,2", help="--scaleout: worker counts (1,2)")
+    p.add_argument("--sqlite-options", metavar="QUERY", default="",
+                   help="extra sqlite: store options for fastingest, e.g. checkpoint_bytes=0")
     p.add_argument("--nats", metavar="URL",
                    help="--scaleout: an existing NATS server (default: start one)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
