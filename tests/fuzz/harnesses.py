@@ -106,8 +106,8 @@ def as_buffer(body: bytes, kind: int) -> Any:
 def whole(body: bytes, ctype: str, encoding: Optional[str], opts: Options) -> tuple:
     fn = fastingest.split if opts.raw else fastingest.decode
     try:
-        batch = fn(as_buffer(body, getattr(opts, "buffer", 0)), ctype, content_encoding=encoding, limits=opts.limits,
-                   received_ns=RECEIVED, errors=opts.errors)
+        batch = fn(as_buffer(body, opts.buffer), ctype, content_encoding=encoding,
+                   limits=opts.limits, received_ns=RECEIVED, errors=opts.errors)
     except IngestError as exc:
         return _error_view(exc)
     return ("ok",) + _batch_view(batch)

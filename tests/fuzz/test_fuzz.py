@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harnesses import HARNESSES, RECEIVED, Options, check_body, encode_input
+from harnesses import HARNESSES, Options, check_body, encode_input
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
@@ -116,4 +116,3 @@ def test_fuzz_smoke(tmp_path):
     print(proc.stdout[-6000:])
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert "total executions:" in proc.stdout
-    assert RECEIVED  # (the harnesses' fixed reception time)
