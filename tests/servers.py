@@ -224,7 +224,7 @@ class Load:
         self.acked: List[str] = []
         self.statuses: Counter = Counter()
         self.failures = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, args=(c,), daemon=True)
                          for c in range(clients)]
@@ -243,11 +243,10 @@ class Load:
             t.join(60)
 
     def wait_acked(self, n: int, timeout: float = 30) -> None:
-        """Until at least ``n`` requests were acknowledged (polled: the count is the signal)."""
-        deadline = time.monotonic() + timeout
-        while self.statuses[202] < n:
-            assert time.monotonic() < deadline, f"only {self.statuses} after {timeout} s"
-            time.sleep(0.01)
+        """Until at least ``n`` requests were acknowledged."""
+        with self._lock:
+            done = self._lock.wait_for(lambda: self.statuses[202] >= n, timeout)
+        assert done, f"only {self.statuses} after {timeout} s"
 
     def _client(self, c: int) -> None:
         client = httpx.Client(base_url=self.url, timeout=30)
@@ -276,6 +275,7 @@ class Load:
                 self.statuses[status] += 1
                 if status == 202:
                     self.acked += ids
+                    self._lock.notify_all()
         client.close()
 
 
@@ -291,6 +291,24 @@ def sqlite_ids(db) -> Counter:
     with sqlite3.connect(db) as conn:
         return Counter(r[0] for r in conn.execute(
             "SELECT json_extract(event, '$.id') FROM events"))
+
+
+def sqlite_writer(path: str, name: str, barrier) -> None:
+    """A process of its own writing 30 commits of 10 rows under ``name`` (for tests
+    of several writer processes; the barrier starts them together)."""
+    from fastingest.server.stores.sqlite import SQLiteStore
+    store = SQLiteStore(path)
+
+    async def go() -> None:
+        barrier.wait()   # every process opens the fresh file at once
+        await store.open()
+        for i in range(30):
+            tx = store.begin()
+            await tx.add(name, [{"i": i}] * 10, [i] * 10, 0)
+            await tx.commit()
+        await store.close()
+
+    asyncio.run(go())
 
 
 def assert_acked_present_once(acked: Sequence[str], stored: Counter) -> None:

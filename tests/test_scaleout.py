@@ -26,7 +26,7 @@ from fastingest.server.stores import StoreError
 from fastingest.server.stores.sqlite import SQLiteStore
 from fastingest.server.tail import line, parse_since
 from servers import (AUTH, ROOT, TOKEN, Load, Serve, assert_acked_present_once, raw_exchange,
-                     sqlite_ids)
+                     sqlite_ids, sqlite_writer)
 
 SERVE_ARGS = ["--token", f"app={TOKEN}", "--workers", "2", "--read-timeout", "1",
               "--log-level", "warning"]
@@ -140,28 +140,15 @@ def test_workers_that_cannot_start_stop_the_server(tmp_path):
     server.err.wait_for(r"worker \d+ exited with status 1 before it listened")
 
 
-def _writer(path: str, name: str, barrier) -> None:
-    store = SQLiteStore(path)
-
-    async def go():
-        barrier.wait()   # every process opens the fresh file at once
-        await store.open()
-        for i in range(30):
-            tx = store.begin()
-            await tx.add(name, [{"i": i}] * 10, [i] * 10, 0)
-            await tx.commit()
-        await store.close()
-
-    asyncio.run(go())
-
-
 def test_sqlite_writers_in_several_processes_on_a_fresh_file(tmp_path):
     """Four processes create the schema, switch to WAL and group-commit into one new
     file at the same moment: busy waits, no errors, every row."""
     db = str(tmp_path / "race.db")
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: this test process has threads (a fork child could inherit a
+    # lock some other thread held at that moment, and hang).
+    ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(4)
-    procs = [ctx.Process(target=_writer, args=(db, f"p{n}", barrier)) for n in range(4)]
+    procs = [ctx.Process(target=sqlite_writer, args=(db, f"p{n}", barrier)) for n in range(4)]
     for p in procs:
         p.start()
     for p in procs:
