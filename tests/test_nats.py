@@ -144,6 +144,19 @@ def test_retry_with_the_same_request_id_is_stored_once(served, nats_server):
     assert r.status_code == 202 and len(stored(nats_server)) == before + 18
 
 
+def test_a_large_request_is_stored_whole(served, nats_server):
+    """10,000 events, 3 MB: beyond nats-py's 2 MiB pending buffer, so the send waits for
+    its flusher; every event once, in order."""
+    before = len(stored(nats_server))
+    body = b"\n".join(json.dumps({"id": f"big-{i}", "pad": "p" * 250}).encode()
+                      for i in range(10_000))
+    assert len(body) > 2.5 * 2**20
+    r = served.client.post("/", content=body, headers={**AUTH, "Content-Type": "application/x-ndjson"})
+    assert r.status_code == 202
+    ids = [json.loads(data)["id"] for _, _, data in stored(nats_server)[before:]]
+    assert ids == [f"big-{i}" for i in range(10_000)]
+
+
 # -- NATS failures ---------------------------------------------------------------------------
 
 def test_ack_timeout_is_503_and_a_retry_with_the_same_key_stores_once(served, nats_up):

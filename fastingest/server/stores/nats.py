@@ -53,7 +53,8 @@ import logging
 import re
 import sys
 import uuid
-from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Any, AsyncIterator, Awaitable, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 from urllib.parse import parse_qs, quote, unquote
 
 from ...jsonout import dumps
@@ -413,19 +414,10 @@ class NATSStore(Store):
                 waiting[token.decode()] = acks
             if not nc.is_connected:   # lost while building: feed no reconnect buffer
                 raise StoreError("NATS connection lost while publishing")
-            send = getattr(nc, "_send_command", None)
-            if send is not None:
-                # The request's messages go out as one write: nats-py's publish() costs
-                # ~6 µs per message (header validation and encoding); these frames are
-                # the same protocol bytes, built once.
-                await send(b"".join(frames))
-                await nc._flush_pending()
-            else:   # pragma: no cover - a nats-py without the internals used above
-                for (subject, headers, payload), token in zip(messages, tokens):
-                    await nc.publish(subject.decode(), payload,
-                                     reply=(prefix + token).decode(),
-                                     headers=_header_dict(headers))
-            await _wait(acks.future, self.ack_timeout)
+            # One deadline for sending and for the acknowledgements: a big request
+            # waits for nats-py's flusher, which a lost connection may never run again.
+            await _wait(self._send(nc, frames, messages, tokens, prefix, acks.future),
+                        self.ack_timeout)
         except asyncio.TimeoutError:
             raise StoreError(f"JetStream did not acknowledge {acks.left} of "
                              f"{len(messages)} events within {self.ack_timeout:g} s") from None
@@ -440,6 +432,23 @@ class NATSStore(Store):
                 acks.future.cancel()
             elif not acks.future.cancelled():
                 acks.future.exception()   # retrieved: no "never retrieved" warning
+
+
+    @staticmethod
+    async def _send(nc: Any, frames: List[bytes], messages: List["_Message"],
+                    tokens: List[bytes], prefix: bytes, acked: "asyncio.Future[None]") -> None:
+        send = getattr(nc, "_send_command", None)
+        if send is not None:
+            # The request's messages go out as one write: nats-py's publish() costs
+            # ~6 µs per message (header validation and encoding); these frames are the
+            # same protocol bytes, built once.
+            await send(b"".join(frames))
+            await nc._flush_pending()
+        else:   # pragma: no cover - a nats-py without the internals used above
+            for (subject, headers, payload), token in zip(messages, tokens):
+                await nc.publish(subject.decode(), payload, reply=(prefix + token).decode(),
+                                 headers=_header_dict(headers))
+        await acked
 
 
 #: One message: subject, header block (``NATS/1.0`` ... blank line), payload — bytes.
@@ -471,12 +480,13 @@ def _header_dict(block: bytes) -> Dict[str, str]:
 
 
 if sys.version_info >= (3, 11):
-    async def _wait(future: "asyncio.Future[Any]", timeout: float) -> None:
+    async def _wait(work: Awaitable[None], timeout: float) -> None:
+        """``await work``, or TimeoutError after ``timeout`` seconds (work cancelled)."""
         async with asyncio.timeout(timeout):
-            await future
+            await work
 else:   # pragma: no cover
-    async def _wait(future: asyncio.Future, timeout: float) -> None:
-        await asyncio.wait_for(asyncio.shield(future), timeout)
+    async def _wait(work: Awaitable[None], timeout: float) -> None:
+        await asyncio.wait_for(work, timeout)
 
 
 class NATSTransaction(Transaction):
