@@ -138,7 +138,8 @@ class NATSStore(Store):
     failover). ``prefix``: subjects are ``<prefix>.<source>``. ``retention``,
     ``max_age`` (seconds, 0 = forever), ``max_bytes`` (-1 = unlimited), ``replicas``,
     ``storage``, ``duplicate_window`` (seconds): used when the stream is created.
-    ``ack_timeout``: seconds a commit waits for all acknowledgements.
+    ``ack_timeout``: seconds a commit may take to send its events and get every
+    acknowledgement.
     ``connect_timeout``: per connection attempt; ``reconnect_wait``: between attempts.
     """
 
