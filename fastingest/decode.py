@@ -8,7 +8,7 @@ from .batch import Batch, RawBatch
 from .compression import inflate_whole, parse_content_encoding
 from .errors import IngestError, detached
 from .limits import DEFAULT_LIMITS, Limits
-from .stream import BytesLike, StreamDecoder
+from .stream import BytesLike, StreamDecoder, byte_buffer
 
 #: A whole body is already in memory: decompress it in pieces this large (bounded by
 #: max_body anyway), so it is framed and built in as few calls as possible.
@@ -32,6 +32,8 @@ def decode(
     the HTTP status and exact protocol text for any body that cannot be accepted.
     """
     batch: Batch
+    if type(body) is not bytes:   # any buffer layout: the bytes both kernel sets read
+        body = byte_buffer(body)
     try:
         if content_encoding is None:   # the common case, without a detour
             batch = _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, False)
@@ -58,6 +60,8 @@ def split(
     (to Kafka, ClickHouse, files) without re-encoding them.
     """
     raw: RawBatch
+    if type(body) is not bytes:   # any buffer layout: the bytes both kernel sets read
+        body = byte_buffer(body)
     try:
         raw = _whole(body, content_type, content_encoding, limits, received_ns, errors, True)
         return raw

@@ -14,6 +14,18 @@ from .limits import DEFAULT_LIMITS, Limits
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
+def byte_buffer(data: BytesLike) -> BytesLike:
+    """``data`` as a buffer of bytes the kernels read directly: bytes and bytearray as
+    they are; any other buffer (a memoryview of another format, several dimensions or
+    strides, an ``array``) as its bytes, so both kernel sets see the same bytes."""
+    if type(data) is bytes or type(data) is bytearray:
+        return data
+    view = memoryview(data)
+    if view.format == "B" and view.ndim == 1 and view.c_contiguous:
+        return view
+    return view.cast("B") if view.c_contiguous else view.tobytes()
+
+
 #: Decompressed bytes handed to the framer at a time while streaming.
 STREAM_PIECE = 256 * 1024
 
@@ -78,7 +90,7 @@ class StreamDecoder:
         self._check_open()
         batch = self._new_batch()
         try:
-            for piece in self._body.feed(chunk):
+            for piece in self._body.feed(byte_buffer(chunk)):
                 self._take(self._scanner.feed(piece), batch)
         except IngestError as exc:
             # Keep the error without its traceback (whose frames hold this decoder) and

@@ -418,3 +418,45 @@ def test_ndjson_whitespace_only_lines(impl):
 
 def test_nul_escapes_are_fine(impl):
     assert accepted(b'{"\\u0000":"\\u0000"}') == [{"\x00": "\x00"}]
+
+
+def _buffers(body: bytes):
+    import array
+    yield "bytearray", bytearray(body)
+    yield "memoryview", memoryview(body)
+    yield "slice", memoryview(b"xx" + body + b"yy")[2:-2]
+    yield "array-b", array.array("b", body)
+    pad = body + b" " * (-len(body) % 4)
+    yield "cast-I", memoryview(pad).cast("I")
+    yield "strided", memoryview(bytes(b for c in body for b in (c, 0x20)))[::2]
+    if len(pad) % 4 == 0 and pad:
+        yield "2-D", memoryview(pad).cast("B", (4, len(pad) // 4))
+
+
+def _outcome(fn, buf, ctype):
+    try:
+        got = fn(buf, ctype, received_ns=RECEIVED)
+    except IngestError as exc:
+        return _error(exc)
+    items = got.raw if hasattr(got, "raw") else got.events
+    return ("ok", repr(items), list(got.times_ns), list(got.offsets))
+
+
+@pytest.mark.parametrize("ctype,body", VALID_BODIES + [(JSON, b'[{"a":1},{"b":tru}]'), (NDJSON, b'{"a":1}\n{')])
+def test_any_buffer_layout_gives_the_bytes_answer(impl, ctype, body):
+    """Regression: a memoryview of another format (array('b'), cast('I')), a strided or
+    2-D view made the compiled decode()/split() raise ValueError/BufferError while the
+    pure-Python twin decoded the bytes. Every buffer now gives the answer of its bytes."""
+    for name, buf in _buffers(body):
+        view = memoryview(buf)
+        data = view.tobytes()
+        for fn in (decode, split):
+            assert _outcome(fn, buf, ctype) == _outcome(fn, data, ctype), (name, fn.__name__)
+        whole = _outcome(decode, data, ctype)
+        dec = StreamDecoder(ctype, received_ns=RECEIVED)
+        try:
+            events = dec.feed(buf).events + dec.close().events
+        except IngestError as exc:
+            assert _error(exc) == whole, name
+        else:
+            assert whole[0] == "ok" and repr(events) == whole[1], name
