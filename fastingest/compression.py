@@ -44,6 +44,7 @@ Behaviours worth knowing (all covered by tests/test_compression.py):
 """
 from __future__ import annotations
 
+import functools
 import zlib
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -123,6 +124,12 @@ def parse_content_encoding(content_encoding: Union[str, bytes, None]) -> List[st
         return []
     if isinstance(content_encoding, (bytes, bytearray)):
         content_encoding = bytes(content_encoding).decode("latin-1")
+    return list(_parse_codings(content_encoding))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_codings(content_encoding: str) -> Tuple[str, ...]:
+    # Cached: every request names one of a handful of spellings.
     codings = []
     for token in content_encoding.split(","):
         name = token.strip().lower()
@@ -140,7 +147,7 @@ def parse_content_encoding(content_encoding: Union[str, bytes, None]) -> List[st
     if len(codings) > MAX_CODINGS:
         raise UnsupportedMediaType(
             ENCODING_MESSAGE, detail=f"more than {MAX_CODINGS} content codings")
-    return codings
+    return tuple(codings)
 
 
 def _deflate_wbits(cmf: int, flg: int) -> int:

@@ -76,7 +76,9 @@ def _whole(body: BytesLike, content_type: Union[str, bytes, None],
         inflated = inflate_whole(body, content_encoding, limits)
         if inflated is not None:
             body, content_encoding = inflated, None
-    if content_encoding is None or not parse_content_encoding(content_encoding):
+    else:
+        content_encoding = None   # identity, however spelled
+    if content_encoding is None:
         # Uncompressed and all in memory: the kernels frame and build it in one go.
         return _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, raw)
     decoder = StreamDecoder(
