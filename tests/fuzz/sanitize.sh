@@ -32,6 +32,7 @@ mkdir -p "$DEST"
 # tracked and new (not ignored) files: no .so/.c of the working tree
 (cd "$SRC" && git ls-files -z -co --exclude-standard | xargs -0 cp --parents -t "$DEST")
 cd "$DEST"
+"$PY" -c "import Cython" 2>/dev/null || "$PY" -m pip install -q "Cython>=3.0"   # the build needs it
 echo "== building the sanitized kernels in $DEST"
 t0=$(date +%s)
 FASTINGEST_SANITIZE=1 "$PY" setup.py -q build_ext --inplace >"$DEST/build.log" 2>&1 \
