@@ -141,22 +141,27 @@ def test_workers_that_cannot_start_stop_the_server(tmp_path):
 
 
 def test_sqlite_writers_in_several_processes_on_a_fresh_file(tmp_path):
-    """Four processes create the schema, switch to WAL and group-commit into one new
-    file at the same moment: busy waits, no errors, every row."""
-    db = str(tmp_path / "race.db")
+    """Six processes create the schema, switch to WAL and group-commit into one new
+    file at the same moment: no errors, every row. Three fresh files, because the race
+    it pins (a concurrent first ``journal_mode=WAL`` answering "database is locked"
+    without a busy wait, CI 2026-11-23) hit about one round in seven."""
     # spawn, not fork: this test process has threads (a fork child could inherit a
     # lock some other thread held at that moment, and hang).
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(4)
-    procs = [ctx.Process(target=sqlite_writer, args=(db, f"p{n}", barrier)) for n in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-    assert [p.exitcode for p in procs] == [0] * 4
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT source, count(*) FROM events GROUP BY source").fetchall() == [
-            (f"p{n}", 300) for n in range(4)]
+    for round_ in range(3):
+        db = str(tmp_path / f"race{round_}.db")
+        barrier = ctx.Barrier(6)
+        procs = [ctx.Process(target=sqlite_writer, args=(db, f"p{n}", barrier))
+                 for n in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 6
+        with sqlite3.connect(db) as conn:
+            assert conn.execute(
+                "SELECT source, count(*) FROM events GROUP BY source").fetchall() == [
+                (f"p{n}", 300) for n in range(6)]
 
 
 def test_sqlite_writer_lock_held_elsewhere_fails_after_busy_timeout(tmp_path):

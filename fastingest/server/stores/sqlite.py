@@ -233,14 +233,26 @@ class SQLiteStore(Store):
         conn.executescript(STAGING)
         return conn
 
+    def _connect_locked(self, lock: Optional["_WriterLock"]) -> sqlite3.Connection:
+        """Connect and set up under the writers' lock: on a fresh file, the first
+        ``journal_mode=WAL`` of several processes at once can answer "database is
+        locked" at once, without waiting in SQLite's busy handler."""
+        if lock is None:
+            return self._connect()
+        lock.acquire()
+        try:
+            return self._connect()
+        finally:
+            lock.release()
+
     def _writer(self) -> None:
         fatal: Optional[BaseException] = None
         conn = None
         lock = None
         checkpointer: Optional[_Checkpointer] = None
         try:
-            conn = self._connect()
             lock = _WriterLock.open(self.path, self.busy_timeout)
+            conn = self._connect_locked(lock)
             if self.checkpoint_bytes:
                 checkpointer = _Checkpointer(self.path, self.busy_timeout)
         except Exception as exc:   # unwritable path, not a database...: every op fails
