@@ -6,7 +6,7 @@ Chunks are scanned in place; only the event that straddles a chunk boundary is c
 streamed body copies one event per chunk.
 """
 from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t, uint64_t
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject
 
 cdef extern from *:
     """
@@ -113,6 +113,28 @@ cdef extern from *:
         x ^= x << 1; x ^= x << 2; x ^= x << 4; x ^= x << 8; x ^= x << 16; x ^= x << 32;
         return x;
     }
+    /* '{' and '[' bytes in p[0:end] (inside strings too: an upper bound of the
+       nesting); -1 when nd and a '\n' is among them. */
+    static inline Py_ssize_t fr_count_open(const unsigned char *p, Py_ssize_t end, int nd) {
+        Py_ssize_t pos = 0, count = 0;
+    #ifdef FR_SSE2
+        const __m128i lo = _mm_set1_epi8(0x7B), bit = _mm_set1_epi8(0x20);
+        const __m128i n = _mm_set1_epi8(0x0A);
+        while (pos + 16 <= end) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(p + pos));
+            if (nd && _mm_movemask_epi8(_mm_cmpeq_epi8(v, n))) return -1;
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(v, bit), lo));
+            while (m) { count++; m &= m - 1; }
+            pos += 16;
+        }
+    #endif
+        for (; pos < end; pos++) {
+            unsigned char c = p[pos];
+            if (nd && c == 0x0A) return -1;
+            count += (c | 0x20) == 0x7B;
+        }
+        return count;
+    }
     static inline int fr_ctz64(uint64_t m) {
     #if defined(__GNUC__) || defined(__clang__)
         return __builtin_ctzll(m);
@@ -129,6 +151,11 @@ cdef extern from *:
     int fr_ctz64(uint64_t m) nogil
     Py_ssize_t fr_find_in_string(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, int nd) nogil
     Py_ssize_t fr_find_outside(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, int nd) nogil
+    Py_ssize_t fr_count_open(const unsigned char* p, Py_ssize_t end, int nd) nogil
+
+cdef extern from "Python.h":
+    # What Batch.__new__(Batch) ends in, without the bound-method call around it.
+    object PyType_GenericAlloc(PyTypeObject* type, Py_ssize_t nitems)
 
 cdef extern from "<stdint.h>":
     const uint64_t UINT64_MAX
@@ -137,6 +164,7 @@ from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memchr
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython cimport array
+from cpython.dict cimport PyDict_GetItem
 
 from ._timestamps cimport (epoch_float_to_ns, epoch_int_to_ns, event_times_list, object_to_ns,
                           parse_dt_text, seconds_to_ns)
@@ -1325,13 +1353,14 @@ cdef object _loads_batch(Frames frames, int kind):
     each) with the cyclic GC paused meanwhile (see framing._loads_batch for why)."""
     cdef Py_ssize_t lo = 0, hi, size
     cdef list events
-    if frames.n == 1 and kind != K_MSGPACK:
+    if frames.n == 1:
         # One event: no array to wrap it in, build it from its bytes where they lie.
         if frames.straddler is None and type(frames.chunk) is bytes and \
                 frames.ln[0] == PyBytes_GET_SIZE(frames.chunk):
-            return [orjson.loads(frames.chunk)]
-        doc = PyMemoryView_FromMemory(<char*>frames._ptr(0), frames.ln[0], PyBUF_READ)
-        return [orjson.loads(doc)]
+            doc = frames.chunk
+        else:
+            doc = PyMemoryView_FromMemory(<char*>frames._ptr(0), frames.ln[0], PyBUF_READ)
+        return [unpack_msgpack(doc) if kind == K_MSGPACK else orjson.loads(doc)]
     cdef int was = PyGC_Disable()
     try:
         events = None
@@ -1419,22 +1448,116 @@ cdef extern from "<time.h>" nogil:
     int CLOCK_REALTIME
 
 
+#: Bodies up to this size may take the one-object shortcut (_one_object).
+ONE_OBJECT_MAX = 65536
+
+
+cdef list _one_object(object body, int kind, int64_t max_event, int max_depth):
+    """``[event]`` when ``body`` is plainly one small JSON object or MessagePack map —
+    most tiny requests are — built by one ``orjson.loads`` (``msgpack.unpackb``) without
+    a scanner; None otherwise, and then the
+    general path decides, errors included. Every condition here is a sufficient one:
+    the whole body within ``max_event`` (so is the event), fewer ``{``/``[`` bytes than
+    ``max_depth`` (so is the nesting), one NDJSON line, and orjson's own check that the
+    body is one value — which it shares with the general path, where orjson builds the
+    events too; for MessagePack the validator's walk replaces the scanner's. Skipping
+    the scanner, its frames and their arrays, decode() of one 330-byte event went from
+    2.9 to 2.1 µs (JSON), 3.3 to 2.2 µs (NDJSON), 4.5 to 3.8 µs (MessagePack)."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(body)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(body), i = 0, end = n
+    cdef ValidateError err
+    if n > ONE_OBJECT_MAX or n > max_event or n == 0:
+        return None
+    if kind == K_MSGPACK:
+        # A map header first, and the validator's walk (the scanner's checks and more)
+        # ending exactly at the end of the body.
+        if not ((p[0] & 0xF0) == 0x80 or p[0] == 0xDE or p[0] == 0xDF):
+            return None
+        if msgpack_map_end(p, 0, n, max_depth, &err) != n:
+            return None
+        try:
+            event = unpack_msgpack(body)
+        except Exception:
+            return None
+        return [event] if type(event) is dict else None
+    if kind == K_NDJSON:
+        if n and p[n - 1] == 10:
+            end = n - 1   # the line's own end; any other newline means more lines
+    else:
+        while i < n and (p[i] == 32 or p[i] == 10 or p[i] == 13 or p[i] == 9):
+            i += 1
+    if i >= end or p[i] != 123:   # "{"
+        return None
+    cdef Py_ssize_t nest = fr_count_open(p, end, kind == K_NDJSON)
+    if nest < 0 or nest > max_depth:
+        return None
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(event) is not dict:
+        return None
+    return [event]
+
+
+cdef object _one_object_batch(list items, object body, int kind, int64_t received):
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(body)
+    cdef Py_ssize_t start = 0
+    if kind != K_MSGPACK:   # the object starts after any leading whitespace
+        while p[start] != 123:
+            start += 1
+    cdef array.array offsets = array.clone(_INT64_TEMPLATE, 1, False)
+    offsets.data.as_longlongs[0] = start
+    cdef array.array lines = None
+    if kind == K_NDJSON:
+        lines = array.clone(_INT64_TEMPLATE, 1, False)
+        lines.data.as_longlongs[0] = 1
+    batch = PyType_GenericAlloc(<PyTypeObject*>Batch, 0)
+    batch.events = items
+    batch.times_ns = event_times_list(items, received)
+    batch.offsets = offsets
+    batch.lines = lines
+    batch.errors = []
+    return batch
+
+
+#: (limits, max_body, max_event, max_depth) of the Limits last seen: most callers pass
+#: the same object every time, and its three attribute reads cost ~0.1 µs a call. The
+#: tuple holds a reference, so the identity test cannot match a new object at an old
+#: address, and is replaced whole (a thread reads the old tuple or the new one).
+cdef tuple _limits_seen = (None, 0, 0, 0)
+cdef dict _MEDIA_TYPES = MEDIA_TYPES
+
+
 def decode_whole(body, content_type, limits, received_ns, errors, bint raw):
     """decode()/split() of an uncompressed body held in memory (see framing.decode_whole)."""
+    global _limits_seen
     cdef timespec now
     cdef int64_t received
-    kind = MEDIA_TYPES.get(content_type)
-    if kind is None:
-        kind = media_kind(content_type)
+    cdef PyObject* found = PyDict_GetItem(_MEDIA_TYPES, content_type) \
+        if type(content_type) is str else NULL
+    kind = <object>found if found is not NULL else media_kind(content_type)
     cdef bint collect = False if errors == "raise" else collect_mode(errors, kind)
     if received_ns is None:
         clock_gettime(CLOCK_REALTIME, &now)   # time.time_ns()'s clock
         received = <int64_t>now.tv_sec * 1000000000 + now.tv_nsec
     else:
         received = received_ns
+    cdef tuple seen = _limits_seen
+    if seen[0] is not limits:
+        seen = (limits, limits.max_body, limits.max_event, limits.max_depth)
+        _limits_seen = seen
+    cdef Py_ssize_t max_body = seen[1]
+    cdef int64_t max_event = seen[2]
+    cdef int max_depth = seen[3]
+    if not raw and not collect and type(body) is bytes \
+            and PyBytes_GET_SIZE(body) <= max_body:
+        one = _one_object(body, kind, max_event, max_depth)
+        if one is not None:
+            return _one_object_batch(one, body, kind, received)
     items, times, offsets, lines, line_errors = _decode_body(
-        body, kind, limits.max_body, limits.max_event, limits.max_depth, received, collect, raw)
-    batch = (RawBatch if raw else Batch).__new__(RawBatch if raw else Batch)
+        body, kind, max_body, max_event, max_depth, received, collect, raw)
+    batch = PyType_GenericAlloc(<PyTypeObject*>(RawBatch if raw else Batch), 0)
     if raw:
         batch.raw = items
     else:

@@ -169,7 +169,12 @@ def inflate_whole(body: BytesLike, content_encoding: Union[str, bytes, None],
     limit reached. Otherwise None, and the caller uses :func:`open_decoder` (which then
     finds the precise answer). The point is per-request cost on small bodies.
     """
-    codings = parse_content_encoding(content_encoding)
+    return inflate_codings_whole(body, parse_content_encoding(content_encoding), limits)
+
+
+def inflate_codings_whole(body: BytesLike, codings: List[str],
+                          limits: Limits = DEFAULT_LIMITS) -> Optional[bytes]:
+    """:func:`inflate_whole` for codings already parsed by :func:`parse_content_encoding`."""
     if len(codings) != 1 or codings[0] not in ("gzip", "deflate"):
         return None
     n = len(body)

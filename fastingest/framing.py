@@ -726,7 +726,10 @@ def decode_body(body: _Src, kind: int, max_body: int, max_event: int, max_depth:
 
 def decode_whole(body: _Src, content_type: Union[str, bytes, None], limits: Limits,
                  received_ns: Optional[int], errors: str, raw: bool) -> Union[Batch, RawBatch]:
-    """decode()/split() of an uncompressed body held in memory: a Batch (RawBatch)."""
+    """decode()/split() of an uncompressed body held in memory: a Batch (RawBatch).
+
+    (The compiled twin answers a body that is plainly one small object without its
+    scanner — ``_framing._one_object`` — with the same answer; tests/test_one_object.py.)"""
     kind = media_kind(content_type)
     collect = collect_mode(errors, kind)
     received = time.time_ns() if received_ns is None else int(received_ns)
