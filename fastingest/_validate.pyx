@@ -851,43 +851,48 @@ cdef inline int _range_error(Py_ssize_t start, Py_ssize_t end, Py_ssize_t n) exc
     raise ValueError(f"need 0 <= start <= end <= len(buf), got {start}, {end}, {n}")
 
 
+ctypedef Py_ssize_t (*EndFn)(const unsigned char*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                             Err*) noexcept nogil
+
+
+cdef Py_ssize_t _scan_buffer(EndFn find_end, buf, Py_ssize_t start, Py_ssize_t end,
+                             Py_ssize_t max_depth, Py_ssize_t base) except -1:
+    """``find_end`` over any buffer, without the GIL past GIL_THRESHOLD bytes."""
+    cdef Py_buffer view
+    cdef const unsigned char* p
+    cdef Py_ssize_t n, r
+    cdef Err err
+    cdef bint is_bytes = type(buf) is bytes
+    if is_bytes:
+        p = <const unsigned char*>PyBytes_AS_STRING(buf)
+        n = PyBytes_GET_SIZE(buf)
+    else:
+        PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+        p = <const unsigned char*>view.buf
+        n = view.len
+    try:
+        if not (0 <= start <= end <= n):
+            _range_error(start, end, n)
+        if end - start > GIL_THRESHOLD:
+            with nogil:
+                r = find_end(p, start, end, max_depth, &err)
+        else:
+            r = find_end(p, start, end, max_depth, &err)
+    finally:
+        if not is_bytes:
+            PyBuffer_Release(&view)
+    if r < 0:
+        raise validate_error(&err, max_depth, base)
+    return r
+
+
 def scan_json_object(buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_depth, Py_ssize_t base=0):
     """Validate the JSON object starting exactly at ``buf[start]`` (read up to ``end``).
 
     Returns the index just past the object's closing ``}``; raises ``ParseError`` with
     ``offset = base + index`` of the first offending byte (see :mod:`fastingest.validate`).
     """
-    cdef Py_buffer view
-    cdef const unsigned char* p
-    cdef Py_ssize_t n, r
-    cdef Err err
-    if type(buf) is bytes:
-        p = <const unsigned char*>PyBytes_AS_STRING(buf)
-        n = PyBytes_GET_SIZE(buf)
-        if not (0 <= start <= end <= n):
-            _range_error(start, end, n)
-        if end - start > GIL_THRESHOLD:
-            with nogil:
-                r = json_object_end(p, start, end, max_depth, &err)
-        else:
-            r = json_object_end(p, start, end, max_depth, &err)
-    else:
-        PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
-        try:
-            p = <const unsigned char*>view.buf
-            n = view.len
-            if not (0 <= start <= end <= n):
-                _range_error(start, end, n)
-            if end - start > GIL_THRESHOLD:
-                with nogil:
-                    r = json_object_end(p, start, end, max_depth, &err)
-            else:
-                r = json_object_end(p, start, end, max_depth, &err)
-        finally:
-            PyBuffer_Release(&view)
-    if r < 0:
-        raise validate_error(&err, max_depth, base)
-    return r
+    return _scan_buffer(json_object_end, buf, start, end, max_depth, base)
 
 
 def scan_msgpack_map(buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_depth, Py_ssize_t base=0):
@@ -896,34 +901,4 @@ def scan_msgpack_map(buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_depth
     Returns the index just past the map; raises ``ParseError`` with ``offset = base +
     index`` (see :mod:`fastingest.validate`).
     """
-    cdef Py_buffer view
-    cdef const unsigned char* p
-    cdef Py_ssize_t n, r
-    cdef Err err
-    if type(buf) is bytes:
-        p = <const unsigned char*>PyBytes_AS_STRING(buf)
-        n = PyBytes_GET_SIZE(buf)
-        if not (0 <= start <= end <= n):
-            _range_error(start, end, n)
-        if end - start > GIL_THRESHOLD:
-            with nogil:
-                r = msgpack_map_end(p, start, end, max_depth, &err)
-        else:
-            r = msgpack_map_end(p, start, end, max_depth, &err)
-    else:
-        PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
-        try:
-            p = <const unsigned char*>view.buf
-            n = view.len
-            if not (0 <= start <= end <= n):
-                _range_error(start, end, n)
-            if end - start > GIL_THRESHOLD:
-                with nogil:
-                    r = msgpack_map_end(p, start, end, max_depth, &err)
-            else:
-                r = msgpack_map_end(p, start, end, max_depth, &err)
-        finally:
-            PyBuffer_Release(&view)
-    if r < 0:
-        raise validate_error(&err, max_depth, base)
-    return r
+    return _scan_buffer(msgpack_map_end, buf, start, end, max_depth, base)
