@@ -24,12 +24,15 @@ from __future__ import annotations
 import ipaddress
 import time
 from typing import (Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple,
-                    Union)
+                    Union, cast)
 
 import orjson
 
+from ..batch import Batch
 from ..compression import parse_content_encoding
+from ..errors import IngestError
 from ..limits import Limits
+from ..stream import StreamDecoder
 
 HeaderList = Iterable[Tuple[bytes, bytes]]
 """Request headers as ASGI gives them: ``(name, value)`` byte pairs."""
@@ -137,6 +140,65 @@ class Exchange:
     def _check_receiving(self) -> None:
         if self.response is not None:
             raise RuntimeError("the response is decided: stop sending the body")
+
+
+class DecodingExchange(Exchange):
+    """An exchange whose body streams through the codec: ``feed``/``end`` and the
+    state checks the protocols share. A subclass says what a batch becomes
+    (:meth:`_batch`), what a codec error answers (:meth:`_error_response`), what the
+    end of the body adds (:meth:`_ended_with`), and its 503 (``UNAVAILABLE``)."""
+
+    UNAVAILABLE: Response
+
+    def __init__(self, source: str, decoder: StreamDecoder, received_ns: int) -> None:
+        self.source = source
+        self.received_ns = received_ns
+        self._decoder = decoder
+        self._ended = False
+
+    def feed(self, data: bytes) -> Optional[Events]:
+        self._check_receiving()
+        try:
+            return self._batch(cast(Batch, self._decoder.feed(data)))
+        except IngestError as exc:
+            self._fail(exc)
+            return None
+
+    def end(self) -> Optional[Events]:
+        self._check_receiving()
+        self._ended = True
+        try:
+            events = self._batch(cast(Batch, self._decoder.close()))
+        except IngestError as exc:
+            self._fail(exc)
+            return None
+        return self._ended_with(events)
+
+    def failed(self) -> Response:
+        self.response = self.UNAVAILABLE
+        return self.UNAVAILABLE
+
+    def _batch(self, batch: Batch) -> Optional[Events]:
+        raise NotImplementedError
+
+    def _error_response(self, exc: IngestError) -> Response:
+        raise NotImplementedError
+
+    def _ended_with(self, events: Optional[Events]) -> Optional[Events]:
+        return events
+
+    def _fail(self, exc: IngestError) -> None:
+        self.error = exc
+        self.response = self._error_response(exc)
+
+    def _check_receiving(self) -> None:
+        super()._check_receiving()
+        if self._ended:
+            raise RuntimeError("the body already ended")
+
+    def _check_done(self) -> None:
+        if not self._ended or self.response is not None:
+            raise RuntimeError("only a body that ended without an error can be committed")
 
 
 class Answer(Exchange):
@@ -251,7 +313,7 @@ def client_in(client: Optional[str], networks: Sequence[Network]) -> bool:
 
 
 __all__ = [
-    "Answer", "Events", "Exchange", "HeaderList", "LOOPBACK_NETWORKS", "Protocol",
+    "Answer", "DecodingExchange", "Events", "Exchange", "HeaderList", "LOOPBACK_NETWORKS", "Protocol",
     "REQUEST_TIMEOUT", "Request", "Response", "Service", "bearer_token", "client_in",
     "declared_too_large", "json_response", "parse_networks", "text_response",
 ]

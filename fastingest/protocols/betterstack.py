@@ -23,14 +23,14 @@ Order of checks (the first failing one answers; nothing later is looked at):
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, cast
+from typing import Mapping, Optional
 
 from ..batch import Batch
 from ..errors import IngestError, PayloadTooLarge
 from ..limits import DEFAULT_LIMITS, Limits
 from ..stream import StreamDecoder
-from . import (Answer, Events, Exchange, Protocol, Request, Response, bearer_token,
-               declared_too_large, text_response)
+from . import (Answer, DecodingExchange, Events, Exchange, Protocol, Request, Response,
+               bearer_token, declared_too_large, text_response)
 
 UNAUTHORIZED = "Unauthorized"
 ACCEPTED = text_response(202, "")
@@ -84,57 +84,22 @@ def _failed(exc: IngestError) -> Answer:
     return answer
 
 
-class BetterStackExchange(Exchange):
+class BetterStackExchange(DecodingExchange):
     """One accepted-so-far ``POST /``: streams the body through the codec."""
 
-    def __init__(self, source: str, decoder: StreamDecoder, received_ns: int) -> None:
-        self.source = source
-        self.received_ns = received_ns
-        self._decoder = decoder
-        self._ended = False
-
-    def feed(self, data: bytes) -> Optional[Events]:
-        self._check_receiving()
-        try:
-            return self._events(cast(Batch, self._decoder.feed(data)))
-        except IngestError as exc:
-            self._fail(exc)
-            return None
-
-    def end(self) -> Optional[Events]:
-        self._check_receiving()
-        self._ended = True
-        try:
-            return self._events(cast(Batch, self._decoder.close()))
-        except IngestError as exc:
-            self._fail(exc)
-            return None
+    UNAVAILABLE = UNAVAILABLE
 
     def committed(self) -> Response:
         self._check_done()
         return ACCEPTED
 
-    def failed(self) -> Response:
-        self.response = UNAVAILABLE
-        return UNAVAILABLE
-
-    def _events(self, batch: Batch) -> Optional[Events]:
+    def _batch(self, batch: Batch) -> Optional[Events]:
         if not batch.events:
             return None
         return Events(self.source, batch.events, batch.times_ns, self.received_ns)
 
-    def _fail(self, exc: IngestError) -> None:
-        self.error = exc
-        self.response = error_response(exc)
-
-    def _check_receiving(self) -> None:
-        super()._check_receiving()
-        if self._ended:
-            raise RuntimeError("the body already ended")
-
-    def _check_done(self) -> None:
-        if not self._ended or self.response is not None:
-            raise RuntimeError("only a body that ended without an error can be committed")
+    def _error_response(self, exc: IngestError) -> Response:
+        return error_response(exc)
 
 
 __all__ = ["ACCEPTED", "BetterStack", "BetterStackExchange", "UNAUTHORIZED", "error_response"]

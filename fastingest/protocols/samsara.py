@@ -59,9 +59,9 @@ from ..batch import Batch
 from ..formats import media_type
 from ..limits import DEFAULT_LIMITS, Limits
 from ..stream import StreamDecoder
-from . import (LOOPBACK_NETWORKS, Answer, Events, Exchange, Protocol, Request, Response,
-               bearer_token, client_in, declared_too_large, json_response, parse_networks,
-               text_response)
+from . import (LOOPBACK_NETWORKS, Answer, DecodingExchange, Events, Exchange, Protocol,
+               Request, Response, bearer_token, client_in, declared_too_large, json_response,
+               parse_networks, text_response)
 
 EVENTS_PATH = "/v1/events"
 STATUS_PATH = "/v1/api-status"
@@ -249,7 +249,7 @@ def _failed(exc: IngestError) -> Answer:
     return answer
 
 
-class SamsaraExchange(Exchange):
+class SamsaraExchange(DecodingExchange):
     """One ``POST /v1/events``: decode, validate each event, enrich the valid ones.
 
     Events are handed out for storing while every event so far is valid; after the
@@ -257,33 +257,17 @@ class SamsaraExchange(Exchange):
     but every later event is still checked so the answer has one entry per event.
     """
 
+    UNAVAILABLE = UNAVAILABLE
+
     def __init__(self, source: str, decoder: StreamDecoder, received_ns: int,
                  published_ms: Optional[int]) -> None:
-        self.source = source
-        self.received_ns = received_ns
+        super().__init__(source, decoder, received_ns)
         self.published_ms = published_ms
         self._received_ms = received_ns // _MS
-        self._decoder = decoder
         self._count = 0
         self._verdicts: Optional[List[object]] = None
-        self._ended = False
 
-    def feed(self, data: bytes) -> Optional[Events]:
-        self._check_receiving()
-        try:
-            return self._decode(cast(Batch, self._decoder.feed(data)))
-        except IngestError as exc:
-            self._fail(exc)
-            return None
-
-    def end(self) -> Optional[Events]:
-        self._check_receiving()
-        self._ended = True
-        try:
-            events = self._decode(cast(Batch, self._decoder.close()))
-        except IngestError as exc:
-            self._fail(exc)
-            return None
+    def _ended_with(self, events: Optional[Events]) -> Optional[Events]:
         if not self._decoder.is_array:
             self.response = NOT_AN_ARRAY
         elif self._verdicts is not None:
@@ -294,15 +278,11 @@ class SamsaraExchange(Exchange):
         self._check_done()
         return ACCEPTED if self.published_ms is not None else ACCEPTED_WITH_WARNING
 
-    def failed(self) -> Response:
-        self.response = UNAVAILABLE
-        return UNAVAILABLE
-
     def timed_out(self) -> Response:
         self.response = REQUEST_TIMEOUT
         return REQUEST_TIMEOUT
 
-    def _decode(self, batch: Batch) -> Optional[Events]:
+    def _batch(self, batch: Batch) -> Optional[Events]:
         events: List[Dict[str, Any]] = []
         times = array("q")
         self._take(batch.events, events, times)
@@ -335,18 +315,8 @@ class SamsaraExchange(Exchange):
                 events.append(event)
             self._count += 1
 
-    def _fail(self, exc: IngestError) -> None:
-        self.error = exc
-        self.response = _codec_error(exc, bool(self._decoder.is_array))
-
-    def _check_receiving(self) -> None:
-        super()._check_receiving()
-        if self._ended:
-            raise RuntimeError("the body already ended")
-
-    def _check_done(self) -> None:
-        if not self._ended or self.response is not None:
-            raise RuntimeError("only a body that ended without an error can be committed")
+    def _error_response(self, exc: IngestError) -> Response:
+        return _codec_error(exc, bool(self._decoder.is_array))
 
 
 class StatusExchange(Exchange):
