@@ -9,13 +9,10 @@ import asyncio
 import gzip
 import json
 import os
-import queue
 import re
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -35,6 +32,8 @@ from fastingest.server.cli import parse_size, parse_tokens
 from fastingest.server.stores import Store, StoreError, Transaction, store_from_url
 from fastingest.server.stores.sqlite import SQLiteStore
 
+from servers import Serve
+
 MiB = 1024 * 1024
 TOKEN = "test-token"
 TOKENS = {TOKEN: "app", "other-token": "other"}
@@ -42,66 +41,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TEXT = "text/plain; charset=utf-8"
 SIZE_TEXT = "payload reached size limit"
 PARSE_TEXT = "Couldn't parse JSON content."
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-# -- a real server: `python -m fastingest serve` in its own process ------------------------
-
-class Lines:
-    """Lines of a subprocess stream, read by a thread, awaited by pattern."""
-
-    def __init__(self, stream) -> None:
-        self.lines: "queue.Queue[str]" = queue.Queue()
-        self.seen: List[str] = []
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream) -> None:
-        for line in iter(stream.readline, ""):
-            self.lines.put(line)
-        self.lines.put("")   # EOF
-
-    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while True:
-            line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            self.seen.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-            if line == "":
-                raise AssertionError(f"{pattern!r} never came: {''.join(self.seen)}")
-
-
-class ServeProcess:
-    """``python -m fastingest serve --port 0 ...``; ready when it prints its banner,
-    which it does only once it listens (and which carries the port it got)."""
-
-    def __init__(self, args: Sequence[str], cwd, env: Optional[Dict[str, str]] = None) -> None:
-        env = dict(os.environ if env is None else env)
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fastingest", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
-        self.out, self.err = Lines(self.proc.stdout), Lines(self.proc.stderr)
-
-    def __enter__(self) -> "ServeProcess":
-        try:
-            self.port = int(self.out.wait_for(r"on http://127\.0\.0\.1:(\d+)").group(1))
-        except BaseException:
-            self.__exit__()
-            raise
-        self.url = f"http://127.0.0.1:{self.port}"
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
+# -- a real server: `python -m fastingest serve` in its own process (tests/servers.py) ----
 
 def read_rows(db, where: str = "1", args: Sequence = ()) -> List[Tuple[str, int, int, dict]]:
     with sqlite3.connect(db) as conn:
@@ -113,7 +55,7 @@ def read_rows(db, where: str = "1", args: Sequence = ()) -> List[Tuple[str, int,
 class Served:
     """The module's server, its client and database, and the rows of the current test."""
 
-    def __init__(self, server: ServeProcess, client: httpx.Client, db) -> None:
+    def __init__(self, server: Serve, client: httpx.Client, db) -> None:
         self.server, self.client, self.db = server, client, db
         self.url = server.url
         self._mark = 0
@@ -138,7 +80,7 @@ def served(tmp_path_factory):
     # A small spill threshold so that larger requests also go through the staging table.
     args = ["--token", f"app={TOKEN}", "--token", "other=other-token",
             "--store", f"sqlite:{db}?spill_bytes=262144", "--log-level", "warning"]
-    with ServeProcess(args, cwd=tmp) as server, \
+    with Serve(args, cwd=tmp) as server, \
             httpx.Client(base_url=server.url, timeout=60) as client:
         yield Served(server, client, db)
 
@@ -891,7 +833,7 @@ def test_serve_prints_a_token_and_shuts_down_gracefully_on_sigterm(tmp_path):
     by re-raising SIGTERM once the shutdown is complete)."""
     db = tmp_path / "cli.db"
     env = {k: v for k, v in os.environ.items() if k != "FASTINGEST_TOKENS"}
-    with ServeProcess(["--store", f"sqlite:{db}"], cwd=tmp_path, env=env) as server:
+    with Serve(["--store", f"sqlite:{db}"], cwd=tmp_path, env=env) as server:
         token = server.out.wait_for(r"created source 'default' with token (\S+)").group(1)
         curl = server.out.wait_for(r"curl -X POST (\S+) -H 'Authorization: Bearer (\S+)'")
         assert curl.groups() == (server.url + "/", token)
