@@ -296,8 +296,8 @@ def test_tail_prints_the_stream_and_follows_it(served, nats_server):
             reader.join(0.2)
         assert json.loads(got[0])["event"]["id"].startswith("follow-")
     finally:
-        follow.send_signal(signal.SIGINT)
-        follow.wait(10)
+        follow.send_signal(signal.SIGTERM)
+    assert follow.wait(10) == 0   # SIGTERM ends a follow cleanly
 
 
 # -- units: URLs, names ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ One line per event, in the order the store committed them::
 
 ``--since`` is about reception (when the server stored the event): a duration back
 from now (``90s``, ``15m``, ``2h``, ``7d``) or a time (RFC 3339, or a UNIX epoch in
-s/ms/µs/ns). ``--follow`` keeps printing new events until interrupted. Reading never
+s/ms/µs/ns). ``--follow`` keeps printing new events until SIGINT (Ctrl-C) or SIGTERM, then exits 0. Reading never
 changes the store (NATS: an ephemeral ordered consumer, nothing acknowledged).
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
 from typing import AsyncIterator, BinaryIO, List, Optional, Tuple
@@ -84,6 +85,29 @@ async def tail(events: AsyncIterator[Record], out: BinaryIO, follow: bool) -> in
     return n
 
 
+async def tail_until_stopped(events: AsyncIterator[Record], out: BinaryIO, follow: bool) -> int:
+    """:func:`tail`, ended cleanly by SIGINT or SIGTERM. The handlers are set on the
+    loop explicitly: a process started in the background by a non-interactive shell
+    inherits SIGINT *ignored*, and Python then installs no KeyboardInterrupt for it."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    stop_signals = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+            stop_signals.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):   # Windows, not main thread
+            pass
+    try:
+        return await tail(events, out, follow)
+    except asyncio.CancelledError:
+        out.flush()
+        return 0
+    finally:
+        for sig in stop_signals:
+            loop.remove_signal_handler(sig)
+
+
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add the ``tail`` subcommand to the ``fastingest`` command."""
     p = subparsers.add_parser(
@@ -110,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"fastingest tail: {exc}\n")
         return 2
     try:
-        asyncio.run(tail(events, sys.stdout.buffer, args.follow))
+        asyncio.run(tail_until_stopped(events, sys.stdout.buffer, args.follow))
     except StoreError as exc:
         sys.stderr.write(f"fastingest tail: {exc}\n")
         return 1
@@ -122,4 +146,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["events_from", "line", "parse_since", "register", "run", "tail"]
+__all__ = ["events_from", "line", "parse_since", "register", "run", "tail", "tail_until_stopped"]
