@@ -46,15 +46,6 @@ from typing import Dict, List, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "load-test-token"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    source      TEXT    NOT NULL,
-    time_ns     INTEGER NOT NULL,
-    received_ns INTEGER NOT NULL,
-    event       TEXT    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_source_time ON events (source, time_ns);
-"""
 
 
 # -- the naive endpoint (runs in its own process: `load.py _naive DB SYNCHRONOUS`) ------------
@@ -71,10 +62,12 @@ def naive_main(db: str, synchronous: str) -> None:
     from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
 
+    from fastingest.server.stores.sqlite import SCHEMA
+
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.executescript(SCHEMA)
+    conn.executescript(SCHEMA)   # the very table and index fastingest's store uses
 
     def event_time(dt, now: int) -> int:
         if isinstance(dt, str):
