@@ -1533,12 +1533,21 @@ cdef object _one_object_batch(list items, object body, int kind, int64_t receive
     if kind == K_NDJSON:
         lines = array.clone(_INT64_TEMPLATE, 1, False)
         lines.data.as_longlongs[0] = 1
-    batch = PyType_GenericAlloc(<PyTypeObject*>Batch, 0)
-    batch.events = items
-    batch.times_ns = event_times_list(items, received)
+    return _new_batch(False, items, event_times_list(items, received), offsets, lines, [])
+
+
+cdef object _new_batch(bint raw, list items, object times, object offsets, object lines,
+                       list errors):
+    """A Batch (RawBatch when ``raw``) holding these, without a call to its class."""
+    batch = PyType_GenericAlloc(<PyTypeObject*>(RawBatch if raw else Batch), 0)
+    if raw:
+        batch.raw = items
+    else:
+        batch.events = items
+    batch.times_ns = times
     batch.offsets = offsets
     batch.lines = lines
-    batch.errors = []
+    batch.errors = errors
     return batch
 
 
@@ -1578,13 +1587,4 @@ def decode_whole(body, content_type, limits, received_ns, errors, bint raw):
             return _one_object_batch(one, body, kind, received)
     items, times, offsets, lines, line_errors = _decode_body(
         body, kind, max_body, max_event, max_depth, received, collect, raw)
-    batch = PyType_GenericAlloc(<PyTypeObject*>(RawBatch if raw else Batch), 0)
-    if raw:
-        batch.raw = items
-    else:
-        batch.events = items
-    batch.times_ns = times
-    batch.offsets = offsets
-    batch.lines = lines
-    batch.errors = line_errors
-    return batch
+    return _new_batch(raw, items, times, offsets, lines, line_errors)
