@@ -160,21 +160,16 @@ def _deflate_wbits(cmf: int, flg: int) -> int:
 INFLATE_WHOLE_CAP = 4 * MiB
 
 
-def inflate_whole(body: BytesLike, content_encoding: Union[str, bytes, None],
+def inflate_whole(body: BytesLike, codings: List[str],
                   limits: Limits = DEFAULT_LIMITS) -> Optional[bytes]:
     """A whole gzip/deflate body in one capped call, when nothing about it is unusual.
 
-    Returns the decoded body only when the general decoder would hand out exactly these
-    bytes and no error: one coding, one complete member/stream with nothing after it, no
-    limit reached. Otherwise None, and the caller uses :func:`open_decoder` (which then
-    finds the precise answer). The point is per-request cost on small bodies.
+    ``codings``: what :func:`parse_content_encoding` made of the header. Returns the
+    decoded body only when the general decoder would hand out exactly these bytes and no
+    error: one coding, one complete member/stream with nothing after it, no limit
+    reached. Otherwise None, and the caller uses :func:`open_decoder` (which then finds
+    the precise answer). The point is per-request cost on small bodies.
     """
-    return inflate_codings_whole(body, parse_content_encoding(content_encoding), limits)
-
-
-def inflate_codings_whole(body: BytesLike, codings: List[str],
-                          limits: Limits = DEFAULT_LIMITS) -> Optional[bytes]:
-    """:func:`inflate_whole` for codings already parsed by :func:`parse_content_encoding`."""
     if len(codings) != 1 or codings[0] not in ("gzip", "deflate"):
         return None
     n = len(body)

@@ -5,7 +5,7 @@ from typing import Any, Optional, Union
 
 from . import _kernels
 from .batch import Batch, RawBatch
-from .compression import inflate_codings_whole, parse_content_encoding
+from .compression import inflate_whole, parse_content_encoding
 from .errors import IngestError, detached
 from .limits import DEFAULT_LIMITS, Limits
 from .stream import BytesLike, StreamDecoder, byte_buffer
@@ -74,7 +74,7 @@ def _whole(body: BytesLike, content_type: Union[str, bytes, None],
            errors: str, raw: bool) -> Any:
     codings = parse_content_encoding(content_encoding)   # 415 for an unknown coding
     if codings:
-        inflated = inflate_codings_whole(body, codings, limits)
+        inflated = inflate_whole(body, codings, limits)
         if inflated is not None:
             body, content_encoding = inflated, None
     else:
