@@ -313,7 +313,7 @@ def client_in(client: Optional[str], networks: Sequence[Network]) -> bool:
 
 
 __all__ = [
-    "Answer", "DecodingExchange", "Events", "Exchange", "HeaderList", "LOOPBACK_NETWORKS", "Protocol",
-    "REQUEST_TIMEOUT", "Request", "Response", "Service", "bearer_token", "client_in",
+    "Answer", "DecodingExchange", "Events", "Exchange", "HeaderList", "LOOPBACK_NETWORKS",
+    "Protocol", "REQUEST_TIMEOUT", "Request", "Response", "Service", "bearer_token", "client_in",
     "declared_too_large", "json_response", "parse_networks", "text_response",
 ]

@@ -11,8 +11,9 @@ One line per event, in the order the store committed them::
 
 ``--since`` is about reception (when the server stored the event): a duration back
 from now (``90s``, ``15m``, ``2h``, ``7d``) or a time (RFC 3339, or a UNIX epoch in
-s/ms/µs/ns). ``--follow`` keeps printing new events until SIGINT (Ctrl-C) or SIGTERM, then exits 0. Reading never
-changes the store (NATS: an ephemeral ordered consumer, nothing acknowledged).
+s/ms/µs/ns). ``--follow`` keeps printing new events until SIGINT (Ctrl-C) or SIGTERM,
+then exits 0. Reading never changes the store (NATS: an ephemeral ordered consumer,
+nothing acknowledged).
 """
 from __future__ import annotations
 
