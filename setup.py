@@ -25,14 +25,21 @@ def extensions():
         flags = [f"-fsanitize={which}", "-fno-omit-frame-pointer", "-O1", "-g"]
         compile_args = flags
         link_args = flags
+    # Every fastingest/**/_X.pyx is the extension fastingest...._X; its .pxi parts and the
+    # C helpers (.h, found in any folder that holds one) are its dependencies.
+    headers = sorted(glob.glob("fastingest/**/*.h", recursive=True))
+    parts = sorted(glob.glob("fastingest/**/*.pxi", recursive=True))
+    include_dirs = sorted({os.path.dirname(h) for h in headers})
     modules = [
         Extension(
-            "fastingest." + os.path.basename(path)[:-4],
+            path[:-4].replace("/", "."),
             [path],
+            include_dirs=include_dirs,
+            depends=headers + parts,
             extra_compile_args=compile_args,
             extra_link_args=link_args,
         )
-        for path in sorted(glob.glob("fastingest/_*.pyx"))
+        for path in sorted(glob.glob("fastingest/**/_*.pyx", recursive=True))
     ]
     return cythonize(
         modules,

@@ -37,31 +37,7 @@ cdef extern from "Python.h":
     PyObject* PyErr_Occurred()
     void PyErr_Clear()
 
-cdef extern from *:
-    """
-    /* The characters of an ASCII str, or NULL when it has any non-ASCII character. A str
-       whose kind is 1 byte but holds Latin-1 characters is not ASCII, so checking the flag is
-       required, not only the kind. */
-    static inline const unsigned char* fi_ascii_data(PyObject* o, Py_ssize_t* n) {
-    #if PY_VERSION_HEX < 0x030C0000
-        if (PyUnicode_READY(o) < 0) { PyErr_Clear(); return NULL; }
-    #endif
-        if (!PyUnicode_IS_ASCII(o)) return NULL;
-        *n = PyUnicode_GET_LENGTH(o);
-        return (const unsigned char*)PyUnicode_DATA(o);
-    }
-    static const int64_t fi_pow10[10] = {
-        1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL, 100000000LL,
-        1000000000LL};
-    static const unsigned char fi_month_days[16] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0, 0, 0};
-    /* int64 ns spans 1677-09-21T00:12:43.145224192Z .. 2262-04-11T23:47:16.854775807Z. */
-    static const int64_t FI_MAX_S = 9223372036LL;     /* last second, only partly in range */
-    static const int64_t FI_MAX_FRAC = 854775807LL;
-    static const int64_t FI_MIN_S = -9223372037LL;    /* first second, only partly in range */
-    static const int64_t FI_MIN_FRAC = 145224192LL;
-    static const uint64_t FI_NEG_LIMIT = 9223372036854775808ULL;    /* |INT64_MIN| */
-    static const uint64_t FI_POS_LIMIT = 9223372036854775807ULL;
-    """
+cdef extern from "timestamps.h":
     const unsigned char* fi_ascii_data(PyObject* o, Py_ssize_t* n)
     const int64_t fi_pow10[10]
     const unsigned char fi_month_days[16]
@@ -85,20 +61,20 @@ cdef array _Q = array("q")
 
 cdef inline bint _is_space(unsigned char c) noexcept nogil:
     # The set bytes.strip() removes: space, \t \n \v \f \r.
-    return c == 32 or (c >= 9 and c <= 13)
+    return c == c' ' or (c'\t' <= c <= c'\r')
 
 
 cdef inline int _d2(const unsigned char* p) noexcept nogil:
     """Two ASCII digits -> 0..99, or -1. The caller guarantees two readable bytes."""
-    cdef unsigned int a = <unsigned int>p[0] - 48u
-    cdef unsigned int b = <unsigned int>p[1] - 48u
+    cdef unsigned int a = <unsigned int>p[0] - <unsigned int>c'0'
+    cdef unsigned int b = <unsigned int>p[1] - <unsigned int>c'0'
     if a > 9 or b > 9:
         return -1
     return <int>(a * 10 + b)
 
 
 cdef inline bint _is_digit(unsigned char c) noexcept nogil:
-    return <unsigned int>c - 48u < 10u
+    return <unsigned int>c - <unsigned int>c'0' < 10u
 
 
 cdef bint seconds_to_ns(int64_t seconds, int64_t nanos, int64_t* out) noexcept nogil:
@@ -200,8 +176,8 @@ cdef bint _epoch_text(const unsigned char* s, Py_ssize_t n, int64_t* out) noexce
     cdef uint64_t mag = 0
     cdef int64_t frac = 0
     cdef unsigned char c = s[0]
-    if c == 43 or c == 45:             # '+', '-'
-        neg = c == 45
+    if c == c'+' or c == c'-':
+        neg = c == c'-'
         p = 1
     start = p
     while p < n and _is_digit(s[p]):
@@ -209,7 +185,7 @@ cdef bint _epoch_text(const unsigned char* s, Py_ssize_t n, int64_t* out) noexce
             if mag > 922337203685477580ULL:
                 over = 1
             else:
-                mag = mag * 10 + (s[p] - 48)    # <= 9223372036854775809, no wrap
+                mag = mag * 10 + (s[p] - c'0')    # <= 9223372036854775809, no wrap
                 if mag > NEG_LIMIT:
                     over = 1
         p += 1
@@ -222,13 +198,13 @@ cdef bint _epoch_text(const unsigned char* s, Py_ssize_t n, int64_t* out) noexce
             # -(int64_t)2**63 would overflow; build it from mag - 1 instead.
             return epoch_int_to_ns(-<int64_t>(mag - 1) - 1 if mag else 0, out)
         return epoch_int_to_ns(<int64_t>mag, out)
-    if s[p] != 46:                      # '.'
+    if s[p] != c'.':
         return 0
     p += 1
     start = p
     while p < n and _is_digit(s[p]):
         if p - start < 9:
-            frac = frac * 10 + (s[p] - 48)
+            frac = frac * 10 + (s[p] - c'0')
         p += 1
     nd = p - start
     if nd == 0 or p != n or over or mag > <uint64_t>MAX_S + 1:
@@ -259,14 +235,14 @@ cdef bint parse_dt_text(const unsigned char* s, Py_ssize_t n, int64_t* out) noex
 
     # Shape first: '-' at 4 is an extended date, a separator at 8 a basic one (neither byte can
     # be part of an epoch value); everything else is an epoch value or nothing.
-    if n >= 10 and s[4] == 45:
+    if n >= 10 and s[4] == c'-':
         ext = 1
-        if s[7] != 45:
+        if s[7] != c'-':
             return 0
         month = _d2(s + 5)
         day = _d2(s + 8)
         p = 10
-    elif n >= 11 and (s[8] == 84 or s[8] == 116 or s[8] == 32):     # 'T', 't', ' '
+    elif n >= 11 and (s[8] == c'T' or s[8] == c't' or s[8] == c' '):
         ext = 0
         month = _d2(s + 4)
         day = _d2(s + 6)
@@ -283,7 +259,7 @@ cdef bint parse_dt_text(const unsigned char* s, Py_ssize_t n, int64_t* out) noex
 
     if p < n:
         c = s[p]
-        if c != 84 and c != 116 and c != 32:
+        if c != c'T' and c != c't' and c != c' ':
             return 0
         p += 1
         if n - p < 2:
@@ -292,7 +268,7 @@ cdef bint parse_dt_text(const unsigned char* s, Py_ssize_t n, int64_t* out) noex
         if hour < 0:
             return 0
         p += 2
-        if p < n and (s[p] == 58 if ext else _is_digit(s[p])):
+        if p < n and (s[p] == c':' if ext else _is_digit(s[p])):
             p += ext
             if n - p < 2:
                 return 0
@@ -300,7 +276,7 @@ cdef bint parse_dt_text(const unsigned char* s, Py_ssize_t n, int64_t* out) noex
             if minute < 0:
                 return 0
             p += 2
-            if p < n and (s[p] == 58 if ext else _is_digit(s[p])):
+            if p < n and (s[p] == c':' if ext else _is_digit(s[p])):
                 p += ext
                 if n - p < 2:
                     return 0
@@ -308,13 +284,13 @@ cdef bint parse_dt_text(const unsigned char* s, Py_ssize_t n, int64_t* out) noex
                 if second < 0:
                     return 0
                 p += 2
-                if p < n and (s[p] == 46 or s[p] == 44):    # '.', ','
+                if p < n and (s[p] == c'.' or s[p] == c','):
                     p += 1
                     start = p
                     while p < n and _is_digit(s[p]):
                         if p - start < 9:
-                            frac = frac * 10 + (s[p] - 48)
-                        nonzero |= s[p] - 48
+                            frac = frac * 10 + (s[p] - c'0')
+                        nonzero |= s[p] - c'0'
                         p += 1
                     if p == start:
                         return 0
@@ -323,9 +299,9 @@ cdef bint parse_dt_text(const unsigned char* s, Py_ssize_t n, int64_t* out) noex
 
         if p < n:
             c = s[p]
-            if c == 90 or c == 122:                         # 'Z', 'z'
+            if c == c'Z' or c == c'z':
                 p += 1
-            elif c == 43 or c == 45:                        # '+', '-'
+            elif c == c'+' or c == c'-':
                 if n - p < 3:
                     return 0
                 oh = _d2(s + p + 1)
@@ -334,7 +310,7 @@ cdef bint parse_dt_text(const unsigned char* s, Py_ssize_t n, int64_t* out) noex
                 om = 0
                 q = p + 3
                 if q < n:
-                    if s[q] == 58:
+                    if s[q] == c':':
                         q += 1
                     if n - q < 2:
                         return 0
@@ -343,7 +319,7 @@ cdef bint parse_dt_text(const unsigned char* s, Py_ssize_t n, int64_t* out) noex
                         return 0
                     q += 2
                 offset = (oh * 60 + om) * 60
-                if c == 45:
+                if c == c'-':
                     offset = -offset
                 p = q
             if p != n:

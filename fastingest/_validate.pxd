@@ -3,7 +3,7 @@
 # Same answers as scan_json_object / scan_msgpack_map (see fastingest/validate.py for the rules).
 
 cdef struct ValidateError:
-    int code            # index into fastingest.validate.REASONS (0: nesting too deep, -1: out of memory)
+    int code            # index into fastingest.constants.REASONS (0: nesting too deep, -1: out of memory)
     Py_ssize_t pos      # index into the buffer (add the caller's base for a body offset)
 
 # The index just past the JSON object / MessagePack map starting exactly at p[start]

@@ -1,17 +1,19 @@
 # cython: language_level=3
-"""Cython twin of :mod:`fastingest.validate`: same names, same answers, C loops.
+"""Compiled twin of :mod:`fastingest.validate`: same names, same answers, C loops.
 
 The grammar checks run over ``const unsigned char*`` without touching a Python object
-(``nogil``; the GIL is released for inputs over 64 KiB).  Nesting is tracked on an
+(``nogil``; the GIL is released for inputs over 64 KiB). Nesting is tracked on an
 explicit stack bounded by ``min(max_depth, end - start)``; declared MessagePack lengths
-are compared with the bytes left and never allocated.  Plain ASCII in string bodies is
-skipped 16 bytes a step (SSE2; SWAR 8 bytes elsewhere), non-ASCII runs are validated
-sequence by sequence (strict UTF-8, as CPython's decoder), and a number's range
-is decided exactly by comparing its digits with the rounding boundary of DBL_MAX, so no
-float conversion (and no GIL) is needed.
+are compared with the bytes left and never allocated. Plain ASCII in string bodies is
+skipped 16 bytes a step (``validate.h``), non-ASCII runs are validated sequence by
+sequence (strict UTF-8, as CPython's decoder), and a number's range is decided exactly by
+comparing its digits with the rounding boundary of DBL_MAX, so no float conversion (and
+no GIL) is needed. MessagePack headers are read from the shared table
+(``msgpack_header.h``).
 
-Reason strings come from :mod:`fastingest.validate` (``REASONS``), so the twins share them;
-see that module's docstring for the error-offset rules.
+The reasons, and the codes this module reports them by, come from
+:mod:`fastingest.constants` (``REASONS``); see :mod:`fastingest.validate` for the
+error-offset rules.
 """
 from libc.stdint cimport uint64_t, uint32_t, int64_t
 from libc.string cimport memchr, memcmp
@@ -19,132 +21,56 @@ from libc.stdlib cimport malloc, free
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
-from .errors import ParseError
-from . import validate as _reference
+from .mpheader cimport (FI_MP_ARRAY, FI_MP_BIN, FI_MP_EXT, FI_MP_MAP, FI_MP_RESERVED,
+                       FI_MP_SCALAR, FI_MP_STR, fi_be, fi_be32, fi_mp_headers, fi_mp_entry,
+                       load_msgpack_headers)
 
-REASONS = _reference.REASONS
-cdef tuple _REASONS = REASONS
-_too_deep = _reference.too_deep
-
-__all__ = ["scan_json_object", "scan_msgpack_map", "REASONS"]
-
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #include <string.h>
-    /* 8 bytes as a little-endian word: byte i of memory is bits 8i..8i+7. */
-    static inline uint64_t fi_load_le64(const unsigned char *p) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-        w = __builtin_bswap64(w);
-    #endif
-        return w;
-    }
-    /* Index of the lowest byte whose top bit is set in a nonzero mask. */
-    static inline int fi_first_byte(uint64_t m) {
-    #if defined(__GNUC__) || defined(__clang__)
-        return __builtin_ctzll(m) >> 3;
-    #else
-        int i = 0;
-        while (!(m & 0x80u)) { m >>= 8; i++; }
-        return i;
-    #endif
-    }
-    #define FI_ONES  0x0101010101010101ULL
-    #define FI_HIGHS 0x8080808080808080ULL
-    /* High bit set in each byte that is '"', '\\', < 0x20 or >= 0x80.  Only the lowest
-       flagged byte is meaningful, and it is exact: borrows only run upwards from a hit. */
-    static inline uint64_t fi_swar_string_special(uint64_t w) {
-        uint64_t q = w ^ (FI_ONES * 0x22);
-        uint64_t b = w ^ (FI_ONES * 0x5C);
-        return (w | ((w - FI_ONES * 0x20) & ~w) | ((q - FI_ONES) & ~q) | ((b - FI_ONES) & ~b))
-               & FI_HIGHS;
-    }
-    static inline int fi_swar_ascii(uint64_t w) { return (w & FI_HIGHS) == 0; }
-
-    /* Index of the first byte in p[pos:end] that is '"', '\\', < 0x20 or >= 0x80, or end. */
-    #if (defined(__SSE2__) || defined(_M_X64)) && !defined(FI_NO_SSE2)
-    #include <emmintrin.h>
-    static inline Py_ssize_t fi_skip_plain(const unsigned char *p, Py_ssize_t pos, Py_ssize_t end) {
-        const __m128i quote = _mm_set1_epi8(0x22);
-        const __m128i bslash = _mm_set1_epi8(0x5C);
-        const __m128i limit = _mm_set1_epi8(0x20);   /* signed: bytes >= 0x80 are below too */
-        while (pos + 16 <= end) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(p + pos));
-            __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                                                    _mm_cmpeq_epi8(v, bslash)),
-                                       _mm_cmplt_epi8(v, limit));
-            int mask = _mm_movemask_epi8(hit);
-            if (mask) {
-    #if defined(__GNUC__) || defined(__clang__)
-                return pos + __builtin_ctz((unsigned)mask);
-    #else
-                while (!(mask & 1)) { mask >>= 1; pos++; }
-                return pos;
-    #endif
-            }
-            pos += 16;
-        }
-        while (pos + 8 <= end) {
-            uint64_t m = fi_swar_string_special(fi_load_le64(p + pos));
-            if (m) return pos + fi_first_byte(m);
-            pos += 8;
-        }
-        while (pos < end) {
-            unsigned char c = p[pos];
-            if (c < 0x20 || c >= 0x80 || c == 0x22 || c == 0x5C) return pos;
-            pos++;
-        }
-        return pos;
-    }
-    #else
-    static inline Py_ssize_t fi_skip_plain(const unsigned char *p, Py_ssize_t pos, Py_ssize_t end) {
-        while (pos + 8 <= end) {
-            uint64_t m = fi_swar_string_special(fi_load_le64(p + pos));
-            if (m) return pos + fi_first_byte(m);
-            pos += 8;
-        }
-        while (pos < end) {
-            unsigned char c = p[pos];
-            if (c < 0x20 || c >= 0x80 || c == 0x22 || c == 0x5C) return pos;
-            pos++;
-        }
-        return pos;
-    }
-    #endif
-    """
+cdef extern from "validate.h":
     uint64_t fi_load_le64(const unsigned char *p) nogil
     int fi_first_byte(uint64_t m) nogil
     uint64_t fi_swar_string_special(uint64_t w) nogil
     bint fi_swar_ascii(uint64_t w) nogil
     Py_ssize_t fi_skip_plain(const unsigned char *p, Py_ssize_t pos, Py_ssize_t end) nogil
 
-# Error codes: indices into validate.REASONS (0 = nesting too deep).
-cdef enum:
-    E_DEPTH = 0
-    E_END = 1
-    E_NOT_OBJECT = 2
-    E_EXPECTED_VALUE = 3
-    E_EXPECTED_KEY = 4
-    E_EXPECTED_COLON = 5
-    E_COMMA_OR_BRACE = 6
-    E_COMMA_OR_BRACKET = 7
-    E_INVALID_ESCAPE = 8
-    E_INVALID_U_ESCAPE = 9
-    E_LONE_SURROGATE = 10
-    E_CONTROL_CHAR = 11
-    E_INVALID_UTF8 = 12
-    E_INVALID_NUMBER = 13
-    E_NUMBER_RANGE = 14
-    E_INVALID_LITERAL = 15
-    E_NOT_MAP = 16
-    E_RESERVED = 17
-    E_LENGTH_PAST_END = 18
-    E_MAP_KEY = 19
-    E_TIMESTAMP_LENGTH = 20
-    E_TIMESTAMP_NANOSECONDS = 21
-    E_EXT_TYPE_RESERVED = 22
+from .constants import (CONTROL_CHAR, EXPECTED_COLON, EXPECTED_COMMA_OR_BRACE,
+                        EXPECTED_COMMA_OR_BRACKET, EXPECTED_KEY, EXPECTED_VALUE,
+                        EXT_TYPE_RESERVED, INVALID_ESCAPE, INVALID_LITERAL, INVALID_NUMBER,
+                        INVALID_U_ESCAPE, INVALID_UTF8, LENGTH_PAST_END, LONE_SURROGATE,
+                        MAP_KEY_NOT_STRING, NOT_MAP, NOT_OBJECT, NUMBER_RANGE, REASONS,
+                        RESERVED_BYTE, TIMESTAMP_LENGTH, TIMESTAMP_NANOSECONDS, UNEXPECTED_END,
+                        too_deep)
+from .errors import ParseError
+
+__all__ = ["scan_json_object", "scan_msgpack_map", "REASONS"]
+
+load_msgpack_headers()
+
+# The codes reported in ValidateError.code: each reason's position in REASONS (code 0,
+# None there, is the nesting error; -1 is out of memory).
+cdef tuple _REASONS = REASONS
+cdef int E_DEPTH = REASONS.index(None)
+cdef int E_END = REASONS.index(UNEXPECTED_END)
+cdef int E_NOT_OBJECT = REASONS.index(NOT_OBJECT)
+cdef int E_EXPECTED_VALUE = REASONS.index(EXPECTED_VALUE)
+cdef int E_EXPECTED_KEY = REASONS.index(EXPECTED_KEY)
+cdef int E_EXPECTED_COLON = REASONS.index(EXPECTED_COLON)
+cdef int E_COMMA_OR_BRACE = REASONS.index(EXPECTED_COMMA_OR_BRACE)
+cdef int E_COMMA_OR_BRACKET = REASONS.index(EXPECTED_COMMA_OR_BRACKET)
+cdef int E_INVALID_ESCAPE = REASONS.index(INVALID_ESCAPE)
+cdef int E_INVALID_U_ESCAPE = REASONS.index(INVALID_U_ESCAPE)
+cdef int E_LONE_SURROGATE = REASONS.index(LONE_SURROGATE)
+cdef int E_CONTROL_CHAR = REASONS.index(CONTROL_CHAR)
+cdef int E_INVALID_UTF8 = REASONS.index(INVALID_UTF8)
+cdef int E_INVALID_NUMBER = REASONS.index(INVALID_NUMBER)
+cdef int E_NUMBER_RANGE = REASONS.index(NUMBER_RANGE)
+cdef int E_INVALID_LITERAL = REASONS.index(INVALID_LITERAL)
+cdef int E_NOT_MAP = REASONS.index(NOT_MAP)
+cdef int E_RESERVED = REASONS.index(RESERVED_BYTE)
+cdef int E_LENGTH_PAST_END = REASONS.index(LENGTH_PAST_END)
+cdef int E_MAP_KEY = REASONS.index(MAP_KEY_NOT_STRING)
+cdef int E_TIMESTAMP_LENGTH = REASONS.index(TIMESTAMP_LENGTH)
+cdef int E_TIMESTAMP_NANOSECONDS = REASONS.index(TIMESTAMP_NANOSECONDS)
+cdef int E_EXT_TYPE_RESERVED = REASONS.index(EXT_TYPE_RESERVED)
 
 ctypedef ValidateError Err
 
@@ -169,13 +95,13 @@ cdef void _init_tables():
         WS[i] = 0
         HEX[i] = -1
         SIMPLE_ESC[i] = 0
-        DIGIT[i] = 1 if 0x30 <= i <= 0x39 else 0
-    WS[0x20] = WS[0x09] = WS[0x0A] = WS[0x0D] = 1
+        DIGIT[i] = 1 if c'0' <= i <= c'9' else 0
+    WS[c' '] = WS[c'\t'] = WS[c'\n'] = WS[c'\r'] = 1
     for i in range(10):
-        HEX[0x30 + i] = i
+        HEX[c'0' + i] = i
     for i in range(6):
-        HEX[0x41 + i] = 10 + i
-        HEX[0x61 + i] = 10 + i
+        HEX[c'A' + i] = 10 + i
+        HEX[c'a' + i] = 10 + i
     for i in b'"\\/bfnrt':
         SIMPLE_ESC[i] = 1
 
@@ -270,7 +196,7 @@ cdef Py_ssize_t scan_escape(const unsigned char* p, Py_ssize_t q, Py_ssize_t end
     e = p[q + 1]
     if SIMPLE_ESC[e]:
         return q + 2
-    if e != 0x75:
+    if e != c'u':
         return fail(err, E_INVALID_ESCAPE, q)
     r = read_u_escape(p, q, end, &cu, err)
     if r < 0:
@@ -282,12 +208,12 @@ cdef Py_ssize_t scan_escape(const unsigned char* p, Py_ssize_t q, Py_ssize_t end
     # a high surrogate: the next escape must be a low one
     if r >= end:
         return fail(err, E_END, end)
-    if p[r] != 0x5C:
+    if p[r] != c'\\':
         return fail(err, E_LONE_SURROGATE, q)
     if r + 1 >= end:
         return fail(err, E_END, end)
     e = p[r + 1]
-    if e == 0x75:
+    if e == c'u':
         r = read_u_escape(p, r, end, &cu, err)
         if r < 0:
             return -1
@@ -308,9 +234,9 @@ cdef Py_ssize_t scan_string(const unsigned char* p, Py_ssize_t pos, Py_ssize_t e
         if pos >= end:
             return fail(err, E_END, end)
         c = p[pos]
-        if c == 0x22:
+        if c == c'"':
             return pos + 1
-        if c == 0x5C:
+        if c == c'\\':
             pos = scan_escape(p, pos, end, err)
             if pos < 0:
                 return -1
@@ -334,7 +260,7 @@ cdef inline int cmp_digits(const unsigned char* p, Py_ssize_t k, Py_ssize_t stop
     """Compare the digits ``p[k:stop]`` with the boundary's digits from ``idx`` on."""
     cdef unsigned char h
     while k < stop:
-        h = <unsigned char>DBL_OVERFLOW[idx[0]] if idx[0] < DBL_OVERFLOW_DIGITS else 0x30
+        h = <unsigned char>DBL_OVERFLOW[idx[0]] if idx[0] < DBL_OVERFLOW_DIGITS else c'0'
         if p[k] != h:
             return 1 if p[k] > h else -1
         idx[0] += 1
@@ -349,34 +275,34 @@ cdef bint number_overflows(const unsigned char* p, Py_ssize_t a, Py_ssize_t b) n
     cdef bint neg = False
     cdef Py_ssize_t idx
     cdef int c
-    if p[i] == 0x2D:
+    if p[i] == c'-':
         i += 1
     ie = i
     while ie < b and DIGIT[p[ie]]:
         ie += 1
     fs = fe = ie
-    if ie < b and p[ie] == 0x2E:
+    if ie < b and p[ie] == c'.':
         fs = ie + 1
         fe = fs
         while fe < b and DIGIT[p[fe]]:
             fe += 1
     if fe < b:  # exponent
         j = fe + 1
-        if p[j] == 0x2B or p[j] == 0x2D:
-            neg = p[j] == 0x2D
+        if p[j] == c'+' or p[j] == c'-':
+            neg = p[j] == c'-'
             j += 1
         while j < b:
             if exp < <int64_t>1000000000000:
-                exp = exp * 10 + (p[j] - 0x30)
+                exp = exp * 10 + (p[j] - c'0')
             j += 1
         if neg:
             exp = -exp
-    if p[i] != 0x30:
+    if p[i] != c'0':
         first = i
         e10 = <int64_t>(ie - i - 1)
     else:
         k = fs
-        while k < fe and p[k] == 0x30:
+        while k < fe and p[k] == c'0':
             k += 1
         if k >= fe:
             return False        # zero, whatever the exponent
@@ -398,7 +324,7 @@ cdef bint number_overflows(const unsigned char* p, Py_ssize_t a, Py_ssize_t b) n
     if c != 0:
         return c > 0
     while idx < DBL_OVERFLOW_DIGITS:   # equal so far: the boundary's remaining digits
-        if DBL_OVERFLOW[idx] != 0x30:
+        if DBL_OVERFLOW[idx] != c'0':
             return False
         idx += 1
     return True
@@ -409,14 +335,14 @@ cdef Py_ssize_t scan_number(const unsigned char* p, Py_ssize_t pos, Py_ssize_t e
     cdef Py_ssize_t a = pos, digits
     cdef bint has_exp = False
     cdef unsigned char c
-    if p[pos] == 0x2D:
+    if p[pos] == c'-':
         pos += 1
         if pos >= end:
             return fail(err, E_END, end)
         if not DIGIT[p[pos]]:
             return fail(err, E_INVALID_NUMBER, pos)
     digits = pos
-    if p[pos] == 0x30:
+    if p[pos] == c'0':
         pos += 1
         if pos >= end:
             return fail(err, E_END, end)
@@ -430,7 +356,7 @@ cdef Py_ssize_t scan_number(const unsigned char* p, Py_ssize_t pos, Py_ssize_t e
             return fail(err, E_END, end)
     digits = pos - digits
     c = p[pos]
-    if c == 0x2E:
+    if c == c'.':
         pos += 1
         if pos >= end:
             return fail(err, E_END, end)
@@ -442,11 +368,11 @@ cdef Py_ssize_t scan_number(const unsigned char* p, Py_ssize_t pos, Py_ssize_t e
         if pos >= end:
             return fail(err, E_END, end)
         c = p[pos]
-    if c == 0x65 or c == 0x45:
+    if c == c'e' or c == c'E':
         pos += 1
         if pos >= end:
             return fail(err, E_END, end)
-        if p[pos] == 0x2B or p[pos] == 0x2D:
+        if p[pos] == c'+' or p[pos] == c'-':
             pos += 1
             if pos >= end:
                 return fail(err, E_END, end)
@@ -467,10 +393,10 @@ cdef Py_ssize_t scan_literal(const unsigned char* p, Py_ssize_t pos, Py_ssize_t 
     cdef const char* word
     cdef Py_ssize_t n, i
     cdef unsigned char c = p[pos]
-    if c == 0x74:
+    if c == c't':
         word = b"true"
         n = 4
-    elif c == 0x66:
+    elif c == c'f':
         word = b"false"
         n = 5
     else:
@@ -491,12 +417,12 @@ cdef inline Py_ssize_t scan_key_colon(const unsigned char* p, Py_ssize_t pos, Py
     pos = scan_string(p, pos + 1, end, err)
     if pos < 0:
         return -1
-    if pos < end and p[pos] == 0x3A:
+    if pos < end and p[pos] == c':':
         return pos + 1
     pos = skip_ws(p, pos, end)
     if pos >= end:
         return fail(err, E_END, end)
-    if p[pos] != 0x3A:
+    if p[pos] != c':':
         return fail(err, E_EXPECTED_COLON, pos)
     return pos + 1
 
@@ -504,9 +430,9 @@ cdef inline Py_ssize_t scan_key_colon(const unsigned char* p, Py_ssize_t pos, Py
 cdef inline void note_key(const unsigned char* p, Py_ssize_t key, Py_ssize_t after,
                           DtSpan* dt) noexcept nogil:
     """A top-level key at ``p[key]`` whose ':' ends before ``after``: is it "dt"?"""
-    if p[key + 1] == 0x64 and p[key + 2] == 0x74 and p[key + 3] == 0x22:
+    if p[key + 1] == c'd' and p[key + 2] == c't' and p[key + 3] == c'"':
         dt.pending = True
-    elif memchr(p + key + 1, 0x5C, min(after - key - 1, 14)) != NULL:
+    elif memchr(p + key + 1, c'\\', min(after - key - 1, 14)) != NULL:
         # Escapes could spell "dt" ("\u0064\u0074" is the longest way, 14 bytes with
         # its quotes): the caller decodes this event to be sure.
         dt.uncertain = True
@@ -522,7 +448,7 @@ cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
     cdef unsigned char c
     if start >= end:
         return fail(err, E_END, end)
-    if p[start] != 0x7B:
+    if p[start] != c'{':
         return fail(err, E_NOT_OBJECT, start)
     while True:
         # ---- a value at pos
@@ -531,11 +457,11 @@ cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
         if pos >= end:
             return fail(err, E_END, end)
         c = p[pos]
-        if c == 0x22:
+        if c == c'"':
             pos = scan_string(p, pos + 1, end, err)
             if pos < 0:
                 return -1
-        elif c == 0x7B:
+        elif c == c'{':
             if depth >= max_depth:
                 return fail(err, E_DEPTH, pos)
             stack[depth] = 0
@@ -544,7 +470,7 @@ cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
             if pos >= end:
                 return fail(err, E_END, end)
             c = p[pos]
-            if c == 0x22:
+            if c == c'"':
                 key = pos
                 pos = scan_key_colon(p, pos, end, err)
                 if pos < 0:
@@ -553,11 +479,11 @@ cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
                     note_key(p, key, pos, dt)
                     dt.start = skip_ws(p, pos, end)
                 continue
-            if c != 0x7D:
+            if c != c'}':
                 return fail(err, E_EXPECTED_KEY, pos)
             pos += 1
             depth -= 1
-        elif c == 0x5B:
+        elif c == c'[':
             if depth >= max_depth:
                 return fail(err, E_DEPTH, pos)
             stack[depth] = 1
@@ -565,15 +491,15 @@ cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
             pos = skip_ws(p, pos + 1, end)
             if pos >= end:
                 return fail(err, E_END, end)
-            if p[pos] != 0x5D:
+            if p[pos] != c']':
                 continue
             pos += 1
             depth -= 1
-        elif c == 0x2D or DIGIT[c]:
+        elif c == c'-' or DIGIT[c]:
             pos = scan_number(p, pos, end, err)
             if pos < 0:
                 return -1
-        elif c == 0x74 or c == 0x66 or c == 0x6E:
+        elif c == c't' or c == c'f' or c == c'n':
             pos = scan_literal(p, pos, end, err)
             if pos < 0:
                 return -1
@@ -592,11 +518,11 @@ cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
                 return fail(err, E_END, end)
             c = p[pos]
             if stack[depth - 1] == 0:
-                if c == 0x2C:
+                if c == c',':
                     pos = skip_ws(p, pos + 1, end)
                     if pos >= end:
                         return fail(err, E_END, end)
-                    if p[pos] != 0x22:
+                    if p[pos] != c'"':
                         return fail(err, E_EXPECTED_KEY, pos)
                     key = pos
                     pos = scan_key_colon(p, pos, end, err)
@@ -606,15 +532,15 @@ cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
                         note_key(p, key, pos, dt)
                         dt.start = skip_ws(p, pos, end)
                     break
-                if c == 0x7D:
+                if c == c'}':
                     pos += 1
                     depth -= 1
                     continue
                 return fail(err, E_COMMA_OR_BRACE, pos)
-            if c == 0x2C:
+            if c == c',':
                 pos += 1
                 break
-            if c == 0x5D:
+            if c == c']':
                 pos += 1
                 depth -= 1
                 continue
@@ -622,14 +548,6 @@ cdef Py_ssize_t json_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t e
 
 
 # ========================================================================= MessagePack
-
-cdef inline uint64_t be16(const unsigned char* p) noexcept nogil:
-    return (<uint64_t>p[0] << 8) | p[1]
-
-
-cdef inline uint64_t be32(const unsigned char* p) noexcept nogil:
-    return (<uint64_t>p[0] << 24) | (<uint64_t>p[1] << 16) | (<uint64_t>p[2] << 8) | p[3]
-
 
 cdef Py_ssize_t check_utf8_payload(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end) noexcept nogil:
     """Index of the first invalid sequence in ``p[pos:end]`` (a cut-off one included), or -1."""
@@ -647,113 +565,47 @@ cdef Py_ssize_t check_utf8_payload(const unsigned char* p, Py_ssize_t pos, Py_ss
         pos += n
 
 
-cdef inline bint is_key_header(unsigned char b) noexcept nogil:
-    # str (fixstr, str8/16/32) or bin (bin8/16/32)
-    return (0xA0 <= b <= 0xBF) or (0xC4 <= b <= 0xC6) or (0xD9 <= b <= 0xDB)
-
-
 cdef Py_ssize_t mp_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t end,
                         Py_ssize_t max_depth, MFrame* stack, Err* err) noexcept nogil:
     """The MessagePack map at ``p[start]``: the index after it, or -1 with ``err`` set."""
-    cdef Py_ssize_t pos = start, depth = 0, body, hsize, bad
+    cdef Py_ssize_t pos = start, depth = 0, body, head, bad
     cdef uint64_t n, items
-    cdef unsigned char b, kind
+    cdef fi_mp_entry e
     cdef uint32_t ns
-    # kinds: 0 scalar, 1 str, 2 bin, 3 ext, 4 array, 5 map
     if start >= end:
         return fail(err, E_END, end)
-    b = p[start]
-    if not ((b & 0xF0) == 0x80 or b == 0xDE or b == 0xDF):
+    if fi_mp_headers[p[start]].cls != FI_MP_MAP:
         return fail(err, E_NOT_MAP, start)
     while True:
         if pos >= end:
             return fail(err, E_END, end)
-        b = p[pos]
-        if depth and stack[depth - 1].is_map and (stack[depth - 1].rem & 1) == 0:
-            if not is_key_header(b):
-                if b == 0xC1:
-                    return fail(err, E_RESERVED, pos)
-                return fail(err, E_MAP_KEY, pos)
-        if b <= 0x7F or b >= 0xE0:
-            pos += 1
-            kind = 0
-        elif b <= 0x8F:
-            kind = 5
-            hsize = 1
-            n = b & 0x0F
-        elif b <= 0x9F:
-            kind = 4
-            hsize = 1
-            n = b & 0x0F
-        elif b <= 0xBF:
-            kind = 1
-            hsize = 1
-            n = b & 0x1F
-        else:
-            kind = 0
-            hsize = 1
-            if b == 0xC0 or b == 0xC2 or b == 0xC3:
-                pass
-            elif b == 0xC1:
-                return fail(err, E_RESERVED, pos)
-            elif b == 0xCA:
-                hsize = 5
-            elif b == 0xCB:
-                hsize = 9
-            elif 0xCC <= b <= 0xD3:
-                hsize = 1 + (1 << ((b - 0xCC) & 3))
-            elif b == 0xC4 or b == 0xD9:
-                kind = 2 if b == 0xC4 else 1
-                hsize = 2
-            elif b == 0xC5 or b == 0xDA:
-                kind = 2 if b == 0xC5 else 1
-                hsize = 3
-            elif b == 0xC6 or b == 0xDB:
-                kind = 2 if b == 0xC6 else 1
-                hsize = 5
-            elif b == 0xC7:
-                kind = 3
-                hsize = 3
-            elif b == 0xC8:
-                kind = 3
-                hsize = 4
-            elif b == 0xC9:
-                kind = 3
-                hsize = 6
-            elif b <= 0xD8:  # fixext 1, 2, 4, 8, 16
-                kind = 3
-                hsize = 2
-                n = <uint64_t>1 << (b - 0xD4)
-            elif b == 0xDC or b == 0xDD:
-                kind = 4
-                hsize = 3 if b == 0xDC else 5
-            else:  # 0xDE, 0xDF
-                kind = 5
-                hsize = 3 if b == 0xDE else 5
-            if pos + hsize > end:
+        e = fi_mp_headers[p[pos]]
+        if e.cls == FI_MP_RESERVED:
+            return fail(err, E_RESERVED, pos)
+        if depth and stack[depth - 1].is_map and (stack[depth - 1].rem & 1) == 0 \
+                and e.cls != FI_MP_STR and e.cls != FI_MP_BIN:
+            return fail(err, E_MAP_KEY, pos)
+        head = e.head
+        if e.cls == FI_MP_SCALAR:
+            head += e.n   # the whole item counts as its header
+            if pos + head > end:
                 return fail(err, E_END, pos)
-            if kind == 0:
-                pos += hsize
-            elif b <= 0xD8 and b >= 0xD4:
-                pass
-            elif b == 0xC4 or b == 0xC7 or b == 0xD9:
-                n = p[pos + 1]
-            elif b == 0xC5 or b == 0xC8 or b == 0xDA or b == 0xDC or b == 0xDE:
-                n = be16(p + pos + 1)
-            else:
-                n = be32(p + pos + 1)
-        if kind != 0:
-            body = pos + hsize
-            if kind >= 4:
+            pos += head
+        else:
+            if pos + head > end:
+                return fail(err, E_END, pos)
+            n = <uint64_t>e.n if e.n >= 0 else fi_be(p + pos + 1, -e.n)
+            body = pos + head
+            if e.cls == FI_MP_ARRAY or e.cls == FI_MP_MAP:
                 if depth >= max_depth:
                     return fail(err, E_DEPTH, pos)
-                items = 2 * n if kind == 5 else n
+                items = 2 * n if e.cls == FI_MP_MAP else n
                 if items > <uint64_t>(end - body):
                     return fail(err, E_LENGTH_PAST_END, pos)
                 pos = body
                 if items:
                     stack[depth].rem = items
-                    stack[depth].is_map = kind == 5
+                    stack[depth].is_map = e.cls == FI_MP_MAP
                     depth += 1
                     continue
                 if depth == 0:
@@ -761,20 +613,20 @@ cdef Py_ssize_t mp_scan(const unsigned char* p, Py_ssize_t start, Py_ssize_t end
             else:
                 if n > <uint64_t>(end - body):
                     return fail(err, E_LENGTH_PAST_END, pos)
-                if kind == 1:
+                if e.cls == FI_MP_STR:
                     bad = check_utf8_payload(p, body, body + <Py_ssize_t>n)
                     if bad >= 0:
                         return fail(err, E_INVALID_UTF8, bad)
-                elif kind == 3 and p[body - 1] >= 0x80:
+                elif e.cls == FI_MP_EXT and p[body - 1] >= 0x80:
                     if p[body - 1] != 0xFF:  # types -128..-2: msgpack.ExtType refuses them
                         return fail(err, E_EXT_TYPE_RESERVED, pos)
                     # type -1: timestamp
                     if n == 8:
-                        ns = <uint32_t>(be32(p + body) >> 2)
+                        ns = fi_be32(p + body) >> 2
                         if ns > 999999999:
                             return fail(err, E_TIMESTAMP_NANOSECONDS, pos)
                     elif n == 12:
-                        ns = <uint32_t>be32(p + body)
+                        ns = fi_be32(p + body)
                         if ns > 999999999:
                             return fail(err, E_TIMESTAMP_NANOSECONDS, pos)
                     elif n != 4:
@@ -841,7 +693,7 @@ cdef Py_ssize_t msgpack_map_end(const unsigned char* p, Py_ssize_t start, Py_ssi
 cdef object validate_error(const ValidateError* err, Py_ssize_t max_depth, Py_ssize_t base):
     if err.code < 0:
         return MemoryError()
-    detail = _too_deep(max_depth) if err.code == E_DEPTH else _REASONS[err.code]
+    detail = too_deep(max_depth) if err.code == E_DEPTH else _REASONS[err.code]
     return ParseError(detail=detail, offset=<object>base + err.pos)  # Python ints: no overflow
 
 

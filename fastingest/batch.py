@@ -4,7 +4,6 @@ from __future__ import annotations
 from array import array
 from typing import Any, Dict, List, Optional
 
-
 from .errors import LineError
 
 
@@ -13,23 +12,17 @@ class _Batch:
 
     __slots__ = ("times_ns", "offsets", "lines", "errors")
     _items = ""
+    times_ns: "array[int]"
+    offsets: "array[int]"
+    lines: Optional["array[int]"]
+    errors: List[LineError]
 
-    def __init__(
-        self,
-        items: Optional[List[Any]] = None,
-        times_ns: Optional["array[int]"] = None,
-        offsets: Optional["array[int]"] = None,
-        lines: Optional["array[int]"] = None,
-        errors: Optional[List[LineError]] = None,
-    ) -> None:
-        self._set_items([] if items is None else items)
+    def _columns(self, times_ns: Optional["array[int]"], offsets: Optional["array[int]"],
+                 lines: Optional["array[int]"], errors: Optional[List[LineError]]) -> None:
         self.times_ns = array("q") if times_ns is None else times_ns
         self.offsets = array("q") if offsets is None else offsets
         self.lines = lines
         self.errors = [] if errors is None else errors
-
-    def _set_items(self, items: List[Any]) -> None:
-        raise NotImplementedError
 
     def __len__(self) -> int:
         return len(getattr(self, self._items))
@@ -69,8 +62,16 @@ class Batch(_Batch):
     _items = "events"
     events: List[Dict[str, Any]]
 
-    def _set_items(self, items: List[Any]) -> None:
-        self.events = items
+    def __init__(
+        self,
+        items: Optional[List[Dict[str, Any]]] = None,
+        times_ns: Optional["array[int]"] = None,
+        offsets: Optional["array[int]"] = None,
+        lines: Optional["array[int]"] = None,
+        errors: Optional[List[LineError]] = None,
+    ) -> None:
+        self.events = [] if items is None else items
+        self._columns(times_ns, offsets, lines, errors)
 
     def __len__(self) -> int:
         return len(self.events)
@@ -83,5 +84,16 @@ class RawBatch(_Batch):
     _items = "raw"
     raw: List[bytes]
 
-    def _set_items(self, items: List[Any]) -> None:
-        self.raw = items
+    def __init__(
+        self,
+        items: Optional[List[bytes]] = None,
+        times_ns: Optional["array[int]"] = None,
+        offsets: Optional["array[int]"] = None,
+        lines: Optional["array[int]"] = None,
+        errors: Optional[List[LineError]] = None,
+    ) -> None:
+        self.raw = [] if items is None else items
+        self._columns(times_ns, offsets, lines, errors)
+
+    def __len__(self) -> int:
+        return len(self.raw)

@@ -44,7 +44,7 @@ def decode(
         body = byte_buffer(body)
     try:
         if content_encoding is None and len(body) <= limits.max_body:   # the common case
-            batch = _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, False)
+            batch = _kernels.active.whole.decode_whole(body, content_type, limits, received_ns, errors, False)
         else:
             batch = _whole(body, content_type, content_encoding, limits, received_ns, errors, False)
         return batch
@@ -89,7 +89,7 @@ def _whole(body: BytesLike, content_type: Union[str, bytes, None],
             body = _inflate(body, content_type, content_encoding, limits, received_ns, errors)
     if len(body) > limits.max_body:
         _reject(body, content_type, limits, received_ns, errors)
-    return _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, raw)
+    return _kernels.active.whole.decode_whole(body, content_type, limits, received_ns, errors, raw)
 
 
 def _inflate(body: BytesLike, content_type: Union[str, bytes, None],

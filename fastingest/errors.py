@@ -138,29 +138,19 @@ class LineError(NamedTuple):
     status: int = 406
 
 
-# Reasons the framing layer gives (``IngestError.detail``); shared by both kernel twins.
-EMPTY_BODY = "empty body"
-EXPECTED_BODY_JSON = "expected an object or an array of objects"
-EXPECTED_OBJECT = "expected an object"
-EXPECTED_COMMA_OR_BRACKET = "expected ',' or ']'"
-DATA_AFTER_BODY = "unexpected data after the body"
-DATA_AFTER_EVENT = "unexpected data after the event"
-UNEXPECTED_END = "unexpected end of data"
-LINE_ENDED = "line ended inside the event"
-BAD_BOM = "invalid byte order mark"
-EXPECTED_BODY_MSGPACK = "expected a map or an array of maps"
-EXPECTED_MAP = "expected a map"
-RESERVED_BYTE = "reserved byte 0xc1"
-LENGTH_PAST_END = "declared length runs past the end of the data"
+# The reasons the framing layer gives (``IngestError.detail``) live in .constants with
+# every other reason; they are importable from here too.
+from .constants import (BAD_BOM, DATA_AFTER_BODY, DATA_AFTER_EVENT, EMPTY_BODY,  # noqa: E402
+                        EXPECTED_BODY_JSON, EXPECTED_BODY_MSGPACK, EXPECTED_COMMA_OR_BRACKET,
+                        EXPECTED_MAP, EXPECTED_OBJECT, LENGTH_PAST_END, LINE_ENDED,
+                        RESERVED_BYTE, UNEXPECTED_END, body_too_large, event_too_large,
+                        too_deep)
 
-
-def event_too_large(max_event: int) -> str:
-    return f"event larger than {max_event} bytes"
-
-
-def body_too_large(max_body: int) -> str:
-    return f"body larger than {max_body} bytes"
-
-
-def too_deep(max_depth: int) -> str:
-    return f"nesting deeper than {max_depth}"
+__all__ = [
+    "BAD_BOM", "DATA_AFTER_BODY", "DATA_AFTER_EVENT", "EMPTY_BODY", "EXPECTED_BODY_JSON",
+    "EXPECTED_BODY_MSGPACK", "EXPECTED_COMMA_OR_BRACKET", "EXPECTED_MAP", "EXPECTED_OBJECT",
+    "LENGTH_PAST_END", "LINE_ENDED", "MEDIA_TYPE_MESSAGE", "PARSE_MESSAGE", "RESERVED_BYTE",
+    "SIZE_MESSAGE", "UNEXPECTED_END", "DecompressionError", "IngestError", "LineError",
+    "ParseError", "PayloadTooLarge", "UnsupportedMediaType", "body_too_large", "copied",
+    "detached", "event_too_large", "too_deep",
+]

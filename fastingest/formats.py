@@ -4,20 +4,16 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Union
 
+from .constants import KIND_JSON, KIND_MSGPACK, KIND_NAMES, KIND_NDJSON
 from .errors import UnsupportedMediaType
-#: Body formats (the framing kernels' ``kind``).
-KIND_JSON = 1
-KIND_NDJSON = 2
-KIND_MSGPACK = 3
 
+#: Content-Type (the usual spelling) -> body format.
 MEDIA_TYPES = {
     "application/json": KIND_JSON,
     "application/x-ndjson": KIND_NDJSON,
     "application/msgpack": KIND_MSGPACK,
     "application/x-msgpack": KIND_MSGPACK,
 }
-
-KIND_NAMES = {KIND_JSON: "json", KIND_NDJSON: "ndjson", KIND_MSGPACK: "msgpack"}
 
 
 def media_type(content_type: Union[str, bytes, None]) -> str:
@@ -58,3 +54,7 @@ def collect_mode(errors: str, kind: int) -> bool:
     if errors == "collect" and kind != KIND_NDJSON:
         raise ValueError("errors='collect' applies to NDJSON bodies only")
     return errors == "collect"
+
+
+__all__ = ["KIND_JSON", "KIND_MSGPACK", "KIND_NAMES", "KIND_NDJSON", "MEDIA_TYPES", "collect_mode",
+           "media_kind", "media_type"]

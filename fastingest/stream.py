@@ -79,7 +79,7 @@ class StreamDecoder:
         self.received_ns = time.time_ns() if received_ns is None else int(received_ns)
         self._body = open_decoder(content_encoding, limits, piece_size=piece_size)
         self._kernels = _kernels.active
-        self._scanner = self._kernels.framing.Scanner(kind, limits.max_event, limits.max_depth, collect)
+        self._scanner = self._kernels.framing.SCANNERS[kind](limits.max_event, limits.max_depth, collect)
         self._error: Optional[IngestError] = None
         self._closed = False
         self._busy = False
@@ -182,7 +182,7 @@ class StreamDecoder:
         return (RawBatch if self.raw else Batch)(lines=array("q") if self.kind == KIND_NDJSON else None)
 
     def _take(self, frames: Any) -> AnyBatch:
-        items, times, offsets, lines, line_errors = self._kernels.framing.take(
+        items, times, offsets, lines, line_errors = self._kernels.build.take(
             frames, self.kind, self.limits.max_depth, self.received_ns, self.collect, self.raw)
         if lines is None and self.kind == KIND_NDJSON:
             lines = array("q")

@@ -73,49 +73,29 @@ from __future__ import annotations
 import math
 import re
 import struct
-from typing import List, Optional, Tuple, Union
+from typing import Optional, Union
 
-from . import errors as _errors
+from .constants import (CONTROL_CHAR, EXPECTED_COLON, EXPECTED_COMMA_OR_BRACE,
+                        EXPECTED_COMMA_OR_BRACKET, EXPECTED_KEY, EXPECTED_VALUE,
+                        EXT_TYPE_RESERVED, INVALID_ESCAPE, INVALID_LITERAL, INVALID_NUMBER,
+                        INVALID_U_ESCAPE, INVALID_UTF8, LENGTH_PAST_END, LONE_SURROGATE,
+                        MAP_KEY_NOT_STRING, MP_BIN, MP_EXT, MP_MAP, MP_RESERVED,
+                        MP_SCALAR, MP_STR, MSGPACK_HEADERS, NOT_MAP, NOT_OBJECT, NUMBER_RANGE,
+                        REASONS, RESERVED_BYTE, TIMESTAMP_LENGTH, TIMESTAMP_NANOSECONDS,
+                        UNEXPECTED_END, too_deep)
 from .errors import ParseError
 
 _Buf = Union[bytes, bytearray, memoryview]
 
-__all__ = ["scan_json_object", "scan_msgpack_map", "REASONS"]
-
-# --------------------------------------------------------------------------- reasons
-UNEXPECTED_END = _errors.UNEXPECTED_END          # "unexpected end of data"
-NOT_OBJECT = "not an object"
-EXPECTED_VALUE = "expected a value"
-EXPECTED_KEY = "expected a string key"
-EXPECTED_COLON = "expected ':'"
-EXPECTED_COMMA_OR_BRACE = "expected ',' or '}'"
-EXPECTED_COMMA_OR_BRACKET = _errors.EXPECTED_COMMA_OR_BRACKET   # "expected ',' or ']'"
-INVALID_ESCAPE = "invalid escape"
-INVALID_U_ESCAPE = "invalid \\u escape"
-LONE_SURROGATE = "lone surrogate"
-CONTROL_CHAR = "control character in string"
-INVALID_UTF8 = "invalid UTF-8"
-INVALID_NUMBER = "invalid number"
-NUMBER_RANGE = "number out of range"
-INVALID_LITERAL = "invalid literal"
-NOT_MAP = "not a map"
-RESERVED_BYTE = _errors.RESERVED_BYTE            # "reserved byte 0xc1"
-LENGTH_PAST_END = _errors.LENGTH_PAST_END        # "declared length runs past the end of the data"
-MAP_KEY_NOT_STRING = "map key must be a string"
-TIMESTAMP_LENGTH = "invalid timestamp length"
-TIMESTAMP_NANOSECONDS = "timestamp nanoseconds out of range"
-EXT_TYPE_RESERVED = "reserved extension type"
-too_deep = _errors.too_deep                      # f"nesting deeper than {max_depth}"
-
-#: The fixed reasons by code; code 0 is the depth error (formatted with ``too_deep``).
-#: The Cython twin reports codes into this tuple.
-REASONS = (
-    None, UNEXPECTED_END, NOT_OBJECT, EXPECTED_VALUE, EXPECTED_KEY, EXPECTED_COLON,
-    EXPECTED_COMMA_OR_BRACE, EXPECTED_COMMA_OR_BRACKET, INVALID_ESCAPE, INVALID_U_ESCAPE,
-    LONE_SURROGATE, CONTROL_CHAR, INVALID_UTF8, INVALID_NUMBER, NUMBER_RANGE,
-    INVALID_LITERAL, NOT_MAP, RESERVED_BYTE, LENGTH_PAST_END, MAP_KEY_NOT_STRING,
-    TIMESTAMP_LENGTH, TIMESTAMP_NANOSECONDS, EXT_TYPE_RESERVED,
-)
+# The reasons (one home: fastingest.constants) are importable from here too.
+__all__ = [
+    "CONTROL_CHAR", "EXPECTED_COLON", "EXPECTED_COMMA_OR_BRACE", "EXPECTED_COMMA_OR_BRACKET",
+    "EXPECTED_KEY", "EXPECTED_VALUE", "EXT_TYPE_RESERVED", "INVALID_ESCAPE", "INVALID_LITERAL",
+    "INVALID_NUMBER", "INVALID_U_ESCAPE", "INVALID_UTF8", "LENGTH_PAST_END", "LONE_SURROGATE",
+    "MAP_KEY_NOT_STRING", "NOT_MAP", "NOT_OBJECT", "NUMBER_RANGE", "REASONS", "RESERVED_BYTE",
+    "TIMESTAMP_LENGTH", "TIMESTAMP_NANOSECONDS", "UNEXPECTED_END", "scan_json_object",
+    "scan_msgpack_map", "too_deep",
+]
 
 
 class _Fail(Exception):
@@ -142,6 +122,9 @@ def _prepare(buf: _Buf, start: int, end: int, max_depth: int) -> _Buf:
 
 # =============================================================================== JSON
 
+LBRACE, RBRACE, LBRACKET, RBRACKET, QUOTE, BACKSLASH, COLON, COMMA = b'{}[]"\\:,'
+MINUS, PLUS, DOT, ZERO, NINE, LOWER_E, UPPER_E, U = b"-+.09eEu"
+
 _WS = re.compile(rb"[ \t\n\r]*")
 _HEX4 = re.compile(rb"[0-9a-fA-F]{4}")
 _HEXDIGIT = frozenset(b"0123456789abcdefABCDEF")
@@ -163,7 +146,7 @@ _SCALAR = (rb'(?:("[^"\\\x00-\x1f]*")|(' + _NUMBER_SIMPLE + rb")|true|false|null
 _MEMBER = re.compile(
     rb'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*' + _SCALAR + rb"[ \t\n\r]*([,}])")
 _ELEMENT = re.compile(rb"[ \t\n\r]*" + _SCALAR + rb"[ \t\n\r]*([,\]])")
-_LITERALS = {0x74: b"true", 0x66: b"false", 0x6E: b"null"}
+_LITERALS = {word[0]: word for word in (b"true", b"false", b"null")}
 
 
 def _check_utf8(buf: _Buf, a: int, b: int, end: int) -> None:
@@ -199,7 +182,7 @@ def _escape(buf: _Buf, p: int, end: int) -> int:
     e = buf[p + 1]
     if e in _SIMPLE_ESCAPES:
         return p + 2
-    if e != 0x75:  # 'u'
+    if e != U:
         raise _Fail(INVALID_ESCAPE, p)
     cu = _hex4(buf, p, end)
     if 0xDC00 <= cu <= 0xDFFF:
@@ -209,12 +192,12 @@ def _escape(buf: _Buf, p: int, end: int) -> int:
     q = p + 6
     if q >= end:
         raise _Fail(UNEXPECTED_END, end)
-    if buf[q] != 0x5C:
+    if buf[q] != BACKSLASH:
         raise _Fail(LONE_SURROGATE, p)
     if q + 1 >= end:
         raise _Fail(UNEXPECTED_END, end)
     e = buf[q + 1]
-    if e == 0x75:
+    if e == U:
         cu = _hex4(buf, q, end)
         if 0xDC00 <= cu <= 0xDFFF:
             return q + 6
@@ -233,9 +216,9 @@ def _string_walk(buf: _Buf, pos: int, end: int) -> int:
         if q >= end:
             raise _Fail(UNEXPECTED_END, end)
         c = buf[q]
-        if c == 0x22:
+        if c == QUOTE:
             return q + 1
-        if c == 0x5C:
+        if c == BACKSLASH:
             p = _escape(buf, q, end)
             continue
         raise _Fail(CONTROL_CHAR, q)
@@ -247,7 +230,7 @@ def _string(buf: _Buf, pos: int, end: int) -> int:
         return _string_walk(buf, pos, end)
     q = m.end()
     s = m.group()
-    if 0x5C in s and _MAYBE_SURROGATE.search(s) is not None:
+    if BACKSLASH in s and _MAYBE_SURROGATE.search(s) is not None:
         return _string_walk(buf, pos, end)
     if not s.isascii():
         _check_utf8(buf, pos + 1, q - 1, -1)
@@ -273,13 +256,13 @@ def _number(buf: _Buf, pos: int, end: int) -> int:
     if exp is None:
         if c in _DIGITS:  # only after a leading zero
             raise _Fail(INVALID_NUMBER, q)
-        if c == 0x2E and frac is None:  # '.'
+        if c == DOT and frac is None:
             if q + 1 >= end:
                 raise _Fail(UNEXPECTED_END, end)
             raise _Fail(INVALID_NUMBER, q + 1)
-        if c == 0x65 or c == 0x45:  # 'e' 'E'
+        if c == LOWER_E or c == UPPER_E:
             r = q + 1
-            if r < end and buf[r] in (0x2B, 0x2D):
+            if r < end and (buf[r] == PLUS or buf[r] == MINUS):
                 r += 1
             if r >= end:
                 raise _Fail(UNEXPECTED_END, end)
@@ -310,7 +293,7 @@ def _check_scalar(buf: _Buf, m: "re.Match[bytes]", group: int, end: int) -> None
             _check_utf8(buf, m.start(group) + 1, m.end(group) - 1, -1)
         return
     s = m.group(group + 1)
-    if s is not None and (len(s) > 300 or 0x65 in s or 0x45 in s):
+    if s is not None and (len(s) > 300 or LOWER_E in s or UPPER_E in s):
         _number_range(buf, m.start(group + 1), m.end(group + 1))
 
 
@@ -355,7 +338,7 @@ _KEY_OR_CLOSE, _KEY, _VALUE_OR_CLOSE, _VALUE, _AFTER = range(5)
 def _scan_json(buf: _Buf, start: int, end: int, max_depth: int) -> int:
     if start >= end:
         raise _Fail(UNEXPECTED_END, end)
-    if buf[start] != 0x7B:
+    if buf[start] != LBRACE:
         raise _Fail(NOT_OBJECT, start)
     if max_depth < 1:
         raise _Fail(too_deep(max_depth), start)
@@ -396,16 +379,16 @@ def _scan_json(buf: _Buf, start: int, end: int, max_depth: int) -> int:
             if pos >= end:
                 raise _Fail(UNEXPECTED_END, end)
             c = buf[pos]
-            if c == 0x22:
+            if c == QUOTE:
                 pos = ws(buf, _string(buf, pos, end), end).end()  # type: ignore[union-attr]  # a "*" pattern always matches
                 if pos >= end:
                     raise _Fail(UNEXPECTED_END, end)
-                if buf[pos] != 0x3A:
+                if buf[pos] != COLON:
                     raise _Fail(EXPECTED_COLON, pos)
                 pos += 1
                 state = _VALUE
                 continue
-            if c == 0x7D and state == _KEY_OR_CLOSE:
+            if c == RBRACE and state == _KEY_OR_CLOSE:
                 stack.pop()
                 pos += 1
                 if not stack:
@@ -420,10 +403,10 @@ def _scan_json(buf: _Buf, start: int, end: int, max_depth: int) -> int:
                 raise _Fail(UNEXPECTED_END, end)
             c = buf[pos]
             if stack[-1]:
-                if c == 0x2C:
+                if c == COMMA:
                     pos += 1
                     state = _KEY
-                elif c == 0x7D:
+                elif c == RBRACE:
                     pos += 1
                     stack.pop()
                     if not stack:
@@ -431,10 +414,10 @@ def _scan_json(buf: _Buf, start: int, end: int, max_depth: int) -> int:
                 else:
                     raise _Fail(EXPECTED_COMMA_OR_BRACE, pos)
             else:
-                if c == 0x2C:
+                if c == COMMA:
                     pos += 1
                     state = _VALUE
-                elif c == 0x5D:
+                elif c == RBRACKET:
                     pos += 1
                     stack.pop()
                     if not stack:  # pragma: no cover - the root is an object
@@ -459,24 +442,24 @@ def _scan_json(buf: _Buf, start: int, end: int, max_depth: int) -> int:
         if pos >= end:
             raise _Fail(UNEXPECTED_END, end)
         c = buf[pos]
-        if c == 0x22:
+        if c == QUOTE:
             pos = _string(buf, pos, end)
-        elif c == 0x7B or c == 0x5B:
+        elif c == LBRACE or c == LBRACKET:
             if len(stack) >= max_depth:
                 raise _Fail(too_deep(max_depth), pos)
             pos += 1
-            if c == 0x7B:
+            if c == LBRACE:
                 stack.append(True)
                 state = _KEY_OR_CLOSE
             else:
                 stack.append(False)
                 state = _VALUE_OR_CLOSE
             continue
-        elif c == 0x2D or 0x30 <= c <= 0x39:
+        elif c == MINUS or ZERO <= c <= NINE:
             pos = _number(buf, pos, end)
         elif c in _LITERALS:
             pos = _literal(buf, pos, end)
-        elif c == 0x5D and state == _VALUE_OR_CLOSE:
+        elif c == RBRACKET and state == _VALUE_OR_CLOSE:
             pos += 1
             stack.pop()
         else:
@@ -501,41 +484,7 @@ def scan_json_object(buf: _Buf, start: int, end: int, max_depth: int, base: int 
 
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
-
-# Header kinds.
-_K_SCALAR, _K_STR, _K_BIN, _K_EXT, _K_FIXEXT, _K_ARRAY, _K_MAP, _K_RESERVED = range(8)
-
-
-def _header_table() -> Tuple[Tuple[int, int, int], ...]:
-    """byte -> (kind, header size, fixed length or width of the length field)."""
-    table: List[Tuple[int, int, int]] = [(_K_RESERVED, 1, 0)] * 256   # every entry set below
-    for b in range(0x00, 0x80):
-        table[b] = (_K_SCALAR, 1, 0)
-    for b in range(0xE0, 0x100):
-        table[b] = (_K_SCALAR, 1, 0)
-    for b in range(0x80, 0x90):
-        table[b] = (_K_MAP, 1, b & 0x0F)
-    for b in range(0x90, 0xA0):
-        table[b] = (_K_ARRAY, 1, b & 0x0F)
-    for b in range(0xA0, 0xC0):
-        table[b] = (_K_STR, 1, b & 0x1F)
-    table[0xC0] = table[0xC2] = table[0xC3] = (_K_SCALAR, 1, 0)
-    table[0xC1] = (_K_RESERVED, 1, 0)
-    table[0xC4], table[0xC5], table[0xC6] = (_K_BIN, 2, -1), (_K_BIN, 3, -2), (_K_BIN, 5, -4)
-    table[0xC7], table[0xC8], table[0xC9] = (_K_EXT, 3, -1), (_K_EXT, 4, -2), (_K_EXT, 6, -4)
-    table[0xCA], table[0xCB] = (_K_SCALAR, 5, 0), (_K_SCALAR, 9, 0)
-    for b, n in zip(range(0xCC, 0xD4), (1, 2, 4, 8, 1, 2, 4, 8)):
-        table[b] = (_K_SCALAR, 1 + n, 0)
-    for b, n in zip(range(0xD4, 0xD9), (1, 2, 4, 8, 16)):
-        table[b] = (_K_FIXEXT, 2, n)
-    table[0xD9], table[0xDA], table[0xDB] = (_K_STR, 2, -1), (_K_STR, 3, -2), (_K_STR, 5, -4)
-    table[0xDC], table[0xDD] = (_K_ARRAY, 3, -2), (_K_ARRAY, 5, -4)
-    table[0xDE], table[0xDF] = (_K_MAP, 3, -2), (_K_MAP, 5, -4)
-    return tuple(table)
-
-
-_HEADERS = _header_table()
-_MAP_HEADERS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
+_MAP_HEADERS = frozenset(b for b in range(256) if MSGPACK_HEADERS[b][0] == MP_MAP)
 
 
 def _check_str_payload(buf: _Buf, a: int, b: int) -> None:
@@ -558,7 +507,7 @@ def _scan_msgpack(buf: _Buf, start: int, end: int, max_depth: int) -> int:
     rem, is_map, depth = 1, False, 0
     stack = []
     pos = start
-    headers = _HEADERS
+    headers = MSGPACK_HEADERS
     while True:
         if pos >= end:
             raise _Fail(UNEXPECTED_END, end)
@@ -573,12 +522,14 @@ def _scan_msgpack(buf: _Buf, start: int, end: int, max_depth: int) -> int:
             pos = q
             _check_str_payload(buf, body, q)
         else:
-            kind, hsize, n = headers[b]
-            if kind == _K_RESERVED:
+            cls, head, n = headers[b]
+            if cls == MP_RESERVED:
                 raise _Fail(RESERVED_BYTE, pos)
-            if is_map and not rem & 1 and kind != _K_STR and kind != _K_BIN:
+            if is_map and not rem & 1 and cls != MP_STR and cls != MP_BIN:
                 raise _Fail(MAP_KEY_NOT_STRING, pos)
-            if pos + hsize > end:
+            if cls == MP_SCALAR:   # the whole item counts as its header
+                head += n
+            if pos + head > end:
                 raise _Fail(UNEXPECTED_END, pos)
             if n < 0:
                 if n == -1:
@@ -587,16 +538,16 @@ def _scan_msgpack(buf: _Buf, start: int, end: int, max_depth: int) -> int:
                     n = _U16(buf, pos + 1)[0]
                 else:
                     n = _U32(buf, pos + 1)[0]
-            body = pos + hsize
-            if kind == _K_SCALAR:
+            body = pos + head
+            if cls == MP_SCALAR:
                 pos = body
-            elif kind == _K_STR or kind == _K_BIN:
+            elif cls == MP_STR or cls == MP_BIN:
                 if n > end - body:
                     raise _Fail(LENGTH_PAST_END, pos)
                 pos = body + n
-                if kind == _K_STR:
+                if cls == MP_STR:
                     _check_str_payload(buf, body, pos)
-            elif kind == _K_EXT or kind == _K_FIXEXT:
+            elif cls == MP_EXT:
                 if n > end - body:
                     raise _Fail(LENGTH_PAST_END, pos)
                 code = buf[body - 1]
@@ -615,13 +566,13 @@ def _scan_msgpack(buf: _Buf, start: int, end: int, max_depth: int) -> int:
             else:  # array or map
                 if depth >= max_depth:
                     raise _Fail(too_deep(max_depth), pos)
-                items = 2 * n if kind == _K_MAP else n
+                items = 2 * n if cls == MP_MAP else n
                 if items > end - body:
                     raise _Fail(LENGTH_PAST_END, pos)
                 pos = body
                 if items:
                     stack.append((rem, is_map))
-                    rem, is_map = items, kind == _K_MAP
+                    rem, is_map = items, cls == MP_MAP
                     depth += 1
                     continue
         # one item done: count it off, closing every container it completes

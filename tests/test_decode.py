@@ -301,9 +301,13 @@ def test_extension_is_in_use():
     if os.environ.get("FASTINGEST_PUREPYTHON"):
         pytest.skip("pure-Python run requested")
     assert fastingest.IMPLEMENTATION == "cython"
-    from fastingest import _framing, _kernels
-    assert _kernels.active.framing is _framing
-    assert _framing.__file__.endswith((".so", ".pyd"))
+    from fastingest import _build, _kernels, _oneobject, _timestamps, _validate, _whole
+    from fastingest.framing import _framing
+    active = _kernels.active
+    assert (active.framing, active.build, active.whole, active.one_object, active.validate,
+            active.timestamps) == (_framing, _build, _whole, _oneobject, _validate, _timestamps)
+    for module in (_framing, _build, _whole, _oneobject, _validate, _timestamps):
+        assert module.__file__.endswith((".so", ".pyd")), module
 
 
 # -- event time through decode ----------------------------------------------------------

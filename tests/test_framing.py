@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgpack
 from hypothesis import given, strategies as st
 
-from fastingest import framing
+from fastingest import constants as framing
 
 KINDS = [framing.KIND_JSON, framing.KIND_NDJSON, framing.KIND_MSGPACK]
 

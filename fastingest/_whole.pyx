@@ -1,0 +1,129 @@
+# cython: language_level=3
+"""Compiled twin of :mod:`fastingest.whole`: same names, same answers.
+
+The per-call costs a small body would notice are kept out of Python: the Content-Type's
+format is one dict lookup for the usual spellings, a ``Limits`` object's three limits are
+read once per object (not per call), the reception time comes from ``clock_gettime``, and
+the batch is made without a Python-level constructor call.
+"""
+from cpython cimport array
+from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject, PyTypeObject
+from libc.stdint cimport int64_t
+
+from ._build cimport take_frames
+from ._oneobject cimport one_object_event
+from ._timestamps cimport event_times_list
+from .framing._framing cimport Frames, ScannerBase
+
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clk_id, timespec* tp)
+    int CLOCK_REALTIME
+
+from .batch import Batch, RawBatch
+from .constants import KIND_NDJSON, body_too_large
+from .errors import PayloadTooLarge
+from .formats import MEDIA_TYPES, collect_mode, media_kind
+from .framing._framing import SCANNERS
+
+__all__ = ["decode_body", "decode_whole"]
+
+cdef int K_NDJSON = KIND_NDJSON
+cdef dict _SCANNERS = SCANNERS
+cdef dict _MEDIA_TYPES = MEDIA_TYPES
+cdef array.array _INT64_TEMPLATE = array.array("q", [])
+cdef tuple _NO_ARGS = ()
+
+
+cdef tuple _decode_body(object body, int kind, Py_ssize_t max_body, int64_t max_event,
+                        int max_depth, int64_t received_ns, bint collect, bint raw):
+    cdef bint over = len(body) > max_body
+    if over:   # the bytes within the limit come first: an earlier fault wins
+        body = memoryview(body)[:max_body]
+    cdef ScannerBase scanner = _SCANNERS[kind](max_event, max_depth, collect)
+    cdef tuple result = take_frames(scanner.feed(body), kind, max_depth, received_ns, collect, raw)
+    if over:
+        raise PayloadTooLarge(detail=body_too_large(max_body), offset=max_body)
+    cdef Frames rest = scanner.finish()
+    if rest.error is not None:
+        raise rest.error
+    if rest.line_errors:
+        result = result[:4] + (result[4] + rest.line_errors,)
+    return result
+
+
+def decode_body(body, int kind, Py_ssize_t max_body, int64_t max_event, int max_depth,
+                int64_t received_ns, bint collect, bint raw):
+    """``build.take``'s columns for a whole body of format ``kind``."""
+    return _decode_body(body, kind, max_body, max_event, max_depth, received_ns, collect, raw)
+
+
+cdef object _new_batch(type cls, list items, object times, object offsets, object lines,
+                       list errors):
+    """A ``cls`` (Batch or RawBatch) holding these: made by the class's own ``__new__``
+    (its tp_new slot, what ``cls.__new__(cls)`` calls), then its public attributes set,
+    without the Python frame of ``__init__``."""
+    batch = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_NO_ARGS, NULL)
+    if cls is RawBatch:
+        batch.raw = items
+    else:
+        batch.events = items
+    batch.times_ns = times
+    batch.offsets = offsets
+    batch.lines = lines
+    batch.errors = errors
+    return batch
+
+
+cdef object _one_object_batch(object event, Py_ssize_t start, int kind, int64_t received):
+    cdef list items = [event]
+    cdef array.array offsets = array.clone(_INT64_TEMPLATE, 1, False)
+    offsets.data.as_longlongs[0] = start
+    cdef array.array lines = None
+    if kind == K_NDJSON:
+        lines = array.clone(_INT64_TEMPLATE, 1, False)
+        lines.data.as_longlongs[0] = 1
+    return _new_batch(Batch, items, event_times_list(items, received), offsets, lines, [])
+
+
+# (limits, max_body, max_event, max_depth) of the Limits last seen: most callers pass the
+# same object every time. The tuple holds a reference, so the identity test cannot match
+# a new object at an old address, and it is replaced whole (a thread reads the old tuple
+# or the new one).
+cdef tuple _limits_seen = (None, 0, 0, 0)
+
+
+def decode_whole(body, content_type, limits, received_ns, errors, bint raw):
+    """decode()/split() of an uncompressed body held in memory: a Batch (RawBatch)."""
+    global _limits_seen
+    cdef timespec now
+    cdef int64_t received
+    cdef Py_ssize_t start = 0
+    cdef PyObject* found = PyDict_GetItem(_MEDIA_TYPES, content_type) \
+        if type(content_type) is str else NULL
+    kind = <object>found if found is not NULL else media_kind(content_type)
+    cdef bint collect = False if errors == "raise" else collect_mode(errors, kind)
+    if received_ns is None:
+        clock_gettime(CLOCK_REALTIME, &now)   # time.time_ns()'s clock
+        received = <int64_t>now.tv_sec * 1000000000 + now.tv_nsec
+    else:
+        received = received_ns
+    cdef tuple seen = _limits_seen
+    if seen[0] is not limits:
+        seen = (limits, limits.max_body, limits.max_event, limits.max_depth)
+        _limits_seen = seen
+    cdef Py_ssize_t max_body = seen[1]
+    cdef int64_t max_event = seen[2]
+    cdef int max_depth = seen[3]
+    if not raw and not collect and type(body) is bytes and PyBytes_GET_SIZE(body) <= max_body:
+        event = one_object_event(body, kind, max_event, max_depth, &start)
+        if event is not None:
+            return _one_object_batch(event, start, kind, received)
+    items, times, offsets, lines, line_errors = _decode_body(
+        body, kind, max_body, max_event, max_depth, received, collect, raw)
+    return _new_batch(RawBatch if raw else Batch, items, times, offsets, lines, line_errors)

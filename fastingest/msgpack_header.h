@@ -1,0 +1,51 @@
+/* MessagePack item headers for the compiled kernels: one 256-entry table, filled when a
+   module is imported from fastingest.constants.MSGPACK_HEADERS (the one definition the
+   pure-Python twins read too; see mpheader.pxd), and the decoder the framing scanner,
+   the validator and the raw path's dt reader share. */
+#ifndef FASTINGEST_MSGPACK_HEADER_H
+#define FASTINGEST_MSGPACK_HEADER_H
+
+#include <stdint.h>
+
+/* Item classes (the C names of constants.MP_*; mpheader.pxd maps one to the other). */
+enum { FI_MP_SCALAR, FI_MP_STR, FI_MP_BIN, FI_MP_EXT, FI_MP_ARRAY, FI_MP_MAP, FI_MP_RESERVED,
+       FI_MP_CUT };
+
+/* cls: an FI_MP_* class; head: header size (first byte, length or count field, ext type
+   byte); n >= 0: the payload size or element count the first byte gives; n < 0: a
+   -n-byte big-endian field after the first byte gives it. */
+typedef struct { unsigned char cls, head; signed char n; } fi_mp_entry;
+
+static fi_mp_entry fi_mp_headers[256];
+
+static inline uint32_t fi_be32(const unsigned char *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline uint64_t fi_be64(const unsigned char *p) {
+    return ((uint64_t)fi_be32(p) << 32) | fi_be32(p + 4);
+}
+
+/* The big-endian unsigned field of `width` (1, 2 or 4) bytes at p. */
+static inline uint32_t fi_be(const unsigned char *p, int width) {
+    if (width == 1) return p[0];
+    if (width == 2) return ((uint32_t)p[0] << 8) | p[1];
+    return fi_be32(p);
+}
+
+/* The class of the item at p (of which `avail` bytes are readable), with its header
+   size in *head and its payload size or element count in *n; FI_MP_CUT when `avail`
+   cuts off the length or count field. */
+static inline int fi_mp_header(const unsigned char *p, Py_ssize_t avail, int *head, int64_t *n) {
+    const fi_mp_entry e = fi_mp_headers[p[0]];
+    *head = e.head;
+    if (e.n >= 0) {
+        *n = e.n;
+        return e.cls;
+    }
+    if (avail < e.head) return FI_MP_CUT;
+    *n = fi_be(p + 1, -e.n);
+    return e.cls;
+}
+
+#endif /* FASTINGEST_MSGPACK_HEADER_H */
