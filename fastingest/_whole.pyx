@@ -45,7 +45,10 @@ cdef tuple _decode_body(object body, int kind, Py_ssize_t max_body, int64_t max_
     cdef bint over = len(body) > max_body
     if over:   # the bytes within the limit come first: an earlier fault wins
         body = memoryview(body)[:max_body]
-    cdef ScannerBase scanner = _SCANNERS[kind](max_event, max_depth, collect)
+    cdef type cls = _SCANNERS[kind]
+    cdef tuple args = (max_event, max_depth, collect)
+    # cls.__new__(cls, *args): the scanner's own constructor, without type.__call__ around it
+    cdef ScannerBase scanner = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>args, NULL)
     cdef tuple result = take_frames(scanner.feed(body), kind, max_depth, received_ns, collect, raw)
     if over:
         raise PayloadTooLarge(detail=body_too_large(max_body), offset=max_body)

@@ -14,7 +14,7 @@ enum { FI_MP_SCALAR, FI_MP_STR, FI_MP_BIN, FI_MP_EXT, FI_MP_ARRAY, FI_MP_MAP, FI
 /* cls: an FI_MP_* class; head: header size (first byte, length or count field, ext type
    byte); n >= 0: the payload size or element count the first byte gives; n < 0: a
    -n-byte big-endian field after the first byte gives it. */
-typedef struct { unsigned char cls, head; signed char n; } fi_mp_entry;
+typedef struct { unsigned char cls, head; signed char n, unused; } fi_mp_entry;   /* 4 bytes: one load */
 
 static fi_mp_entry fi_mp_headers[256];
 

@@ -2,6 +2,7 @@
 # (``from fastingest.framing._framing cimport Frames, ScannerBase``). Each class lists
 # its own state here: the base the buffering every scanner shares, each format only
 # what its own scan needs.
+cimport cython
 from cpython cimport array
 from cpython.bytes cimport PyBytes_AS_STRING
 from libc.stdint cimport int64_t
@@ -93,6 +94,7 @@ cdef class JsonEventScanner(ScannerBase):
     cdef bint nd                        # NDJSON: a newline ends the event
     cdef const unsigned char* space     # whitespace between events
 
+    cdef int _setup(self, const unsigned char* space) except -1
     cdef bint _at_bom(self, unsigned char c, Py_ssize_t i) noexcept
     cdef int _bom_byte(self, unsigned char c) except -1
     cdef int _finish_bom(self) except -1
@@ -101,10 +103,12 @@ cdef class JsonEventScanner(ScannerBase):
     cdef Py_ssize_t _event_fault(self, Py_ssize_t i, int what) except -1
 
 
+@cython.final
 cdef class JsonScanner(JsonEventScanner):
     cdef Py_ssize_t _token(self, unsigned char c, Py_ssize_t i) except -1
 
 
+@cython.final
 cdef class NdjsonScanner(JsonEventScanner):
     cdef int64_t line                   # the line being scanned
     cdef int64_t ev_line                # the current event's line
@@ -112,6 +116,7 @@ cdef class NdjsonScanner(JsonEventScanner):
     cdef Py_ssize_t _token(self, unsigned char c, Py_ssize_t i) except -1
 
 
+@cython.final
 cdef class MsgpackScanner(ScannerBase):
     cdef int64_t* mp_stack              # items left in each open container of the event
     cdef int mp_depth
@@ -121,7 +126,7 @@ cdef class MsgpackScanner(ScannerBase):
     cdef int64_t top_hdr                # body offset of the top-level array's header
 
     cdef int _gather(self, int64_t at, unsigned char* out, int want) except -1
-    cdef int _header_at(self, int64_t at, int* head, int64_t* n) except -1
+    cdef inline int _header_at(self, int64_t at, int* head, int64_t* n) except -1
     cdef bint _top(self) except -1
     cdef Py_ssize_t _scan_event(self, Py_ssize_t i) except -1
     cdef int _event_fault(self, int64_t at, object exc) except -1

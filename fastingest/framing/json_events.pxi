@@ -153,14 +153,16 @@ cdef class JsonEventScanner(ScannerBase):
     """Base of JsonScanner and NdjsonScanner: the event scan, the byte order mark and
     whitespace (see fastingest.framing.json_events)."""
 
-    def __cinit__(self, int64_t max_event, int max_depth, collect=False):
-        self.stack = <unsigned char*>malloc(max_depth + 1)
-        if self.stack == NULL:
-            raise MemoryError()
-        self.space = &WS_JSON[0]
-
     def __dealloc__(self):
         free(self.stack)
+
+    cdef int _setup(self, const unsigned char* space) except -1:
+        """For the subclasses' __cinit__ (one __cinit__ level less per scanner made)."""
+        self.stack = <unsigned char*>malloc(self.max_depth + 1)
+        if self.stack == NULL:
+            raise MemoryError()
+        self.space = space
+        return 0
 
     cdef object _validate(self, object src, int64_t start, int64_t stop, int64_t base):
         return _validator.scan_json_object(src, start, stop, self.max_depth, base)

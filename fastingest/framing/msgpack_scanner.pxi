@@ -17,9 +17,10 @@ cdef class MsgpackScanner(ScannerBase):
     STATES = MSGPACK_STATES
 
     def __cinit__(self, int64_t max_event, int max_depth, collect=False):
+        # ScannerBase.__cinit__ ran first: it checked the arguments and set max_depth.
         self._state = M_START
         self.s_event, self.s_end, self.s_failed = M_EVENT, M_END, M_FAILED
-        self.mp_stack = <int64_t*>malloc((max_depth + 1) * sizeof(int64_t))
+        self.mp_stack = <int64_t*>malloc((self.max_depth + 1) * sizeof(int64_t))
         if self.mp_stack == NULL:
             raise MemoryError()
 
@@ -62,7 +63,7 @@ cdef class MsgpackScanner(ScannerBase):
             got += 1
         return got
 
-    cdef int _header_at(self, int64_t at, int* head, int64_t* n) except -1:
+    cdef inline int _header_at(self, int64_t at, int* head, int64_t* n) except -1:
         """The class of the item whose header starts at body offset ``at`` (FI_MP_CUT
         when its length field has not arrived yet)."""
         cdef unsigned char tmp[16]

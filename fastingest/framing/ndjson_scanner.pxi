@@ -20,7 +20,7 @@ cdef class NdjsonScanner(JsonEventScanner):
         self.collect = bool(collect)
         self.has_lines = True
         self.nd = True
-        self.space = &WS_NDJSON[0]
+        self._setup(&WS_NDJSON[0])
         self.line = 1
 
     cdef int _scan(self) except -1:
