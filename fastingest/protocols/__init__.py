@@ -276,7 +276,9 @@ def declared_too_large(request: Request, limits: Limits) -> bool:
     reading anything; everything else about size is the codec's job while streaming.
     """
     declared = request.header(b"content-length")
-    if declared is None or not declared.isdigit():
+    # ASCII digits only: str.isdigit() also admits '²' (which int() refuses) and '١٢'
+    # (which int() reads), and not every ASGI server validates the header.
+    if declared is None or not declared.isascii() or not declared.isdigit():
         return False   # absent (chunked) or malformed: the HTTP layer's concern
     size = int(declared)
     if size <= min(limits.max_body, limits.max_compressed):
