@@ -114,7 +114,8 @@ class ProxyHeaders:
                         forwarded.append(value)
                     elif name == b"x-forwarded-proto":
                         proto = value.strip().lower()
-                scope = dict(scope, client=self.client(forwarded))
+                # In place, as uvicorn's middleware does: its access log reads this scope.
+                scope["client"] = self.client(forwarded)
                 if proto in _SCHEMES:
                     scope["scheme"] = proto.decode("ascii")
         await self.app(scope, receive, send)
