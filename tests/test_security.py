@@ -151,12 +151,12 @@ def test_forwarded_allow_ips_env_star_does_not_let_a_spoofed_xff_in(tmp_path):
         assert put_offline(server.port, spoofed, source="127.0.0.2") == 403
         assert api_status(server.port) == 200
         assert put_offline(server.port, source="127.0.0.1") == 200   # a real admin
-    # asked for, with the default trusted proxies (loopback): 127.0.0.2 is one of them
-    # only if listed; here only 127.0.0.1 is
-    with serve(tmp_path, "--admin-network", "127.0.0.1/32", "--forwarded-allow-ips",
-               "127.0.0.1", env=env) as server:
+    # asked for, with the default trusted proxies (127.0.0.1 and ::1): 127.0.0.2 is none
+    with serve(tmp_path, "--admin-network", "127.0.0.1/32", "--proxy-headers",
+               env=env) as server:
         assert put_offline(server.port, spoofed, source="127.0.0.2") == 403
         assert api_status(server.port) == 200
+        assert put_offline(server.port, spoofed, source="127.0.0.1") == 200   # trusted
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -368,6 +368,17 @@ def test_huge_content_encoding_headers_do_not_stay_in_memory(server):
                                                 b"{}"))
         assert status_of(got) == 431
     assert high_water() - before < 16 * 1024 * 1024
+
+
+def test_head_caps_fall_back_to_h11_size_cap_without_httptools(monkeypatch):
+    from fastingest.server import headcaps
+    capped = headcaps.uvicorn_options(1000, 10)["http"]
+    assert capped.__name__ == "CappedHttpToolsProtocol"
+    monkeypatch.setitem(sys.modules, "uvicorn.protocols.http.httptools_impl", None)
+    assert headcaps.uvicorn_options(1000, 10) == {"http": "h11",
+                                                  "h11_max_incomplete_event_size": 1000}
+    with pytest.raises(ValueError):
+        headcaps.uvicorn_options(0, 10)
 
 
 def test_header_parse_caches_keep_no_long_values():

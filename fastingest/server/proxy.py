@@ -3,7 +3,7 @@
 Behind a reverse proxy every connection comes from the proxy, so the admin check of
 ``PUT /v1/api-status`` would see the proxy's address for every client. With
 ``--proxy-headers``, a request whose connection comes from a trusted proxy
-(``--forwarded-allow-ips``, loopback by default) takes its client from
+(``--forwarded-allow-ips``, 127.0.0.1 and ::1 by default) takes its client from
 ``X-Forwarded-For``:
 
 * the header's addresses are read from the right (each proxy appends the address it
@@ -29,14 +29,14 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Awaitable, Callable, Dict, Iterable, Optional, Sequence, Tuple
 
-from ..protocols import LOOPBACK_NETWORKS, Network, client_in, parse_networks
+from ..protocols import Network, client_in, parse_networks
 
 Scope = Dict[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
                    Awaitable[None]]
 
-#: ``--forwarded-allow-ips`` by default: a proxy on the same machine.
-DEFAULT_TRUSTED = ",".join(LOOPBACK_NETWORKS)
+#: ``--forwarded-allow-ips`` by default (uvicorn's): a proxy on the same machine.
+DEFAULT_TRUSTED = "127.0.0.1,::1"
 _SCHEMES = (b"http", b"https")
 
 
