@@ -263,7 +263,8 @@ class SamsaraExchange(DecodingExchange):
 
     Events are handed out for storing while every event so far is valid; after the
     first invalid one nothing more is (the request will be answered 400 and aborted),
-    but every later event is still checked so the answer has one entry per event.
+    but every later event is still checked: the answer has one entry per event for the
+    first :data:`MAX_VERDICTS`, then counts the rest.
     """
 
     UNAVAILABLE = UNAVAILABLE
@@ -280,7 +281,7 @@ class SamsaraExchange(DecodingExchange):
         self._invalid_not_shown = 0
         self._first_invalid_not_shown: Optional[int] = None
 
-    def _ended_with(self, events: Optional[Events]) -> Optional[Events]:
+    def _at_end(self) -> None:
         if not self._decoder.is_array:
             self.response = NOT_AN_ARRAY
         elif self._verdicts is not None:
@@ -290,7 +291,6 @@ class SamsaraExchange(DecodingExchange):
                                     "invalid": self._invalid_not_shown,
                                     "firstInvalid": self._first_invalid_not_shown}]
             self.response = json_response(400, answer)
-        return events if self.response is None else None
 
     def committed(self) -> Response:
         self._check_done()
