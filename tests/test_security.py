@@ -186,6 +186,16 @@ def test_dual_stack_host_is_ipv6_only_and_workers_agree(tmp_path, workers):
         holder.close()
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_says_why_it_cannot_listen(tmp_path, workers):
+    """fastingest binds its sockets itself now: a taken port is a clear exit 1."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        code, err = run_serve(tmp_path, "--port", port, "--workers", workers,
+                              "--store", f"sqlite:{tmp_path / 'x.db'}")
+    assert code == 1 and f"cannot listen on 127.0.0.1:{port}" in err
+
+
 def test_admin_rule_takes_ipv4_mapped_addresses_as_ipv6():
     loopback = parse_networks(["127.0.0.0/8", "::1/128"])
     assert not client_in("::ffff:127.0.0.1", loopback)

@@ -221,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
                 body_timeout=getattr(args, "body_timeout", None), status=status)
 
         app = make_app()   # also checks the options, before any process is started
+        head_caps = uvicorn_options(getattr(args, "max_header_size", DEFAULT_MAX_HEAD),
+                                    getattr(args, "max_headers", DEFAULT_MAX_HEADERS))
     except ValueError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2
@@ -231,8 +233,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("fastingest serve: warning: --forwarded-allow-ips '*' trusts every "
                          "peer: any client can choose its address with X-Forwarded-For, and "
                          "the admin check of PUT /v1/api-status protects nothing\n")
-    head_caps = uvicorn_options(getattr(args, "max_header_size", DEFAULT_MAX_HEAD),
-                                getattr(args, "max_headers", DEFAULT_MAX_HEADERS))
 
     def config_for(app: Any) -> "uvicorn.Config":
         if proxy_headers:

@@ -43,7 +43,8 @@ def uvicorn_options(max_head: int = DEFAULT_MAX_HEAD,
     """``uvicorn.Config`` keyword arguments enforcing the caps: the capped httptools
     protocol, or h11 with its size cap where httptools is missing."""
     if max_head < 1 or max_headers < 1:
-        raise ValueError("the request head caps must be positive")
+        raise ValueError("the request head caps (--max-header-size, --max-headers) must be "
+                         "positive")
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:
