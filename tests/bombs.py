@@ -94,9 +94,14 @@ def tiny_event_bomb(encoding: str, content_type: str = "application/x-ndjson",
         c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
         first = c.compress(head) + c.flush(zlib.Z_FULL_FLUSH)
         body = first + (c.compress(block) + c.flush(zlib.Z_FULL_FLUSH)) * mib + c.flush()
-        if encoding == "deflate":   # zlib-wrapped; a decoder stops at its limit first
-            return b"\x78\xda" + body + b"\x00\x00\x00\x00"
-        return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + b"\x00" * 8
+        crc, adler = zlib.crc32(head), zlib.adler32(head)
+        for _ in range(mib):   # valid trailers: a body within the limits decodes
+            crc, adler = zlib.crc32(block, crc), zlib.adler32(block, adler)
+        if encoding == "deflate":   # zlib-wrapped
+            return b"\x78\xda" + body + adler.to_bytes(4, "big")
+        size = (len(head) + mib * MiB) % (1 << 32)
+        return (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + crc.to_bytes(4, "little")
+                + size.to_bytes(4, "little"))
     if encoding == "zstd":
         import zstandard
 
