@@ -382,13 +382,14 @@ def test_huge_content_encoding_headers_do_not_stay_in_memory(server):
 
 def test_head_caps_fall_back_to_h11_size_cap_without_httptools(monkeypatch):
     from fastingest.server import headcaps
-    capped = headcaps.uvicorn_options(1000, 10)["http"]
+    capped = headcaps.capped_protocol(1000, 10)[0]
     assert capped.__name__ == "CappedHttpToolsProtocol"
-    monkeypatch.setitem(sys.modules, "uvicorn.protocols.http.httptools_impl", None)
-    assert headcaps.uvicorn_options(1000, 10) == {"http": "h11",
-                                                  "h11_max_incomplete_event_size": 1000}
+    monkeypatch.setitem(sys.modules, "httptools", None)
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    assert headcaps.capped_protocol(1000, 10) == (H11Protocol,
+                                                  {"h11_max_incomplete_event_size": 1000})
     with pytest.raises(ValueError):
-        headcaps.uvicorn_options(0, 10)
+        headcaps.capped_protocol(0, 10)
 
 
 def test_header_parse_caches_keep_no_long_values():

@@ -18,7 +18,7 @@ being bounded by the size.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 log = logging.getLogger("fastingest.server")
 
@@ -38,17 +38,21 @@ class HeadTooLarge(Exception):
     """Raised in a parser callback to stop parsing a head over the field count."""
 
 
-def uvicorn_options(max_head: int = DEFAULT_MAX_HEAD,
-                    max_headers: int = DEFAULT_MAX_HEADERS) -> Dict[str, Any]:
-    """``uvicorn.Config`` keyword arguments enforcing the caps: the capped httptools
-    protocol, or h11 with its size cap where httptools is missing."""
+def capped_protocol(max_head: int = DEFAULT_MAX_HEAD, max_headers: int = DEFAULT_MAX_HEADERS
+                    ) -> Tuple[type, Dict[str, Any]]:
+    """The uvicorn HTTP protocol class enforcing the caps, and the ``uvicorn.Config``
+    keyword arguments it needs: the capped httptools protocol, or h11's with its size
+    cap where httptools is missing. (``fastingest serve`` wraps the class further, see
+    :mod:`.connections`.)"""
     if max_head < 1 or max_headers < 1:
         raise ValueError("the request head caps (--max-header-size, --max-headers) must be "
                          "positive")
     try:
+        import httptools  # noqa: F401
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:
-        return {"http": "h11", "h11_max_incomplete_event_size": max_head}
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+        return H11Protocol, {"h11_max_incomplete_event_size": max_head}
 
     class CappedHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's httptools protocol, given at most ``max_head`` bytes of a request
@@ -60,6 +64,8 @@ def uvicorn_options(max_head: int = DEFAULT_MAX_HEAD,
             self._fields = 0
             self._too_large = False
             self._lingering = False
+            #: The head was refused: it will never complete (for :mod:`.connections`).
+            self.head_refused = False
 
         def data_received(self, data: bytes) -> None:
             if self._lingering:
@@ -108,7 +114,7 @@ def uvicorn_options(max_head: int = DEFAULT_MAX_HEAD,
             if self._lingering:
                 return
             log.debug("request head over %d bytes or %d fields: 431", max_head, max_headers)
-            self._too_large = self._lingering = True
+            self._too_large = self._lingering = self.head_refused = True
             if self.cycle is None or self.cycle.response_complete:
                 self.transport.write(TOO_LARGE)
             # else a pipelined response is still being written: no answer, just close
@@ -118,7 +124,8 @@ def uvicorn_options(max_head: int = DEFAULT_MAX_HEAD,
             else:
                 self.transport.close()
 
-    return {"http": CappedHttpToolsProtocol}
+    return CappedHttpToolsProtocol, {}
 
 
-__all__ = ["DEFAULT_MAX_HEAD", "DEFAULT_MAX_HEADERS", "HeadTooLarge", "uvicorn_options"]
+__all__ = ["DEFAULT_MAX_HEAD", "DEFAULT_MAX_HEADERS", "HeadTooLarge", "LINGER_SECONDS",
+           "capped_protocol"]
