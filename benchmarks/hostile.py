@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import sys
 import tempfile
 import time
@@ -45,43 +44,30 @@ def high_water(pid: int) -> int:
         return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) * 1024
 
 
-def exchange(port: int, data: bytes) -> bytes:
-    """Send ``data``, read until the server closes or a whole response came."""
-    with socket.create_connection(("127.0.0.1", port), timeout=300) as sock:
-        try:
-            sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        got = b""
-        while True:
-            try:
-                chunk = sock.recv(1 << 20)
-            except ConnectionResetError:
-                return got
-            if not chunk:
-                return got
-            got += chunk
-            head, sep, body = got.partition(b"\r\n\r\n")
-            length = re.search(rb"(?i)content-length: *(\d+)", head)
-            if sep and length and len(body) >= int(length.group(1)):
-                return got
-
-
 def post(path: str, headers: Dict[str, str], body: bytes) -> bytes:
     lines = [f"POST {path} HTTP/1.1", "Host: bench"]
     lines += [f"{k}: {v}" for k, v in {**headers, "Content-Length": str(len(body))}.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def serve(tree: str, tmp: str) -> Any:
-    """The tree's own ``tests/servers.py`` ``Serve``: it runs that tree's package."""
+def servers(tree: str) -> Any:
+    """The tree's own ``tests/servers.py``: its ``Serve`` runs that tree's package."""
     sys.path.insert(0, os.path.join(tree, "tests"))
     try:
-        from servers import Serve
+        import servers as module
     finally:
         sys.path.pop(0)
-    return Serve(["--token", "app=bench", "--store", f"sqlite:{tmp}/events.db",
-                  "--log-level", "warning"], cwd=tmp)
+    return module
+
+
+def serve(tree: str, tmp: str) -> Any:
+    return servers(tree).Serve(["--token", "app=bench", "--store", f"sqlite:{tmp}/events.db",
+                                "--log-level", "warning"], cwd=tmp)
+
+
+def exchange(tree: str, port: int, data: bytes) -> bytes:
+    """``data`` sent on a fresh connection; the whole response (or what came)."""
+    return bytes(servers(tree).raw_exchange(port, data, timeout=300))
 
 
 def samsara_case(tree: str) -> None:
@@ -89,7 +75,8 @@ def samsara_case(tree: str) -> None:
     with tempfile.TemporaryDirectory() as tmp, serve(tree, tmp) as srv:
         before = high_water(srv.proc.pid)
         start = time.perf_counter()
-        got = exchange(srv.port, post("/v1/events", {"Content-Type": "application/json"}, body))
+        got = exchange(tree, srv.port,
+                       post("/v1/events", {"Content-Type": "application/json"}, body))
         took = time.perf_counter() - start
         status = got.split(b" ", 2)[1].decode()
         answer = len(got.partition(b"\r\n\r\n")[2])
@@ -123,7 +110,7 @@ def header_case(tree: str) -> None:
         statuses: Dict[str, int] = {}
         for i in range(64):
             value = f"identity{i}," + "identity," * (4 * MiB // 9)
-            got = exchange(srv.port, post("/", {"Authorization": "Bearer bench",
+            got = exchange(tree, srv.port, post("/", {"Authorization": "Bearer bench",
                                                 "Content-Type": "application/json",
                                                 "Content-Encoding": value}, b"{}"))
             status = got.split(b" ", 2)[1].decode() if got else "closed"

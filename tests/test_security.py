@@ -132,7 +132,8 @@ def test_proxy_on_127_0_0_3_without_xff_cannot_take_the_server_offline(tmp_path)
             assert put_offline(forwarding.port, host="127.0.0.3", source="127.0.0.9") == 403
             # a client naming itself loopback: the proxy appends the real address
             spoofed = {"X-Forwarded-For": "127.0.0.1"}
-            assert put_offline(forwarding.port, spoofed, host="127.0.0.3", source="127.0.0.9") == 403
+            assert put_offline(forwarding.port, spoofed, host="127.0.0.3",
+                               source="127.0.0.9") == 403
             assert api_status(server.port) == 200   # still online
             assert put_offline(forwarding.port, host="127.0.0.3", source="127.0.0.1") == 200
             assert api_status(server.port, source="127.0.0.9") == 503

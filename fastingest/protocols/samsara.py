@@ -389,6 +389,7 @@ class StatusExchange(Exchange):
 
 
 __all__ = [
-    "EVENTS_PATH", "MAX_VERDICTS", "STATUS_PATH", "Samsara", "SamsaraExchange", "StatusCell", "StatusExchange",
+    "EVENTS_PATH", "MAX_VERDICTS", "STATUS_PATH", "Samsara", "SamsaraExchange", "StatusCell",
+    "StatusExchange",
     "check_event", "is_json_media_type", "parse_published",
 ]
