@@ -390,6 +390,5 @@ class StatusExchange(Exchange):
 
 __all__ = [
     "EVENTS_PATH", "MAX_VERDICTS", "STATUS_PATH", "Samsara", "SamsaraExchange", "StatusCell",
-    "StatusExchange",
-    "check_event", "is_json_media_type", "parse_published",
+    "StatusExchange", "check_event", "is_json_media_type", "parse_published",
 ]
