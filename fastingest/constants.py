@@ -31,6 +31,11 @@ BUILD_RUN_BYTES = 64 * 1024
 #: Bodies up to this size may take the one-object shortcut (``oneobject``).
 ONE_OBJECT_MAX = 64 * 1024
 
+#: Header values (Content-Type, Content-Encoding) longer than this are parsed every time
+#: instead of being cached: the caches are keyed by the raw value, and a client could
+#: otherwise pin megabytes of header text in them, unauthenticated.
+MAX_CACHED_HEADER = 128
+
 # -- scanner lifecycles -------------------------------------------------------------------
 # Each tuple names one scanner's states in order; both twins number them by position and
 # ``scanner.state`` answers the name. finish() ends in END (the body is complete; no more

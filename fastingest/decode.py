@@ -1,4 +1,4 @@
-"""Decode a whole body at once: inflated into a bounded buffer, then framed and built.
+"""Decode a whole body at once: inflated into bounded pieces, then framed and built.
 
 A body over ``max_body`` (sent as it is, or inflating past it) builds nothing: its part
 within the limit is only validated, batch by batch without keeping anything, so that a
@@ -18,9 +18,9 @@ from .formats import collect_mode, media_kind
 from .limits import DEFAULT_LIMITS, Limits
 from .stream import BytesLike, StreamDecoder, byte_buffer
 
-#: A whole body is already in memory: decompress it in pieces this large (bounded by
-#: max_body anyway) into one buffer.
-WHOLE_PIECE = 4 * 1024 * 1024
+#: A whole compressed body is decompressed in pieces this large (max_body of them at
+#: most) before anything is built, then framed and built piece by piece.
+WHOLE_PIECE = 1024 * 1024
 
 
 def decode(
@@ -83,10 +83,10 @@ def _whole(body: BytesLike, content_type: Union[str, bytes, None],
     codings = parse_content_encoding(content_encoding)   # 415 for an unknown coding
     if codings:
         small = inflate_whole(body, codings, limits)   # small bodies: one capped call
-        if small is not None:
-            body = small
-        else:
-            body = _inflate(body, content_type, content_encoding, limits, received_ns, errors)
+        if small is None:
+            pieces = _inflate(body, content_type, content_encoding, limits, received_ns, errors)
+            return _decode_pieces(pieces, content_type, limits, received_ns, errors, raw)
+        body = small
     if len(body) > limits.max_body:
         _reject(body, content_type, limits, received_ns, errors)
     return _kernels.active.whole.decode_whole(body, content_type, limits, received_ns, errors, raw)
@@ -94,21 +94,37 @@ def _whole(body: BytesLike, content_type: Union[str, bytes, None],
 
 def _inflate(body: BytesLike, content_type: Union[str, bytes, None],
              content_encoding: Union[str, bytes, None], limits: Limits,
-             received_ns: Optional[int], errors: str) -> bytearray:
-    """The decoded body, in a buffer that never grows past ``max_body``; on a
-    decompression error, the first fault of the part decoded before it wins."""
+             received_ns: Optional[int], errors: str) -> List[BytesLike]:
+    """The decoded body as pieces of WHOLE_PIECE bytes, never more than ``max_body``
+    in all; on a decompression error, the first fault of the part decoded before it
+    wins."""
     collect_mode(errors, media_kind(content_type))   # 415 for the Content-Type comes first
     decoder = open_decoder(content_encoding, limits, piece_size=WHOLE_PIECE)
-    out = bytearray()
+    pieces: List[BytesLike] = []
     try:
-        for piece in decoder.feed(body):
-            out += piece
-        for piece in decoder.close():
-            out += piece
+        pieces.extend(decoder.feed(body))
+        pieces.extend(decoder.close())
     except IngestError:
-        _validate(out, content_type, limits, received_ns, errors)
+        _validate(pieces, content_type, limits, received_ns, errors)
         raise
-    return out
+    return pieces
+
+
+def _decode_pieces(pieces: List[BytesLike], content_type: Union[str, bytes, None],
+                   limits: Limits, received_ns: Optional[int], errors: str, raw: bool) -> Any:
+    """A decoded body within the limits, framed and built piece by piece (each piece
+    dropped once its events are built)."""
+    decoder = StreamDecoder(content_type, limits=limits, received_ns=received_ns,
+                            errors=errors, raw=raw, piece_size=WHOLE_PIECE)
+    pieces.reverse()
+    batch = decoder.feed(pieces.pop()) if pieces else None
+    while pieces:
+        batch.extend(decoder.feed(pieces.pop()))   # type: ignore[union-attr]
+    rest = decoder.close()
+    if batch is None:
+        return rest
+    batch.extend(rest)
+    return batch
 
 
 def _reject(body: BytesLike, content_type: Union[str, bytes, None], limits: Limits,
@@ -120,13 +136,14 @@ def _reject(body: BytesLike, content_type: Union[str, bytes, None], limits: Limi
     raise AssertionError("a body over max_body was not refused")   # pragma: no cover
 
 
-def _validate(prefix: BytesLike, content_type: Union[str, bytes, None], limits: Limits,
+def _validate(pieces: List[BytesLike], content_type: Union[str, bytes, None], limits: Limits,
               received_ns: Optional[int], errors: str) -> None:
-    """Raise the first fault in ``prefix`` (a body cut short, so its unfinished last
-    event is not one), keeping nothing of its events."""
+    """Raise the first fault in the body's first ``pieces`` (a body cut short, so its
+    unfinished last event is not one), keeping nothing of its events."""
     decoder = _validator(content_type, limits, received_ns, errors)
-    for _ in decoder.feed_batches(prefix):
-        pass
+    for piece in pieces:
+        for _ in decoder.feed_batches(piece):
+            pass
 
 
 def _validator(content_type: Union[str, bytes, None], limits: Limits,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Union
 
-from .constants import KIND_JSON, KIND_MSGPACK, KIND_NAMES, KIND_NDJSON
+from .constants import KIND_JSON, KIND_MSGPACK, KIND_NAMES, KIND_NDJSON, MAX_CACHED_HEADER
 from .errors import UnsupportedMediaType
 
 #: Content-Type (the usual spelling) -> body format.
@@ -43,6 +43,8 @@ def media_kind(content_type: Union[str, bytes, None]) -> int:
         content_type = bytes(content_type).decode("latin-1")
     if not isinstance(content_type, str):
         raise UnsupportedMediaType(detail="no Content-Type")
+    if len(content_type) > MAX_CACHED_HEADER:
+        return _kind.__wrapped__(content_type)
     return _kind(content_type)
 
 
@@ -56,5 +58,5 @@ def collect_mode(errors: str, kind: int) -> bool:
     return errors == "collect"
 
 
-__all__ = ["KIND_JSON", "KIND_MSGPACK", "KIND_NAMES", "KIND_NDJSON", "MEDIA_TYPES", "collect_mode",
-           "media_kind", "media_type"]
+__all__ = ["KIND_JSON", "KIND_MSGPACK", "KIND_NAMES", "KIND_NDJSON", "MAX_CACHED_HEADER",
+           "MEDIA_TYPES", "collect_mode", "media_kind", "media_type"]
