@@ -149,6 +149,18 @@ _ELEMENT = re.compile(rb"[ \t\n\r]*" + _SCALAR + rb"[ \t\n\r]*([,\]])")
 _LITERALS = {word[0]: word for word in (b"true", b"false", b"null")}
 
 
+def _truncated_reason() -> str:
+    """The reason CPython's UTF-8 decoder gives for a sequence the data cuts short."""
+    try:
+        b"\xc3".decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.reason
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_TRUNCATED = _truncated_reason()
+
+
 def _check_utf8(buf: _Buf, a: int, b: int, end: int) -> None:
     """Strict UTF-8 over ``buf[a:b]``; a sequence cut off at ``end`` is 'end of data'."""
     seg = bytes(buf[a:b])
@@ -157,7 +169,7 @@ def _check_utf8(buf: _Buf, a: int, b: int, end: int) -> None:
     try:
         seg.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if b == end and exc.end == len(seg) and exc.reason == "unexpected end of data":
+        if b == end and exc.end == len(seg) and exc.reason == _TRUNCATED:
             raise _Fail(UNEXPECTED_END, end) from None
         raise _Fail(INVALID_UTF8, a + exc.start) from None
 

@@ -23,5 +23,6 @@ export PYTHONPATH="$DEST"
 "$VENV/bin/python" -c 'import sys, fastingest; assert fastingest.IMPLEMENTATION == "cython"
 print("debug CPython", sys.version.split()[0], "kernels:", fastingest._kernels.cython.framing.__file__)'
 CI=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider -k "not fuzz_smoke" \
-    tests/test_memory.py tests/test_adversarial.py tests/test_decode.py tests/test_split.py \
-    tests/test_stream.py tests/test_framing.py tests/fuzz/test_fuzz.py "$@"
+    tests/unit/test_memory.py tests/unit/test_adversarial.py tests/unit/test_decode.py \
+    tests/unit/test_split.py tests/unit/test_stream.py tests/unit/test_json_scanner.py \
+    tests/unit/test_ndjson_scanner.py tests/unit/test_msgpack_scanner.py tests/fuzz/test_fuzz.py "$@"

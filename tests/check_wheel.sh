@@ -28,16 +28,20 @@ echo "built: $(basename "$SDIST") $(basename "$WHEEL")"
 echo "== contents"
 sdist_files=$(tar tzf "$SDIST")
 wheel_files=$("$PY" -c 'import sys, zipfile; print("\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))' "$WHEEL")
-for f in _framing.pyx _validate.pyx _timestamps.pyx _validate.pxd _timestamps.pxd \
-         _framing.pyi _validate.pyi _timestamps.pyi py.typed _version.py; do
-    grep -q "/fastingest/$f\$" <<<"$sdist_files" || { echo "sdist lacks fastingest/$f"; exit 1; }
-done
-for f in _framing.pyi _validate.pyi _timestamps.pyi py.typed; do
-    grep -q "^fastingest/$f\$" <<<"$wheel_files" || { echo "wheel lacks fastingest/$f"; exit 1; }
-done
-for m in _framing _validate _timestamps; do
+# the compiled modules (paths under fastingest/), each a .pyx with its .pyi stub
+compiled="framing/_framing _build _whole _oneobject _validate _timestamps"
+for m in $compiled; do
+    for f in "$m.pyx" "$m.pyi"; do
+        grep -q "/fastingest/$f\$" <<<"$sdist_files" || { echo "sdist lacks fastingest/$f"; exit 1; }
+    done
+    grep -q "^fastingest/$m\.pyi\$" <<<"$wheel_files" || { echo "wheel lacks fastingest/$m.pyi"; exit 1; }
     grep -q "^fastingest/$m\.cpython-.*\.so\$" <<<"$wheel_files" || { echo "wheel lacks the compiled $m"; exit 1; }
 done
+for f in framing/_framing.pxd framing/json_scanner.pxi framing/simd.h _validate.pxd \
+         _timestamps.pxd mpheader.pxd msgpack_header.h py.typed _version.py; do
+    grep -q "/fastingest/$f\$" <<<"$sdist_files" || { echo "sdist lacks fastingest/$f"; exit 1; }
+done
+grep -q "^fastingest/py.typed\$" <<<"$wheel_files" || { echo "wheel lacks fastingest/py.typed"; exit 1; }
 if grep -qE '\.c$' <<<"$sdist_files"; then echo "sdist ships generated C files"; exit 1; fi
 if grep -q "tests/fuzz/corpus" <<<"$wheel_files"; then echo "wheel ships tests"; exit 1; fi
 echo "sdist: $(wc -l <<<"$sdist_files") files, no generated C; wheel: compiled kernels + stubs + py.typed"

@@ -1,7 +1,8 @@
-"""Shared fixtures: every codec test runs against both kernel sets (aiohttp's pattern)."""
+"""Fixtures for every test folder (unit, e2e, fuzz, typing): the hypothesis profiles, and
+the kernel sets every codec test runs against (aiohttp's pattern). Shared helpers are in
+``tests/helpers.py`` (this folder is on ``sys.path`` for all of them)."""
 from __future__ import annotations
 
-import contextlib
 import os
 
 import pytest
@@ -45,14 +46,3 @@ def impl(request, monkeypatch):
 def both_impls():
     """(cython, python) for differential tests."""
     return _cython_or_skip(), _kernels.python
-
-
-@contextlib.contextmanager
-def using(kernels):
-    """Make ``kernels`` the active set for the public API inside the block."""
-    saved = _kernels.active
-    _kernels.active = kernels
-    try:
-        yield kernels
-    finally:
-        _kernels.active = saved

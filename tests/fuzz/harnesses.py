@@ -19,14 +19,14 @@ two-byte little-endian cut points, then the body.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
 import gzip
 import math
 import struct
 import sys
 import zlib
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import msgpack
 import orjson
@@ -35,7 +35,10 @@ import fastingest
 from fastingest import IngestError, Limits, StreamDecoder, _kernels
 from fastingest.batch import Batch, RawBatch
 
-RECEIVED = 1_700_000_000_123_456_789
+# The shared test helpers (tests/helpers.py), also when fuzz.py runs this file alone.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from helpers import RECEIVED, kernel_sets, using  # noqa: E402
+
 JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
 CTYPES = (JSON, NDJSON, MSGPACK, "application/x-msgpack")
 ENCODINGS = ("gzip", "deflate", "zstd", "br")
@@ -47,21 +50,6 @@ LIMITS = (
     Limits(max_event=64, max_depth=2, max_body=256),
     Limits(max_event=1 << 20, max_depth=1, max_body=4096, max_compressed=512, max_ratio=2.0),
 )
-
-
-def kernel_sets() -> List[_kernels.Kernels]:
-    """The kernel sets to compare: (cython, python), or python alone without the extension."""
-    return [k for k in (_kernels.cython, _kernels.python) if k is not None]
-
-
-@contextlib.contextmanager
-def using(kernels: _kernels.Kernels) -> Iterator[None]:
-    saved = _kernels.active
-    _kernels.active = kernels
-    try:
-        yield
-    finally:
-        _kernels.active = saved
 
 
 class Options:

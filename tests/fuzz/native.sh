@@ -2,7 +2,7 @@
 # Fuzz with coverage of the compiled kernels too: build them with clang's
 # -fsanitize=address,fuzzer-no-link in a COPY of the tree, preload atheris's
 # ASan + libFuzzer runtime, and run tests/fuzz/fuzz.py there. libFuzzer then sees the
-# branches of the C code generated from _framing.pyx / _validate.pyx / _timestamps.pyx
+# branches of the C code generated from the .pyx modules (fastingest/_kernels.py lists them)
 # (plain `fuzz.py` sees only Python-level coverage), and ASan checks every access.
 #
 #   bash tests/fuzz/native.sh --smoke 60            # any fuzz.py arguments

@@ -15,7 +15,7 @@
 #   LD_PRELOAD=$(gcc -print-file-name=libasan.so) PYTHONMALLOC=malloc \
 #   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \
 #   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-#   python -m pytest tests/test_decode.py ...
+#   python -m pytest tests/unit ...
 #
 # PYTHONMALLOC=malloc routes Python's own allocations through ASan too, so an overrun
 # of a bytes object's buffer is caught; leak detection is off because CPython keeps
@@ -57,16 +57,15 @@ set +e
     set -e
     echo "== codec tests under ASan + UBSan"
     if [ -n "${SANITIZE_QUICK:-}" ]; then
-        candidates="tests/test_adversarial.py tests/test_memory.py tests/fuzz/test_fuzz.py tests/test_differential.py"
+        candidates="tests/unit/test_adversarial.py tests/unit/test_memory.py tests/fuzz/test_fuzz.py
+                    tests/unit/test_differential.py"
     else
-        candidates="tests/test_decode.py tests/test_stream.py tests/test_split.py tests/test_framing.py
-                    tests/test_validate.py tests/test_timestamps.py tests/test_compression.py
-                    tests/test_adversarial.py tests/test_differential.py tests/test_memory.py
-                    tests/test_protocols.py tests/fuzz/test_fuzz.py"
+        # every codec test: the unit folder (both twins, fast) and the fuzz corpus
+        candidates="tests/unit tests/fuzz/test_fuzz.py"
     fi
     tests=""
     for t in $candidates; do
-        [ -f "$t" ] && tests="$tests $t"
+        [ -e "$t" ] && tests="$tests $t"
     done
     # RSS is meaningless under ASan (its quarantine keeps freed memory resident): the
     # tests that assert on RSS are left out; tracemalloc-based ones still run.

@@ -10,9 +10,8 @@ from hypothesis import given, strategies as st
 
 from fastingest import IngestError, Limits, StreamDecoder, decode, split
 
-from conftest import using
-from strategies import (RECEIVED, event_lists, json_array_body, json_object_body, msgpack_body,
-                        mutate, ndjson_body)
+from helpers import (RECEIVED, event_lists, json_array_body, json_object_body, msgpack_body, mutate,
+                     ndjson_body, using)
 
 JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
 

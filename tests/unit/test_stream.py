@@ -15,10 +15,9 @@ from fastingest import IngestError, Limits, StreamDecoder, decode
 from fastingest.batch import Batch
 from fastingest.errors import SIZE_MESSAGE
 
-from bombs import MiB, br_bomb, gzip_bomb, zlib_bomb, zstd_bomb
-from conftest import using
-from strategies import (RECEIVED, event_lists, json_array_body, json_object_body, msgpack_body,
-                        mutate, ndjson_body)
+from helpers import (RECEIVED, MiB, br_bomb, event_lists, gzip_bomb, json_array_body,
+                     json_object_body, msgpack_body, mutate, ndjson_body, using, zlib_bomb,
+                     zstd_bomb)
 
 JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
 

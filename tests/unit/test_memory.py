@@ -24,7 +24,7 @@ import pytest
 
 from fastingest import IngestError, Limits, StreamDecoder, decode, split
 
-from strategies import RECEIVED
+from helpers import RECEIVED, using
 
 JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
 FULL = bool(os.environ.get("FASTINGEST_MEMORY_FULL"))
@@ -205,18 +205,13 @@ def test_error_does_not_keep_the_body_alive(impl):
 
 
 def _total_refcount_drift(kernels, bodies, n: int, raw: bool = False) -> int:
-    from fastingest import _kernels
-    saved = _kernels.active
-    _kernels.active = kernels
-    try:
+    with using(kernels):
         _decode_all(bodies, 100, raw)
         gc.collect()
         before = sys.gettotalrefcount()          # type: ignore[attr-defined]
         _decode_all(bodies, n, raw)
         gc.collect()
         return sys.gettotalrefcount() - before   # type: ignore[attr-defined]
-    finally:
-        _kernels.active = saved
 
 
 @pytest.mark.skipif(not hasattr(sys, "gettotalrefcount"), reason="needs a debug build of CPython")

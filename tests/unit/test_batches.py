@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import fastingest
 from fastingest import IngestError, Limits, StreamDecoder
 
-from bombs import MiB, TINY_EVENTS, tiny_event_bomb
+from helpers import TINY_EVENTS, MiB, tiny_event_bomb
 
 ENCODINGS = ["gzip", "deflate", "zstd", "br"]
 NDJSON = "application/x-ndjson"

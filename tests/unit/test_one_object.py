@@ -1,18 +1,19 @@
-"""The compiled decode() answers a body that is one small JSON object or MessagePack map
-without its scanner (``_framing._one_object``): every condition of that shortcut is a
-sufficient one, and any body near its edges must get exactly the general path's answer —
-the pure-Python twin's and the StreamDecoder's, which never take it."""
+"""decode() answers a body that is one small JSON object or MessagePack map without a
+scanner (``oneobject`` and its compiled twin ``_oneobject``): every condition of that
+shortcut is a sufficient one, and any body near its edges must get exactly the general
+path's answer — the StreamDecoder's, which never takes it."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import msgpack
 import pytest
 
 from fastingest import Limits, decode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
+from helpers import FUZZ
+
+sys.path.insert(0, str(FUZZ))
 from harnesses import RECEIVED, Options, check_body, encode_input  # noqa: E402
 
 JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
@@ -104,3 +105,46 @@ def test_one_object_limits_object_changes_between_calls(impl):
         decode(body, JSON, limits=Limits(max_depth=3))
     assert getattr(info.value, "status", None) == 406
     assert decode(body, JSON, limits=Limits(max_depth=4)).events
+
+
+@pytest.mark.parametrize("body,kind,limits,taken", [
+    (b'{"a":1}', 1, Limits(), ({"a": 1}, 0)),
+    (b' \t\r\n{"a":1} ', 1, Limits(), ({"a": 1}, 4)),
+    (b'{"a":1}\r\n', 2, Limits(), ({"a": 1}, 0)),
+    (b' {"a":1}\n', 2, Limits(), None),                 # NDJSON: the line must start with it
+    (b'{"a":1}\n{}', 2, Limits(), None),                # a second line
+    (b'[{"a":1}]', 1, Limits(), None),                  # an array
+    (b'\xef\xbb\xbf{}', 1, Limits(), None),             # a BOM
+    (b'{"a":[[1]]}', 1, Limits(max_depth=3), ({"a": [[1]]}, 0)),
+    (b'{"a":[[1]]}', 1, Limits(max_depth=2), None),     # the bound over {/[ bytes
+    (b'{"a":"[[["}', 1, Limits(max_depth=2), None),     # ... counts them in strings too
+    (b'{"a":1}', 1, Limits(max_event=6), None),         # over max_event
+    (b'{"a":1} x', 1, Limits(), None),                  # orjson refuses: the general path decides
+    (b'"x"', 1, Limits(), None),
+    (b"", 1, Limits(), None),
+    (msgpack.packb({"a": [1]}), 3, Limits(), ({"a": [1]}, 0)),
+    (msgpack.packb({"a": [1]}), 3, Limits(max_depth=1), None),   # nesting of the map built
+    (msgpack.packb([{"a": 1}]), 3, Limits(), None),
+    (msgpack.packb({"a": 1}) + b"\x00", 3, Limits(), None),
+    (msgpack.packb({1: 1}), 3, Limits(), None),          # msgpack refuses an int key
+])
+def test_one_object_conditions(impl, body, kind, limits, taken):
+    assert impl.one_object.one_object(body, kind, limits.max_event, limits.max_depth) == taken
+
+
+def test_one_object_size_cap(impl):
+    from fastingest.constants import ONE_OBJECT_MAX
+    body = b'{"a":"' + b"x" * (ONE_OBJECT_MAX - 8) + b'"}'
+    assert len(body) == ONE_OBJECT_MAX and impl.one_object.one_object(body, 1, 1 << 20, 8)
+    assert impl.one_object.one_object(body + b" ", 1, 1 << 20, 8) is None
+
+
+def test_nesting_within(impl):
+    nested = {"a": [{"b": [1]}], "c": {}}
+    assert impl.one_object.nesting_within(nested, 4)
+    assert not impl.one_object.nesting_within(nested, 3)
+    deep = {}
+    for _ in range(999):
+        deep = {"a": deep}
+    assert impl.one_object.nesting_within(deep, 1000)      # no recursion limit in the way
+    assert not impl.one_object.nesting_within(deep, 999)

@@ -15,7 +15,7 @@ import pytest
 
 from fastingest import _kernels
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 pytest.importorskip("mypy")
 if not (ROOT / "fastingest").is_dir() or not (ROOT / "pyproject.toml").exists():
     pytest.skip("checks the source tree (not an installed wheel)", allow_module_level=True)
@@ -49,6 +49,6 @@ def test_mypy_strict():
 @pytest.mark.skipif(_kernels.cython is None, reason="the compiled kernels are not built")
 def test_stubs_match_compiled_modules():
     proc = _run("mypy.stubtest", *COMPILED, "--mypy-config-file", "pyproject.toml",
-                "--ignore-disjoint-bases", "--allowlist", "tests/stubtest-allowlist.txt",
+                "--ignore-disjoint-bases", "--allowlist", "tests/typing/stubtest-allowlist.txt",
                 "--ignore-unused-allowlist")
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]

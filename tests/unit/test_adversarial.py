@@ -15,7 +15,7 @@ import pytest
 from fastingest import IngestError, Limits, StreamDecoder, decode, split
 from fastingest.batch import Batch
 
-from strategies import RECEIVED
+from helpers import RECEIVED
 
 JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
 

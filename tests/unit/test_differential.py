@@ -11,13 +11,13 @@ import gzip
 import random
 import sys
 import zlib
-from pathlib import Path
 
 from hypothesis import given, strategies as st
 
-from strategies import event_lists, json_array_body, json_object_body, msgpack_body, mutate, ndjson_body
+from helpers import (FUZZ, event_lists, json_array_body, json_object_body, msgpack_body, mutate,
+                     ndjson_body)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
+sys.path.insert(0, str(FUZZ))
 from harnesses import HARNESSES, Options, check_body, encode_input  # noqa: E402
 
 JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"

@@ -14,7 +14,7 @@ import pytest
 
 import fastingest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 source_tree = pytest.mark.skipif(not (ROOT / "fastingest").is_dir() or not (ROOT / ".git").exists(),
                                  reason="checks the source tree")
 

@@ -12,9 +12,8 @@ import fastingest
 from fastingest import IngestError, Limits, decode
 from fastingest.errors import PARSE_MESSAGE, SIZE_MESSAGE
 
-from conftest import using
-from strategies import (RECEIVED, event_lists, events, json_array_body, json_object_body,
-                        msgpack_body, mutate, ndjson_body)
+from helpers import (RECEIVED, event_lists, events, json_array_body, json_object_body, msgpack_body,
+                     mutate, ndjson_body, using)
 
 JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
 

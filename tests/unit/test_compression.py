@@ -30,8 +30,8 @@ from fastingest.limits import Limits
 zstandard = pytest.importorskip("zstandard")
 brotli = pytest.importorskip("brotli")
 
-from bombs import (CRC32_OF_1GIB_ZEROS, MiB, br_bomb, gzip_bomb, raw_block,  # noqa: E402
-                   raw_deflate_zeros, rle_block, zlib_bomb, zstd_bomb, zstd_header)
+from helpers import (CRC32_OF_1GIB_ZEROS, MiB, br_bomb, gzip_bomb, raw_block,  # noqa: E402
+                     raw_deflate_zeros, rle_block, zlib_bomb, zstd_bomb, zstd_header)
 
 
 def examples(n: int) -> int:

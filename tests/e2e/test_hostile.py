@@ -12,7 +12,7 @@ from typing import List
 import httpx
 import pytest
 
-from bombs import MiB, tiny_event_bomb
+from helpers import MiB, tiny_event_bomb
 from servers import Serve, raw_exchange
 
 pytest.importorskip("uvicorn")

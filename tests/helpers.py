@@ -1,0 +1,292 @@
+"""Helpers shared by every kind of test: paths, the kernel sets, hypothesis strategies and
+encoders for bodies of every format, framing-level runs, and decompression bombs built
+without allocating what they inflate to.
+
+(End-to-end tests have their own process helpers in ``tests/e2e/servers.py``; the fuzz
+harnesses are in ``tests/fuzz/harnesses.py``.)
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import random
+import zlib
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple
+
+import msgpack
+from hypothesis import strategies as st
+
+from fastingest import _kernels
+
+#: The repository (source tree) root.
+ROOT = Path(__file__).resolve().parent.parent
+#: The fuzz harnesses' folder (``tests/fuzz``).
+FUZZ = ROOT / "tests" / "fuzz"
+#: A fixed reception time (int64 ns), so that event times are comparable.
+RECEIVED = 1_700_000_000_123_456_789
+
+
+# -- the kernel sets --------------------------------------------------------------------------
+
+def kernel_sets() -> List[_kernels.Kernels]:
+    """The kernel sets to compare: (cython, python), or python alone without the extension."""
+    return [k for k in (_kernels.cython, _kernels.python) if k is not None]
+
+
+@contextlib.contextmanager
+def using(kernels: _kernels.Kernels) -> Iterator[_kernels.Kernels]:
+    """Make ``kernels`` the active set for the public API inside the block."""
+    saved = _kernels.active
+    _kernels.active = kernels
+    try:
+        yield kernels
+    finally:
+        _kernels.active = saved
+
+
+# -- framing, chunk by chunk ------------------------------------------------------------------
+
+def scan(scanner, body: bytes, cuts=()) -> Tuple[list, list, Optional[tuple]]:
+    """Feed ``body`` to ``scanner`` cut at ``cuts``, then finish it: ``(events, line_errors,
+    error)`` with events as ``(offset, bytes, line)`` and the error as ``(type name,
+    status, detail, offset, line)`` (or None)."""
+    events: list = []
+    line_errors: list = []
+    points = sorted(set(c for c in cuts if 0 < c < len(body)))
+    for a, b in zip([0] + points, points + [len(body)]):
+        frames = scanner.feed(body[a:b])
+        lines = frames.line_numbers()
+        events += list(zip(frames.offsets(), frames.raw(), lines if lines is not None else [None] * len(frames)))
+        line_errors += frames.line_errors
+        if frames.error is not None:
+            return events, line_errors, error_tuple(frames.error)
+    frames = scanner.finish()
+    line_errors += frames.line_errors
+    return events, line_errors, error_tuple(frames.error)
+
+
+def lifecycle(scanner, body: bytes) -> List[str]:
+    """The states ``scanner`` passes through when ``body`` is fed one byte at a time and
+    then finished (each state once per stay)."""
+    seen = [scanner.state]
+    for i in range(len(body)):
+        scanner.feed(body[i:i + 1])
+        if scanner.state != seen[-1]:
+            seen.append(scanner.state)
+    scanner.finish()
+    if scanner.state != seen[-1]:
+        seen.append(scanner.state)
+    return seen
+
+
+def every_cut(body: bytes) -> Iterator[Tuple[int, ...]]:
+    """Every way to cut ``body`` in two, then in three at a few spots (chunk boundaries)."""
+    n = len(body)
+    for a in range(1, n):
+        yield (a,)
+    for a in range(1, n, max(1, n // 7)):
+        for b in range(a + 1, n, max(1, n // 5)):
+            yield (a, b)
+
+
+def error_tuple(error) -> Optional[tuple]:
+    """An IngestError as a comparable tuple (None stays None)."""
+    if error is None:
+        return None
+    return type(error).__name__, error.status, error.detail, error.offset, error.line
+
+
+# -- bodies -----------------------------------------------------------------------------------
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+events = st.dictionaries(st.text(max_size=10), json_values, max_size=6)
+event_lists = st.lists(events, max_size=8)
+
+WS = [b"", b" ", b"\t", b"\r\n", b"\n", b"  \n\t"]
+LINE_WS = [b"", b" ", b"\t", b"\r"]
+
+
+def dump_json(value, rnd: random.Random, ws=WS) -> bytes:
+    """JSON text with random insignificant whitespace and random escaping."""
+    w = lambda: rnd.choice(ws)  # noqa: E731
+    if isinstance(value, dict):
+        items = [w() + _scalar(k, rnd) + w() + b":" + w() + dump_json(v, rnd, ws) + w() for k, v in value.items()]
+        return b"{" + (b",".join(items) if items else w()) + b"}"
+    if isinstance(value, list):
+        items = [w() + dump_json(v, rnd, ws) + w() for v in value]
+        return b"[" + (b",".join(items) if items else w()) + b"]"
+    return _scalar(value, rnd)
+
+
+def _scalar(value, rnd: random.Random) -> bytes:
+    return json.dumps(value, ensure_ascii=rnd.random() < 0.5).encode()
+
+
+def json_array_body(evs, rnd: random.Random) -> bytes:
+    return rnd.choice(WS) + dump_json(evs, rnd) + rnd.choice(WS)
+
+
+def json_object_body(ev, rnd: random.Random) -> bytes:
+    return rnd.choice(WS) + dump_json(ev, rnd) + rnd.choice(WS)
+
+
+def ndjson_body(evs, rnd: random.Random) -> bytes:
+    out = []
+    for ev in evs:
+        for _ in range(rnd.randrange(3) if rnd.random() < 0.3 else 0):
+            out.append(rnd.choice(LINE_WS) + b"\n")      # blank / whitespace-only lines
+        out.append(rnd.choice(LINE_WS) + dump_json(ev, rnd, LINE_WS) + rnd.choice(LINE_WS)
+                   + rnd.choice([b"\n", b"\r\n"]))
+    body = b"".join(out)
+    if body and rnd.random() < 0.3:
+        body = body.rstrip(b"\r\n")                       # no newline after the last line
+    return body
+
+
+def msgpack_body(evs, single: bool = False) -> bytes:
+    return msgpack.packb(evs[0] if single else evs, use_bin_type=True)
+
+
+def mutate(body: bytes, rnd: random.Random) -> bytes:
+    """A random corruption of a valid body: flips, insertions, deletions, cuts, splices."""
+    b = bytearray(body)
+    for _ in range(rnd.randrange(1, 4)):
+        op = rnd.randrange(5)
+        pos = rnd.randrange(len(b) + 1)
+        if op == 0 and b:
+            b[min(pos, len(b) - 1)] ^= 1 << rnd.randrange(8)
+        elif op == 1:
+            b[pos:pos] = bytes([rnd.choice(b'{}[]",:\\\n\r 0a\x00\xff\xc3\xc1\x80\x90\xdd')])
+        elif op == 2 and b:
+            del b[pos:pos + rnd.randrange(1, 4)]
+        elif op == 3:
+            del b[pos:]
+        else:
+            b[pos:pos] = body[rnd.randrange(len(body) + 1):][: rnd.randrange(8)]
+    return bytes(b)
+
+
+# -- decompression bombs ----------------------------------------------------------------------
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+CRC32_OF_1GIB_ZEROS = 0x5B64C2B0  # zlib.crc32 over 2**30 zero bytes
+
+
+@functools.lru_cache(maxsize=None)
+def raw_deflate_fill(mib: int, fill: int = 0, prefix: bytes = b"") -> bytes:
+    """A raw deflate stream of ``prefix`` then ``mib`` MiB of ``fill`` bytes: after a full
+    flush the compressor starts afresh, so every 1 MiB block compresses identically."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    head = c.compress(prefix) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(bytes([fill]) * MiB) + c.flush(zlib.Z_FULL_FLUSH)
+    return head + block * mib + c.flush()
+
+
+def raw_deflate_zeros(mib: int) -> bytes:
+    return raw_deflate_fill(mib)
+
+
+def gzip_bomb(mib: int, crc: int, fill: int = 0, prefix: bytes = b"") -> bytes:
+    """gzip of ``prefix`` + ``mib`` MiB of ``fill`` (``crc`` is the trailer's CRC-32;
+    a decoder that stops at its limit never reads it)."""
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    size = (len(prefix) + mib * MiB) % (1 << 32)
+    return header + raw_deflate_fill(mib, fill, prefix) + crc.to_bytes(4, "little") + \
+        size.to_bytes(4, "little")
+
+
+def zlib_bomb(mib: int, fill: int = 0, prefix: bytes = b"") -> bytes:
+    data_len = len(prefix) + mib * MiB
+    adler = 1 if fill or prefix else (((data_len % 65521) << 16) | 1)  # exact for zeros only
+    return b"\x78\xda" + raw_deflate_fill(mib, fill, prefix) + adler.to_bytes(4, "big")
+
+
+def zstd_header(window_descriptor: int) -> bytes:
+    return (0xFD2FB528).to_bytes(4, "little") + bytes([0x00, window_descriptor])
+
+
+def rle_block(size: int, last: bool, byte: int = 0) -> bytes:
+    return (int(last) | (1 << 1) | (size << 3)).to_bytes(3, "little") + bytes([byte])
+
+
+def raw_block(content: bytes, last: bool) -> bytes:
+    return (int(last) | (0 << 1) | (len(content) << 3)).to_bytes(3, "little") + content
+
+
+def zstd_bomb(mib: int, fill: int = 0, prefix: bytes = b"") -> bytes:
+    """A frame of RLE blocks: 4 bytes for every 128 KiB of ``fill``."""
+    blocks = mib * 8
+    head = raw_block(prefix, False) if prefix else b""
+    return zstd_header(7 << 3) + head + rle_block(128 * 1024, False, fill) * (blocks - 1) + \
+        rle_block(128 * 1024, True, fill)
+
+
+@functools.lru_cache(maxsize=None)
+def br_bomb(mib: int, fill: int = 0, prefix: bytes = b"") -> bytes:
+    import brotli
+
+    c = brotli.Compressor(quality=1)
+    block = bytes([fill]) * MiB
+    return b"".join([c.process(prefix)] + [c.process(block) for _ in range(mib)] + [c.finish()])
+
+
+# -- bombs of tiny events: 1 GiB of a short pattern, in each encoding ------------------
+
+#: One tiny event per pattern, per content type (each length divides 1 MiB).
+TINY_EVENTS = {
+    "application/x-ndjson": (b"", b'{"a":1}\n'),
+    "application/json": (b"[", b'{"a":1},'),
+    "application/msgpack": (b"\xdd\xff\xff\xff\xff", b"\x81\xa1a\x01"),   # array32
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _pattern_block(pattern: bytes) -> bytes:
+    assert MiB % len(pattern) == 0
+    return pattern * (MiB // len(pattern))
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_event_bomb(encoding: str, content_type: str = "application/x-ndjson",
+                    mib: int = 1024) -> bytes:
+    """``mib`` MiB of one tiny event repeated, compressed with ``encoding`` (gzip,
+    deflate, zstd or br) without allocating what it inflates to."""
+    head, pattern = TINY_EVENTS[content_type]
+    block = _pattern_block(pattern)
+    if encoding in ("gzip", "deflate"):
+        c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        first = c.compress(head) + c.flush(zlib.Z_FULL_FLUSH)
+        body = first + (c.compress(block) + c.flush(zlib.Z_FULL_FLUSH)) * mib + c.flush()
+        crc, adler = zlib.crc32(head), zlib.adler32(head)
+        for _ in range(mib):   # valid trailers: a body within the limits decodes
+            crc, adler = zlib.crc32(block, crc), zlib.adler32(block, adler)
+        if encoding == "deflate":   # zlib-wrapped
+            return b"\x78\xda" + body + adler.to_bytes(4, "big")
+        size = (len(head) + mib * MiB) % (1 << 32)
+        return (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + crc.to_bytes(4, "little")
+                + size.to_bytes(4, "little"))
+    if encoding == "zstd":
+        import zstandard
+
+        z = zstandard.ZstdCompressor(level=1)
+        return (z.compress(head) if head else b"") + z.compress(block) * mib
+    if encoding == "br":
+        import brotli
+
+        c = brotli.Compressor(quality=1)
+        return b"".join([c.process(head)] + [c.process(block) for _ in range(mib)] + [c.finish()])
+    raise ValueError(encoding)

@@ -1,0 +1,108 @@
+"""The exchange lifecycle (fastingest.protocols.exchange): RECEIVING -> ENDED or
+RESPONDED, each transition and each call out of turn, for a body-streaming exchange
+(Better Stack), a status exchange (Samsara) and an answer decided by the head."""
+from __future__ import annotations
+
+import pytest
+
+from fastingest import protocols
+from fastingest.protocols import ENDED, RECEIVING, RESPONDED, ExchangeState, Service
+from fastingest.protocols.betterstack import BetterStack
+from fastingest.protocols.samsara import Samsara
+
+HEAD = [(b"authorization", b"Bearer tok"), (b"content-type", b"application/x-ndjson")]
+
+
+def start(headers=HEAD, path="/", method="POST"):
+    service = Service([BetterStack(tokens={"tok": "app"}), Samsara()])
+    return service.start(method, path, headers, client="127.0.0.1")
+
+
+def test_states_are_named():
+    assert [s.name for s in ExchangeState] == ["RECEIVING", "ENDED", "RESPONDED"]
+    assert protocols.exchange.RECEIVING is ExchangeState.RECEIVING
+
+
+def test_accepted_body_receiving_ended_committed():
+    exchange = start()
+    assert exchange.state is RECEIVING and exchange.response is None
+    events = exchange.feed(b'{"a":1}\n')
+    assert exchange.state is RECEIVING and events.events == [{"a": 1}]
+    assert exchange.end() is None and exchange.state is ENDED
+    assert exchange.committed().status == 202
+    assert exchange.state is ENDED and exchange.response is None
+
+
+def test_streamed_batches_walk_the_same_states():
+    exchange = start()
+    assert [e.events for e in exchange.feed_batches(b'{"a":1}\n{"b"')] == [[{"a": 1}]]
+    assert exchange.state is RECEIVING
+    assert [e.events for e in exchange.feed_batches(b':2}')] == [[{"b": 2}]]   # its '}' ends it
+    assert [e.events for e in exchange.end_batches()] == []
+    assert exchange.state is ENDED and exchange.committed().status == 202
+
+
+def test_refused_body_is_responded():
+    exchange = start()
+    assert exchange.feed(b'{"a":tru}\n') is None
+    assert exchange.state is RESPONDED and exchange.response.status == 406
+    assert exchange.error is not None and exchange.error.detail == "invalid literal"
+    with pytest.raises(RuntimeError, match="response is decided"):
+        exchange.feed(b"{}\n")
+    with pytest.raises(RuntimeError, match="response is decided"):
+        exchange.end()
+    with pytest.raises(RuntimeError, match="can be committed"):
+        exchange.committed()
+
+
+def test_body_cut_short_is_refused_at_the_end():
+    exchange = start()
+    exchange.feed(b'{"a":')
+    assert exchange.end() is None and exchange.state is RESPONDED
+    assert exchange.response.status == 406
+
+
+def test_calls_out_of_turn():
+    exchange = start()
+    with pytest.raises(RuntimeError, match="can be committed"):
+        exchange.committed()                  # still RECEIVING
+    exchange.end()
+    with pytest.raises(RuntimeError, match="already ended"):
+        exchange.feed(b"{}\n")                # ENDED
+    with pytest.raises(RuntimeError, match="already ended"):
+        exchange.end()
+
+
+@pytest.mark.parametrize("when", ["receiving", "ended"])
+def test_store_failure_is_responded(when):
+    exchange = start()
+    if when == "ended":
+        exchange.end()
+    answer = exchange.failed()
+    assert exchange.state is RESPONDED and exchange.response is answer and answer.status == 503
+
+
+def test_timeout_is_responded():
+    exchange = start()
+    exchange.feed(b'{"a"')
+    assert exchange.timed_out().status == 408 and exchange.state is RESPONDED
+
+
+@pytest.mark.parametrize("headers,path,method,status", [
+    (HEAD, "/", "GET", 405),
+    ([(b"content-type", b"application/json")], "/", "POST", 403),
+    (HEAD, "/nowhere", "POST", 404),
+    ([(b"authorization", b"Bearer tok"), (b"content-type", b"text/plain")], "/", "POST", 415),
+])
+def test_answers_decided_by_the_head_start_responded(headers, path, method, status):
+    exchange = start(headers, path, method)
+    assert exchange.state is RESPONDED and exchange.response.status == status
+    assert not exchange.stores_events
+
+
+def test_status_exchange_is_responded_at_its_end():
+    exchange = start([], "/v1/api-status", "PUT")
+    assert exchange.state is RECEIVING and not exchange.stores_events
+    exchange.feed(b'{"status": "offline"}')
+    assert exchange.end() is None and exchange.state is RESPONDED
+    assert exchange.response.status == 200
