@@ -3,8 +3,9 @@
 
 The text parser is one pass over the bytes with no Python objects, so the C functions are
 ``nogil`` and other Cython modules can call them through ``_timestamps.pxd``. The Python entry
-points do not release the GIL themselves: a parse takes 10-25 ns, less than a release and
-re-acquire, and ``event_times`` reads a Python object on every step of its loop.
+points do not release the GIL themselves: one parse is shorter than releasing and
+re-acquiring it (benchmarks/README.md, "Timestamps"), and ``event_times`` reads a Python
+object on every step of its loop.
 """
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject

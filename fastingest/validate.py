@@ -11,10 +11,12 @@ an event is exactly what the builder accepts and, when it is not, *where* and *w
   ``msgpack.unpackb(raw=False, strict_map_key=True, timestamp=0)`` accepts for a map.
 
 Both return the index just past the value (the caller checks what follows) and raise
-:class:`fastingest.errors.ParseError` with ``detail`` one of the reason strings below and
+:class:`fastingest.errors.ParseError` with ``detail`` one of the reasons of
+:mod:`fastingest.constants` (``REASONS``, importable from here too) and
 ``offset = base + index``.  :mod:`fastingest._validate` is the Cython twin: same names,
-same answers (return value, or detail and offset), imported reason strings; its C-level
-API for other Cython modules is declared in ``fastingest/_validate.pxd``.
+same answers (return value, or detail and offset); its C-level API for other Cython
+modules is declared in ``fastingest/_validate.pxd``. MessagePack headers are read from
+the table both twins share (``constants.MSGPACK_HEADERS``).
 
 ``buf`` is any C-contiguous bytes-like object and only ``buf[start:end]`` is read.  Bad
 arguments are programming errors, not bad input: ``ValueError`` unless

@@ -11,7 +11,7 @@ one in the body.
 
 This module holds the bookkeeping (the kept bytes, the spans found, errors); each
 format's scanner (``json_scanner``, ``ndjson_scanner``, ``msgpack_scanner``) holds only
-its own states and implements ``_scan`` and ``_finish``.
+its own states and implements the steps of its scan.
 """
 from __future__ import annotations
 
@@ -91,9 +91,10 @@ class Frames:
 class ScannerBase:
     """Resumable framer for one body: the buffering every format's scanner shares.
 
-    A subclass names its lifecycle (``STATES``, from :mod:`fastingest.constants`), the
-    validator that locates errors inside its events, and implements ``_scan`` (one
-    chunk, resumable) and ``_finish`` (the end of the body).
+    A subclass names its lifecycle (``STATES``, from :mod:`fastingest.constants`) and
+    the validator that locates errors inside its events, and implements ``_scan_event``
+    (inside an event), ``_outside`` (one step between events) and ``_finish`` (the end
+    of the body); ``_scan`` runs them over a chunk, resumably.
     """
 
     #: The lifecycle: state names in order (``scanner.state`` answers the current one).
@@ -196,8 +197,26 @@ class ScannerBase:
     # -- for the format scanners --------------------------------------------------------
 
     def _scan(self, src: Src, i: int, end: int, base: int) -> int:
-        """Scan ``src[i:end]`` (``src[0]`` is at body offset ``base``); return where
-        scanning resumes when more bytes arrive."""
+        """Scan ``src[i:end]`` (``src[0]`` is at body offset ``base``): events, and the
+        bytes between them; return where scanning resumes when more bytes arrive."""
+        while i < end:
+            if self._state == self._EVENT:
+                i = self._scan_event(src, i, end, base)
+                if self._state == self._EVENT:
+                    return i   # needs more data
+                continue
+            i = self._outside(src, i, end, base)
+            if i < 0:
+                return -i - 1   # a header cut off: resume there
+        return end
+
+    def _scan_event(self, src: Src, i: int, end: int, base: int) -> int:
+        """Inside the current event: up to its end (emitted), a fault, or ``end``."""
+        raise NotImplementedError
+
+    def _outside(self, src: Src, i: int, end: int, base: int) -> int:
+        """The next step between events at ``src[i]``: where scanning goes on, or
+        ``-i-1`` when the step needs bytes that have not arrived."""
         raise NotImplementedError
 
     def _finish(self) -> None:

@@ -67,9 +67,19 @@ class JsonEventScanner(ScannerBase):
         if self._state == BOM1 or self._state == BOM2:
             raise ParseError(detail=BAD_BOM, offset=0)
 
+    def _outside(self, src: Src, i: int, end: int, base: int) -> int:
+        """A byte of the byte order mark, or whitespace then one structural byte."""
+        if self._at_bom(src, i, base):
+            self._bom_byte(src[i])
+            return i + 1
+        i = self.SPACE.match(src, i, end).end()  # type: ignore[union-attr]  # always matches
+        return self._token(src[i], i, base) if i < end else end
+
+    def _token(self, c: int, i: int, base: int) -> int:
+        """The structural byte ``c`` at ``src[i]``, outside every event: the next index."""
+        raise NotImplementedError
+
     def _scan_event(self, src: Src, i: int, end: int, base: int) -> int:
-        """Inside the event that started at ``self._ev_start``: up to its end (emitted),
-        a fault, or the end of the data."""
         ev = self._ev_start - base
         limit = ev + self.max_event
         stop = end if end < limit else limit

@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..constants import (DATA_AFTER_BODY, EMPTY_BODY, EXPECTED_BODY_JSON,
                          EXPECTED_COMMA_OR_BRACKET, EXPECTED_OBJECT, JSON_STATES, UNEXPECTED_END)
 from ..errors import ParseError
-from .base import Src, numbered
+from .base import numbered
 from .json_events import COMMA, LBRACE, LBRACKET, RBRACKET, JsonEventScanner
 
 START, FIRST, NEXT, AFTER, EVENT, END = numbered(JSON_STATES, "START FIRST NEXT AFTER EVENT END")
@@ -26,22 +26,6 @@ class JsonScanner(JsonEventScanner):
     """Resumable framer for one JSON body (see the module docstring)."""
 
     STATES = JSON_STATES
-
-    def _scan(self, src: Src, i: int, end: int, base: int) -> int:
-        while i < end:
-            if self._state == EVENT:
-                i = self._scan_event(src, i, end, base)
-                if self._state == EVENT:
-                    return i   # needs more data
-                continue
-            if self._at_bom(src, i, base):
-                self._bom_byte(src[i])
-                i += 1
-                continue
-            i = self.SPACE.match(src, i, end).end()  # type: ignore[union-attr]  # always matches
-            if i < end:
-                i = self._token(src[i], i, base)
-        return end
 
     def _token(self, c: int, i: int, base: int) -> int:
         """The structural byte ``c`` at ``src[i]``, outside every event."""

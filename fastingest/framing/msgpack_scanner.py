@@ -52,19 +52,7 @@ class MsgpackScanner(ScannerBase):
         self._remaining = 0           # maps left in the top-level array
         self._top_hdr = 0             # body offset of the top-level array's header
 
-    def _scan(self, src: Src, i: int, end: int, base: int) -> int:
-        while i < end:
-            if self._state == EVENT:
-                i = self._scan_event(src, i, end, base)
-                if self._state == EVENT:
-                    return i   # needs more data
-                continue
-            i = self._top(src, i, end, base)
-            if i < 0:
-                return -i - 1   # header cut off: resume there
-        return end
-
-    def _top(self, src: Src, i: int, end: int, base: int) -> int:
+    def _outside(self, src: Src, i: int, end: int, base: int) -> int:
         """The top-level item at ``src[i]``; the next index, or ``-i-1`` when its header
         is cut off and scanning must resume there."""
         state = self._state

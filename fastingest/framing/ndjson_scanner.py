@@ -41,30 +41,15 @@ class NdjsonScanner(JsonEventScanner):
         self._line = 1       # the line being scanned
         self._ev_line = 0    # the current event's line
 
-    def _scan(self, src: Src, i: int, end: int, base: int) -> int:
-        while i < end:
-            state = self._state
-            if state == EVENT:
-                i = self._scan_event(src, i, end, base)
-                if self._state == EVENT:
-                    return i   # needs more data
-                continue
-            if state == SKIP:
-                nl = src.find(b"\n", i, end)
-                if nl < 0:
-                    return end
-                self._line += 1
-                self._state = START
-                i = nl + 1
-                continue
-            if self._at_bom(src, i, base):
-                self._bom_byte(src[i])
-                i += 1
-                continue
-            i = self.SPACE.match(src, i, end).end()  # type: ignore[union-attr]  # always matches
-            if i < end:
-                i = self._token(src[i], i, base)
-        return end
+    def _outside(self, src: Src, i: int, end: int, base: int) -> int:
+        if self._state == SKIP:
+            nl = src.find(b"\n", i, end)
+            if nl < 0:
+                return end
+            self._line += 1
+            self._state = START
+            return nl + 1
+        return super()._outside(src, i, end, base)
 
     def _token(self, c: int, i: int, base: int) -> int:
         """The byte ``c`` at ``src[i]``, outside every event."""
