@@ -67,6 +67,7 @@ cdef class ScannerBase:
     cdef list line_errors
     cdef object error
 
+    cdef int _init(self, int64_t max_event, int max_depth) except -1
     cpdef Frames feed(self, data)
     cpdef Frames finish(self)
     cdef int _scan(self) except -1

@@ -157,7 +157,7 @@ cdef class JsonEventScanner(ScannerBase):
         free(self.stack)
 
     cdef int _setup(self, const unsigned char* space) except -1:
-        """For the subclasses' __cinit__ (one __cinit__ level less per scanner made)."""
+        """For the subclasses' __cinit__, after ScannerBase._init."""
         self.stack = <unsigned char*>malloc(self.max_depth + 1)
         if self.stack == NULL:
             raise MemoryError()

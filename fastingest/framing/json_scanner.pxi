@@ -18,6 +18,7 @@ cdef class JsonScanner(JsonEventScanner):
     STATES = JSON_STATES
 
     def __cinit__(self, int64_t max_event, int max_depth, collect=False):
+        self._init(max_event, max_depth)
         self._setup(&WS_JSON[0])
         self._state = J_START
         self.s_event, self.s_end, self.s_failed = J_EVENT, J_END, J_FAILED

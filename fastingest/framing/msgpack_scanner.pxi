@@ -17,7 +17,7 @@ cdef class MsgpackScanner(ScannerBase):
     STATES = MSGPACK_STATES
 
     def __cinit__(self, int64_t max_event, int max_depth, collect=False):
-        # ScannerBase.__cinit__ ran first: it checked the arguments and set max_depth.
+        self._init(max_event, max_depth)
         self._state = M_START
         self.s_event, self.s_end, self.s_failed = M_EVENT, M_END, M_FAILED
         self.mp_stack = <int64_t*>malloc((self.max_depth + 1) * sizeof(int64_t))

@@ -15,6 +15,7 @@ cdef class NdjsonScanner(JsonEventScanner):
     STATES = NDJSON_STATES
 
     def __cinit__(self, int64_t max_event, int max_depth, collect=False):
+        self._init(max_event, max_depth)
         self._state = N_START
         self.s_event, self.s_end, self.s_failed = N_EVENT, N_END, N_FAILED
         self.collect = bool(collect)

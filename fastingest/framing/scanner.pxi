@@ -9,12 +9,14 @@ cdef class ScannerBase:
 
     STATES = ()
 
-    def __cinit__(self, int64_t max_event, int max_depth, collect=False):
+    cdef int _init(self, int64_t max_event, int max_depth) except -1:
+        """For each scanner's __cinit__ (the only one that parses the arguments)."""
         if max_event < 1 or max_depth < 1:
             raise ValueError("max_event and max_depth must be positive")
         self.max_event = max_event
         self.max_depth = max_depth
         self.ev_start = -1
+        return 0
 
     def __dealloc__(self):
         free(self.buf)
