@@ -6,13 +6,16 @@
 Per request the app asks the protocols for an exchange, streams the body into it chunk
 by chunk (stopping as soon as the response is decided: an early 403/413/415 reads
 nothing), adds the events it yields to one store transaction, and answers 202 only
-after that transaction committed. Any error, or a client that goes away, aborts it.
+after that transaction committed. Any error, or a client that goes away, aborts it. A
+store error answers 503 (retry later), or 413 when the store can never keep the request
+whole (:class:`~fastingest.server.stores.StoreTooLarge`).
 
 A body that stops arriving is answered 408 (and the connection closed) once no chunk
 came for ``read_timeout`` seconds, or the whole body took longer than
 ``body_timeout``; uvicorn itself never times out a request body. The transaction is
-named after the client's ``Idempotency-Key`` (else ``X-Request-Id``) header, so that
-a store that can (NATS) keeps a retried request once.
+named after the client's ``Idempotency-Key`` header and given a digest of the body as
+sent (with its Content-Type and Content-Encoding), so that a store that can (NATS)
+keeps a retried request once, and a reused key with another body as another request.
 
 When mounted in a framework that does not forward lifespan events to sub-apps, the
 store opens on first use; call ``await app.startup()`` / ``await app.shutdown()`` from
@@ -21,6 +24,7 @@ the host's lifespan to open it eagerly and to flush it on exit.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import sys
 import time
@@ -31,7 +35,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..protocols import LOOPBACK_NETWORKS, Exchange, Protocol, Response, Service
 from ..protocols.betterstack import BetterStack
 from ..protocols.samsara import Samsara, StatusCell
-from .stores import Store, StoreError, Transaction, store_from_url
+from .stores import Store, StoreError, StoreTooLarge, Transaction, store_from_url
 
 Scope = Dict[str, Any]
 Message = Dict[str, Any]
@@ -42,8 +46,11 @@ PROTOCOLS = ("betterstack", "samsara")
 
 log = logging.getLogger("fastingest.server")
 
-#: Request headers naming a request across retries (first one present wins).
-REQUEST_ID_HEADERS = (b"idempotency-key", b"x-request-id")
+#: Request headers naming a request across retries (first one present wins). Only
+#: Idempotency-Key: X-Request-Id names a request for tracing, and proxies set it.
+REQUEST_ID_HEADERS = (b"idempotency-key",)
+#: Request headers that change what a body means: part of the request digest.
+DIGESTED_HEADERS = (b"content-type", b"content-encoding")
 #: Default seconds without a body chunk before 408.
 READ_TIMEOUT = 30.0
 
@@ -110,6 +117,8 @@ class IngestApp:
         """Stream the body into the exchange and its events into one transaction."""
         tx: Optional[Transaction] = None
         committed = False
+        key = request_id(headers)
+        digest = request_digest(headers) if key is not None else None
         loop = asyncio.get_running_loop()
         body_deadline = None if self.body_timeout is None else loop.time() + self.body_timeout
         try:
@@ -127,24 +136,32 @@ class IngestApp:
                 more = message.get("more_body", False)
                 chunk = message.get("body", b"")
                 if chunk:
+                    if digest is not None:
+                        digest.update(chunk)
                     events = exchange.feed(chunk)
                     if events is not None:
                         if tx is None:
-                            tx = self.store.begin(request_id(headers))
+                            tx = self.store.begin(key)
                         await tx.add(*events)
                     if exchange.response is not None:
                         return exchange.response   # stop reading: answer now
             events = exchange.end()
             if events is not None:
                 if tx is None:
-                    tx = self.store.begin(request_id(headers))
+                    tx = self.store.begin(key)
                 await tx.add(*events)
             if exchange.response is not None:
                 return exchange.response
             if tx is not None:
+                if digest is not None:
+                    tx.set_request_digest(digest.digest())
                 await tx.commit()
             committed = True
             return exchange.committed()
+        except StoreTooLarge as exc:
+            response = exchange.too_large(str(exc))
+            log.warning("store refused a request, answering %d: %s", response.status, exc)
+            return response
         except StoreError as exc:
             response = exchange.failed()
             log.error("store failure, answering %d: %s", response.status, exc)
@@ -187,7 +204,7 @@ else:   # pragma: no cover
 
 
 def request_id(headers: Iterable[Tuple[bytes, bytes]]) -> Optional[str]:
-    """The client's name for this request: ``Idempotency-Key``, else ``X-Request-Id``."""
+    """The client's name for this request across retries: its ``Idempotency-Key``."""
     found: Dict[bytes, str] = {}
     for name, value in headers:
         name = name.lower()
@@ -199,6 +216,18 @@ def request_id(headers: Iterable[Tuple[bytes, bytes]]) -> Optional[str]:
         if name in found:
             return found[name]
     return None
+
+
+def request_digest(headers: Iterable[Tuple[bytes, bytes]]) -> "hashlib.blake2b":
+    """A digest to feed the body to, started with the headers that say what it means."""
+    digest = hashlib.blake2b(digest_size=16)
+    found: Dict[bytes, bytes] = {}
+    for name, value in headers:   # the first value wins, as for the protocols
+        found.setdefault(name.lower(), value)
+    for name in DIGESTED_HEADERS:
+        value = found.get(name, b"").strip()
+        digest.update(b"%d:%b\n" % (len(value), value))
+    return digest
 
 
 def route_path(scope: Scope) -> str:
@@ -254,4 +283,5 @@ def create_app(
     return IngestApp(Service(built), store, read_timeout=read_timeout, body_timeout=body_timeout)
 
 
-__all__ = ["IngestApp", "PROTOCOLS", "READ_TIMEOUT", "create_app", "request_id", "route_path"]
+__all__ = ["IngestApp", "PROTOCOLS", "READ_TIMEOUT", "create_app", "request_digest", "request_id",
+           "route_path"]

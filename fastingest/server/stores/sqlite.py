@@ -373,7 +373,7 @@ class _Writer:
             self._drop([op.txid for op in lost if op.kind == _COMMIT])
             store._settle(lost, StoreError("rows this request spilled were lost (the store's "
                                            "connection was reopened after an error)"))
-        error = self._check_file()
+        error: Optional[BaseException] = self._check_file()
         if error is None and any(op.kind != _PING for op in ops):
             error = _write(self.conn, ops, self.lock)  # type: ignore[arg-type]
             if error is None:
@@ -534,7 +534,7 @@ def _write(conn: sqlite3.Connection, ops: Sequence[_Op],
 
 
 def _identity(path: str, suffixes: Sequence[str]) -> _Identity:
-    out = []
+    out: List[Optional[Tuple[int, int]]] = []
     for suffix in ("",) + tuple(suffixes):
         try:
             st = os.stat(path + suffix)
