@@ -77,7 +77,6 @@ import uuid
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs, quote, unquote
 
-from ...jsonout import dumps
 from . import Store, StoreError, StoreTooLarge, Transaction, redact, redact_url
 from .natspublish import Publisher
 from .natsspool import Spool
@@ -591,33 +590,33 @@ class NATSTransaction(Transaction):
         store = self._store
         # Fail fast while NATS is down: 503 now, without reading the rest of the body.
         nc = await store._connection()
-        payloads = [dumps(event) for event in events]
-        if not payloads:
+        if not events:
             return
         subject_text = store.subject(source)
         subject = subject_text.encode()
         source_value = header_source(source).encode()
         if self._spool is None:
             self._spool = Spool(store.spool_bytes)
-        spool = self._spool
         # Headers but for the event time and index: "<token>:<key>:<32 hex>:" ids.
         header = (_HEADER_FIXED + len(subject_text) - len(store.prefix) - 1
                   + len(self.request_key) + 35 + len(b"%d" % received_ns) + len(source_value))
         limit = store.message_limit(nc)
-        if max(map(len, payloads)) + header + 40 > limit:   # 40: both numbers' digits
-            for i, (time_ns, payload) in enumerate(zip(times_ns, payloads)):
-                size = (header + len(b"%d" % (spool.count + i)) + len(b"%d" % time_ns)
-                        + len(payload))
-                if size > limit:
-                    raise StoreTooLarge(
-                        f"an event of {len(payload)} bytes ({size} with its headers) is "
-                        f"over the largest message NATS takes ({limit} bytes: the server's "
-                        f"max_payload or stream {store.stream!r}'s max_msg_size)")
+
+        def check(index: int, time_ns: int, payload: bytes) -> None:
+            size = header + len(b"%d" % index) + len(b"%d" % time_ns) + len(payload)
+            if size > limit:
+                raise StoreTooLarge(
+                    f"an event of {len(payload)} bytes ({size} with its headers) is over the "
+                    f"largest message NATS takes ({limit} bytes: the server's max_payload or "
+                    f"stream {store.stream!r}'s max_msg_size)")
+
         try:
-            spool.write(subject, source_value, received_ns, times_ns, payloads)
+            # JSON longer than limit - header - 40 (both numbers' digits) is checked exactly.
+            self._spool.write(subject, source_value, received_ns, events, times_ns,
+                              limit - header - 40, check)
         except OSError as exc:
             raise StoreError(f"spooling the request: {exc}") from None
-        self._fixed += len(payloads) * (header + 20 + len(subject) + store.limits.overhead)
+        self._fixed += len(events) * (header + 20 + len(subject) + store.limits.overhead)
 
     def set_request_digest(self, digest: bytes) -> None:
         self._digest = digest

@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import struct
 import tempfile
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, Sequence, Tuple
+
+from ...jsonout import dumps
 
 _SEGMENT = struct.Struct("<IIqI")
 _EVENT = struct.Struct("<qI")
@@ -50,28 +52,43 @@ class Spool:
         self._digest = hashlib.blake2b(digest_size=16)
 
     def write(self, subject: bytes, source_value: bytes, received_ns: int,
-              times_ns: Sequence[int], payloads: Sequence[bytes]) -> None:
-        """Append the events of one ``add`` (OSError if the disk is full)."""
-        n = len(payloads)
+              events: Sequence[Dict[str, Any]], times_ns: Sequence[int], longest: int,
+              check: Callable[[int, int, bytes], None]) -> None:
+        """Append the events of one ``add`` as JSON (OSError if the disk is full);
+        ``check(index, time_ns, json)`` vets every event whose JSON is over ``longest``
+        bytes (it raises to refuse one)."""
+        n = len(events)
         if not n:
             return
-        head = _SEGMENT.pack(len(subject), len(source_value), received_ns, n)
-        parts: List[bytes] = [head, subject, source_value]
+        # A bytearray, not a list of parts: each JSON is copied in and dropped at once
+        # (orjson hands out bytes that each hold ~4 KiB of memory however short).
+        blob = bytearray(_SEGMENT.pack(len(subject), len(source_value), received_ns, n))
+        blob += subject
+        blob += source_value
+        texts = bytearray()   # what the digest covers: subject, then each JSON and "\n"
+        texts += _LENGTH.pack(len(subject))
+        texts += subject
         pack = _EVENT.pack
-        size = 0
-        for time_ns, payload in zip(times_ns, payloads):
-            parts.append(pack(time_ns, len(payload)))
-            parts.append(payload)
-            size += len(payload)
-        blob = b"".join(parts)
+        index = self.count
+        size = largest = 0
+        for event, time_ns in zip(events, times_ns):
+            payload = dumps(event)
+            length = len(payload)
+            if length > longest:
+                check(index, time_ns, payload)
+            blob += pack(time_ns, length)
+            blob += payload
+            texts += payload
+            texts += b"\n"   # never inside orjson's output: JSON escapes it
+            size += length
+            if length > largest:
+                largest = length
+            index += 1
         self._file.write(blob)
-        digest = self._digest
-        digest.update(_LENGTH.pack(len(subject)) + subject)
-        for payload in payloads:
-            digest.update(_LENGTH.pack(len(payload)) + payload)
+        self._digest.update(texts)
         self.count += n
         self.json_bytes += size
-        self.largest = max(self.largest, max(map(len, payloads)))
+        self.largest = max(self.largest, largest)
         self.per_subject[subject] = self.per_subject.get(subject, 0) + n
 
     def digest(self) -> bytes:
