@@ -29,6 +29,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from ..limits import DEFAULT_LIMITS, Limits
 from ..protocols import LOOPBACK_NETWORKS, parse_networks
 from .asgi import PROTOCOLS, READ_TIMEOUT, create_app
+from .stores import STORE_ENV, redact_url
+from .workers import HEARTBEAT_TIMEOUT
 
 TOKENS_ENV = "FASTINGEST_TOKENS"
 DEFAULT_PORT = 9000   # the port of the Samsara examples
@@ -94,14 +96,18 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     p.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both",
                    help="which API to serve (default both: their paths do not clash)")
-    p.add_argument("--store", default=DEFAULT_STORE,
-                   help=f"where events go (default {DEFAULT_STORE}; "
+    p.add_argument("--store", default=os.environ.get(STORE_ENV) or DEFAULT_STORE,
+                   help=f"where events go (default ${STORE_ENV}, else {DEFAULT_STORE}; "
                         "sqlite:PATH?synchronous=normal trades power-loss safety for speed; "
                         "nats://HOST:PORT[?stream=NAME&replicas=N&max_age=7d...] for "
                         "NATS JetStream)")
     p.add_argument("--workers", type=_workers, default=1, metavar="N",
                    help="worker processes sharing the port (default 1; each has its own "
                         "store connection)")
+    p.add_argument("--worker-timeout", type=_seconds, default=HEARTBEAT_TIMEOUT,
+                   metavar="SECONDS",
+                   help="with --workers: replace a worker whose event loop sent no heartbeat "
+                        f"for this long (default {HEARTBEAT_TIMEOUT:g})")
     p.add_argument("--token", action="append", default=[], metavar="SOURCE=TOKEN",
                    help=f"accept this Bearer token for SOURCE (repeatable; also ${TOKENS_ENV}="
                         "'src1=tok1,src2=tok2')")
@@ -212,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
     def ready(port: int) -> None:
         url = _url(args.host, port)
         each = f", {workers} workers" if workers > 1 else ""
-        print(f"fastingest serve: {' + '.join(protocols)} on {url}, store {args.store}{each}",
+        print(f"fastingest serve: {' + '.join(protocols)} on {url}, "
+              f"store {redact_url(args.store)}{each}",
               flush=True)
         if created is not None:
             print(f"No --token given: created source 'default' with token {created}\n"
@@ -221,7 +228,8 @@ def run(args: argparse.Namespace) -> int:
                   f"-H 'Content-Type: application/json' -d {shlex.quote(FIRST_EVENT)}", flush=True)
 
     if workers > 1:
-        return _run_workers(workers, make_app, config_for, config, ready, server_class)
+        return _run_workers(workers, make_app, config_for, config, ready, server_class,
+                            getattr(args, "worker_timeout", HEARTBEAT_TIMEOUT))
     server = server_class(config, ready)
     # On SIGTERM/SIGINT uvicorn shuts down gracefully, then re-raises the signal, so the
     # process ends "killed by SIGTERM" as supervisors expect.
@@ -230,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable[[Any], Any],
-                 config: Any, ready: Callable[[int], None], server_class: Any) -> int:
+                 config: Any, ready: Callable[[int], None], server_class: Any,
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> int:
     """Reserve the port, fork ``workers`` uvicorn servers on it, supervise them."""
     from .workers import Supervisor, listen_on, reserve_port
     try:
@@ -254,7 +263,8 @@ def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable
         return 0 if server.started else 1
 
     try:
-        return Supervisor(workers, worker, on_ready=lambda: ready(port)).run()
+        return Supervisor(workers, worker, on_ready=lambda: ready(port),
+                          heartbeat_timeout=heartbeat_timeout).run()
     except RuntimeError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2

@@ -30,6 +30,11 @@ import re
 from typing import Any, Dict, List, Optional, Sequence
 
 
+#: The environment variable giving the store's URL when no ``--store`` is given (keeps
+#: credentials in it off the command line, which every local user can read).
+STORE_ENV = "FASTINGEST_STORE"
+
+
 class StoreError(Exception):
     """A store could not keep what it was given (disk full, database locked, closed...)."""
 
@@ -141,5 +146,5 @@ def _split_hosts(rest: str) -> "tuple[str, str, str]":
     return rest, "", ""
 
 
-__all__ = ["REDACTED", "Store", "StoreError", "StoreTooLarge", "Transaction", "redact",
+__all__ = ["REDACTED", "STORE_ENV", "Store", "StoreError", "StoreTooLarge", "Transaction", "redact",
            "redact_url", "store_from_url"]
