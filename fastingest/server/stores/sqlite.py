@@ -55,9 +55,12 @@ Faults:
   writing into the orphaned file, gone at the next start. The writer compares the
   path's inode (and its ``-wal``'s and ``-shm``'s) with the files it has open before and
   after every group: on a mismatch that group fails and so does every later request
-  (503) until the server is restarted, which starts a new file. It never reopens by
-  itself: another process may still have the old ``-wal``/``-shm`` open, and mixing
-  generations of them corrupts a database.
+  (503) until the server is restarted, which starts a new file. First it checkpoints
+  what the WAL holds into the file it has open (a database moved away is complete; one
+  whose ``-wal`` alone was deleted loses nothing) and deletes the old ``-wal``/``-shm``
+  if they are still at the path: SQLite would apply them to the next database there. It
+  never reopens by itself: another process may still have the old files open, and
+  mixing generations of them corrupts a database.
 * Files are created private: the database (and so its ``-wal`` and ``-shm``, which
   SQLite creates with the database's mode) and ``PATH-lock`` are created ``0600``.
   Existing files keep their mode.
@@ -484,7 +487,25 @@ class _Writer:
         if self.checkpointer is not None:   # it would checkpoint with stale WAL files
             self.checkpointer.stop()
             self.checkpointer = None
+        self._retire_wal()
         return StoreError(store._dead)
+
+    def _retire_wal(self) -> None:
+        """Leave no committed data in the WAL, and no WAL of the old file beside the new
+        one: SQLite would apply it to whatever database is at the path next (and it
+        neither checkpoints nor deletes the WAL of a moved database on close)."""
+        conn, identity, path = self.conn, self.identity, self.store.path
+        if conn is not None:
+            try:   # into the file we have open: a database moved away is then complete
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:
+                pass
+        for suffix, ours in zip(WAL_FILES, identity[1:] if identity else ()):
+            if ours is not None and _identity(path + suffix, ())[0] == ours:
+                try:
+                    os.unlink(path + suffix)
+                except OSError:
+                    pass
 
 
 def _write(conn: sqlite3.Connection, ops: Sequence[_Op],
