@@ -87,16 +87,18 @@ class NatsServer:
     """``nats-server -js -a 127.0.0.1 -p PORT -sd DIR``: start, stop, restart (same port
     and storage), pause (SIGSTOP: connected, but nothing answers) and resume."""
 
-    def __init__(self, binary: str, store_dir) -> None:
+    def __init__(self, binary: str, store_dir, args: Sequence[str] = ()) -> None:
         self.binary = binary
         self.store_dir = str(store_dir)
+        self.args = list(args)   # e.g. --user/--pass
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self) -> "NatsServer":
         self.proc = subprocess.Popen(
-            [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.store_dir],
+            [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.store_dir,
+             *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log = Lines(self.proc.stderr)
         try:

@@ -120,13 +120,15 @@ def _redact_match(match: "re.Match[str]") -> str:
 
 def redact_url(url: str) -> str:
     """``url`` with every password or token replaced by ``***`` (the user name kept):
-    ``nats://alice:***@h1:4222,***@h2:4222?stream=S``. Fit for banners and logs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
+    ``nats://alice:***@h1:4222,***@h2:4222?stream=S``. Fit for banners and logs; also
+    for malformed URLs (``nats:/user:pw@host``)."""
+    scheme, sep, rest = url.partition(":")
+    if not sep or "@" not in rest:
         return url
-    hosts, mark, tail = _split_hosts(rest)
+    slashes = len(rest) - len(rest.lstrip("/"))
+    hosts, mark, tail = _split_hosts(rest[slashes:])
     hosts = ",".join(_HOST_INFO.sub(_redact_match, host) for host in hosts.split(","))
-    return f"{scheme}://{hosts}{mark}{tail}"
+    return f"{scheme}:{rest[:slashes]}{hosts}{mark}{tail}"
 
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
