@@ -41,13 +41,12 @@ Record = Tuple[bytes, bytes, int, int, bytes, int]
 class Spool:
     """The events of one transaction; see the module docstring."""
 
-    __slots__ = ("_file", "count", "json_bytes", "largest", "per_subject", "_digest")
+    __slots__ = ("_file", "count", "json_bytes", "per_subject", "_digest")
 
     def __init__(self, max_memory: int) -> None:
         self._file = tempfile.SpooledTemporaryFile(max_size=max_memory)
         self.count = 0               # events
         self.json_bytes = 0          # their JSON
-        self.largest = 0             # the longest JSON
         self.per_subject: Dict[bytes, int] = {}
         self._digest = hashlib.blake2b(digest_size=16)
 
@@ -69,26 +68,21 @@ class Spool:
         texts += _LENGTH.pack(len(subject))
         texts += subject
         pack = _EVENT.pack
-        index = self.count
-        size = largest = 0
-        for event, time_ns in zip(events, times_ns):
+        size = 0
+        for i, (event, time_ns) in enumerate(zip(events, times_ns)):
             payload = dumps(event)
             length = len(payload)
             if length > longest:
-                check(index, time_ns, payload)
+                check(self.count + i, time_ns, payload)
             blob += pack(time_ns, length)
             blob += payload
             texts += payload
             texts += b"\n"   # never inside orjson's output: JSON escapes it
             size += length
-            if length > largest:
-                largest = length
-            index += 1
         self._file.write(blob)
         self._digest.update(texts)
         self.count += n
         self.json_bytes += size
-        self.largest = max(self.largest, largest)
         self.per_subject[subject] = self.per_subject.get(subject, 0) + n
 
     def digest(self) -> bytes:
