@@ -125,6 +125,31 @@ def test_paused_nats_lands_at_most_the_in_flight_budget(nats_up, tmp_path):
     assert landed <= INFLIGHT_BYTES // frame + 1, landed
 
 
+def test_room_check_of_a_full_refusing_stream_has_the_deadline_too(nats_up):
+    """A discard=new stream with max_bytes is asked for its room at each commit: with
+    NATS paused that question fails after ack_timeout as a 503, not a 500 or a hang."""
+    nats = nats_up
+    store = NATSStore(nats.url, stream="ROOM", prefix="room", max_bytes=10**6,
+                      ack_timeout=0.5)
+
+    async def scenario():
+        await store.open()
+        tx = store.begin()
+        await tx.add("s", [{"i": 1}], [1], 0)
+        nats.pause()
+        started = time.monotonic()
+        try:
+            with pytest.raises(StoreError):
+                await tx.commit()
+        finally:
+            nats.resume()
+        took = time.monotonic() - started
+        await store.close()
+        return took
+
+    assert asyncio.run(scenario()) < 3
+
+
 # -- 19.4: stream limits ---------------------------------------------------------------------
 
 def test_event_over_the_streams_max_msg_size_is_413_and_nothing_stored(nats_server, tmp_path):

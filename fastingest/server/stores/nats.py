@@ -514,6 +514,9 @@ class NATSStore(Store):
         except NotFoundError:
             self.check_stream()
             raise StoreError(f"stream {self.stream!r} is missing (creating it again)") from None
+        except Exception as exc:   # no answer within ack_timeout, connection lost...
+            raise StoreError(f"asking stream {self.stream!r} for its room: "
+                             f"{type(exc).__name__}: {self.redact(str(exc))}") from None
         if 0 <= limits.max_msgs < state.messages + count \
                 or 0 <= limits.max_bytes < state.bytes + stored:
             raise StoreError(f"stream {self.stream!r} is full ({state.messages} events, "
