@@ -313,6 +313,29 @@ def sqlite_writer(path: str, name: str, barrier) -> None:
     asyncio.run(go())
 
 
+def transaction_peak(store, batches: int, batch: int = 10_000) -> int:
+    """The tracemalloc peak (bytes) of one transaction of ``batches`` x ``batch`` tiny
+    events (``{"a": 1}``, the most events per byte) into ``store``, which is opened and
+    closed around it; the batch is built before, as the codec hands it over."""
+    import tracemalloc
+    events, times = [{"a": 1}] * batch, [1] * batch
+
+    async def run() -> int:
+        await store.open()
+        tracemalloc.start()
+        try:
+            tx = store.begin()
+            for _ in range(batches):
+                await tx.add("m", events, times, 0)
+            await tx.commit()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def assert_acked_present_once(acked: Sequence[str], stored: Counter) -> None:
     """Every acknowledged event stored exactly once."""
     missing = [i for i in acked if stored[i] == 0]

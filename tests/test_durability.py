@@ -17,7 +17,6 @@ import sqlite3
 import stat
 import threading
 import time
-import tracemalloc
 from collections import Counter
 
 import httpx
@@ -28,7 +27,7 @@ from fastingest.server.stores import StoreError, store_from_url
 from fastingest.server.stores import sqlite as sqlite_module
 from fastingest.server.stores.sqlite import SQLiteStore
 from fastingest.server.stores.sqlite_threads import WriterLock
-from servers import AUTH, TOKEN, Serve, raw_exchange, sqlite_ids
+from servers import AUTH, TOKEN, Serve, raw_exchange, sqlite_ids, transaction_peak
 
 NDJSON = {**AUTH, "Content-Type": "application/x-ndjson"}
 
@@ -360,24 +359,7 @@ def test_sqlite_transaction_memory_is_bounded_by_spill_rows(tmp_path):
     """150,000 tiny events (the most rows per byte) in batches of 10,000: the store's own
     peak stays near spill_rows rows (16,384: about 2.5 MiB), not the event count (it
     was 18 MiB here: every row in memory up to 4 MiB of JSON)."""
-    store = SQLiteStore(tmp_path / "m.db")
-    batch = [{"a": 1}] * 10_000
-    times = [1] * 10_000
-
-    async def scenario():
-        await store.open()
-        tracemalloc.start()
-        try:
-            tx = store.begin()
-            for _ in range(15):
-                await tx.add("m", batch, times, 0)
-            await tx.commit()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-            await store.close()
-
-    peak = asyncio.run(scenario())
+    peak = transaction_peak(SQLiteStore(tmp_path / "m.db"), 15)
     assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MiB"
     assert source_counts(tmp_path / "m.db") == {"m": 150_000}
 

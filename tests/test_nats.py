@@ -25,21 +25,13 @@ from fastingest.server.stores.nats import (MSG_ID, RECEIVED_HEADER, SOURCE_HEADE
                                            TIME_HEADER, NATSStore, _headers, header_source,
                                            parse_duration, request_key, subject_token)
 from fastingest.server.stores.natspublish import header_dict
-from servers import (AUTH, ROOT, TOKEN, Load, NatsServer, Serve, assert_acked_present_once,
-                     raw_exchange, require_nats_server, stream_messages)
+from servers import (AUTH, ROOT, TOKEN, Load, Serve, assert_acked_present_once, raw_exchange,
+                     stream_messages)
 
 STREAM = "EVENTS"
 PREFIX = "ingest.events"
 ODD_SOURCE = "web.eu *1"        # needs escaping in a subject token
 ODD_TOKEN = "odd-token"
-
-
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory):
-    binary = require_nats_server()
-    server = NatsServer(binary, tmp_path_factory.mktemp("nats")).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import gzip
 import json
 import logging
 import time
-import tracemalloc
 from collections import Counter
 from typing import Dict, List
 
@@ -30,19 +29,11 @@ from fastingest.server.stores.nats import (MSG_ID, NATSStore, _digits_below, _he
                                            header_source)
 from fastingest.server.stores.natspublish import INFLIGHT_BYTES
 from fastingest.server.stores.natsspool import Spool
-from servers import (AUTH, TOKEN, NatsServer, Serve, free_port, require_nats_server,
-                     stream_messages)
+from servers import (AUTH, TOKEN, NatsServer, Serve, require_nats_server, stream_messages,
+                     transaction_peak)
 
 NDJSON = {**AUTH, "Content-Type": "application/x-ndjson"}
 SAMSARA = {"Content-Type": "application/json", "X-Samsara-publishedTimestamp": "1"}
-
-
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory):
-    binary = require_nats_server()
-    server = NatsServer(binary, tmp_path_factory.mktemp("nats-faults")).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -438,24 +429,7 @@ def test_nats_transaction_memory_does_not_grow_with_events(nats_server):
     memory part, one window and the in-flight budget (about 10 MiB), not the event count
     (~5 KiB per event before: 200 MiB here, 13 GB for 2.6 M events; flat from 100,000 to
     2.6 M events now: benchmarks/store_memory.py)."""
-    store = NATSStore(nats_server.url, stream="MEM", prefix="mem")
-    batch = [{"a": 1}] * 10_000
-    times = [1] * 10_000
-
-    async def scenario():
-        await store.open()
-        tracemalloc.start()
-        try:
-            tx = store.begin()
-            for _ in range(4):
-                await tx.add("m", batch, times, 0)
-            await tx.commit()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-            await store.close()
-
-    peak = asyncio.run(scenario())
+    peak = transaction_peak(NATSStore(nats_server.url, stream="MEM", prefix="mem"), 4)
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"
     assert js_call(nats_server.url, lambda js: js.stream_info("MEM")).state.messages == 40_000
 
