@@ -5,7 +5,7 @@ on its own ``SO_REUSEPORT`` socket (Linux, BSD), so the kernel spreads new conne
 evenly over the workers; with one shared listening socket, whichever worker wakes first
 accepts a whole burst (measured: 19 of 20 simultaneous connections to one of two
 workers), and with keep-alive connections that imbalance lasts. Without
-``SO_REUSEPORT`` the workers share the parent's socket.
+``SO_REUSEPORT`` the workers share the parent's socket (see :mod:`.sockets`).
 
 * each worker builds its own app and store after the fork (its own SQLite writer
   thread and connection, its own NATS connection); nothing with a thread or a socket
@@ -38,7 +38,6 @@ import logging
 import os
 import select
 import signal
-import socket
 import struct
 import sys
 import threading
@@ -262,36 +261,6 @@ class Supervisor:
         return ready
 
 
-def reserve_port(host: str, port: int) -> Optional[socket.socket]:
-    """A socket bound to ``host:port`` with ``SO_REUSEPORT`` but not listening: it holds
-    the port (and tells which, for port 0) for the workers' :func:`listen_on` sockets.
-    None where the platform has no ``SO_REUSEPORT`` (the workers then share one socket)."""
-    if not hasattr(socket, "SO_REUSEPORT"):
-        return None
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def listen_on(reserved: socket.socket, backlog: int) -> socket.socket:
-    """A worker's own listening socket on the reserved address (``SO_REUSEPORT``)."""
-    sock = socket.socket(reserved.family, reserved.type, reserved.proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(reserved.getsockname())
-    sock.listen(backlog)
-    sock.setblocking(False)
-    return sock
-
-
 def _noop(signum: int, frame: Optional[FrameType]) -> None:
     """Signals are read from the wakeup fd; the handler only has to exist."""
 
@@ -321,4 +290,4 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-__all__ = ["Supervisor", "listen_on", "reserve_port"]
+__all__ = ["HEARTBEAT_TIMEOUT", "Supervisor"]
