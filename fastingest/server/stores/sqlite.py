@@ -160,7 +160,7 @@ class SQLiteStore(Store):
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], *, synchronous: str = "full",
-                 busy_timeout: float = 5.0, spill_bytes: int = 4 * MiB, spill_rows: int = 16384,
+                 busy_timeout: float = 5.0, spill_bytes: int = 4 * MiB, spill_rows: int = 4096,
                  max_group_rows: int = 100_000, checkpoint_bytes: int = 4 * MiB) -> None:
         synchronous = synchronous.lower()
         if synchronous not in SYNCHRONOUS:
@@ -358,7 +358,19 @@ class _Writer:
             self.lock.close()
 
     def _group(self, ops: List[_Op]) -> None:
-        """Write one group and settle its ops."""
+        """Write one group and settle its ops: its commits first, in a transaction of
+        their own, so that a request waits for its commit and not for the rows other
+        requests spill meanwhile (a transaction of spills and aborts, on the TEMP table
+        only: no lock, no fsync). A transaction's spills always precede its commit in
+        an earlier group (``add`` waits for them), and its abort follows them."""
+        commits = [op for op in ops if op.kind == _COMMIT]
+        rest = [op for op in ops if op.kind != _COMMIT]
+        for part in (commits, rest):
+            if part:
+                self._part(part)
+
+    def _part(self, ops: List[_Op]) -> None:
+        """Write ``ops`` in one SQLite transaction and settle them."""
         store = self.store
         if store._dead is not None:
             store._settle(ops, StoreError(store._dead))
