@@ -160,7 +160,7 @@ class SQLiteStore(Store):
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], *, synchronous: str = "full",
-                 busy_timeout: float = 5.0, spill_bytes: int = 4 * MiB, spill_rows: int = 4096,
+                 busy_timeout: float = 5.0, spill_bytes: int = 4 * MiB, spill_rows: int = 16384,
                  max_group_rows: int = 100_000, checkpoint_bytes: int = 4 * MiB) -> None:
         synchronous = synchronous.lower()
         if synchronous not in SYNCHRONOUS:
