@@ -326,6 +326,41 @@ def test_writer_survives_an_error_escaping_a_group(tmp_path, monkeypatch):
     assert source_counts(db) == {"after-raise": 1, "after-reconnect": 300}
 
 
+def test_disk_full_fails_the_group_and_recovers(tmp_path, monkeypatch):
+    """SQLITE_FULL (the database at its size limit: what a full disk answers too) fails
+    the requests of that group whole, spilled ones included; once there is room the
+    same store writes again."""
+    db = tmp_path / "full.db"
+    store = SQLiteStore(db, spill_bytes=5_000)
+    real_write = sqlite_module._write
+    limit = {"pages": 0}
+
+    def write_within(conn, ops, lock=None):
+        if limit["pages"]:
+            conn.execute(f"PRAGMA max_page_count = {limit['pages']}")
+        return real_write(conn, ops, lock)
+
+    async def commit(source, n):
+        tx = store.begin()
+        await tx.add(source, [{"i": i, "pad": "x" * 200} for i in range(n)], range(n), 0)
+        await tx.commit()
+
+    async def scenario():
+        await store.open()
+        monkeypatch.setattr(sqlite_module, "_write", write_within)
+        await commit("before", 10)
+        with sqlite3.connect(db) as conn:
+            limit["pages"] = conn.execute("PRAGMA page_count").fetchone()[0] + 2
+        with pytest.raises(StoreError, match="full"):
+            await commit("too-big", 2000)   # spills, then the commit hits the limit
+        limit["pages"] = 1_000_000   # room again
+        await commit("after", 2000)
+        await store.close()
+
+    asyncio.run(scenario())
+    assert source_counts(db) == {"before": 10, "after": 2000}
+
+
 def test_writer_lock_waiter_has_its_own_descriptor(tmp_path):
     """A wait abandoned after busy_timeout, then the lock taken without waiting: the
     helper's late unlock of the abandoned wait must not release it (it did when both
