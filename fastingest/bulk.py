@@ -20,7 +20,7 @@ milliseconds, fraction allowed); missing or unparseable: the reception time.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from . import _kernels
 from .compression import open_decoder
@@ -141,8 +141,9 @@ class _Line(NamedTuple):
 
 
 class BulkReader:
-    """Stream one ``_bulk`` body: ``feed(chunk)`` / ``close()`` return the actions the
-    body completed so far, in order; IngestError for whole-request faults."""
+    """Stream one ``_bulk`` body: ``feed(chunk)`` / ``close()`` yield, per piece of
+    decompressed body, the actions it completed, in order; IngestError for
+    whole-request faults (consume each iterator before the next call)."""
 
     def __init__(self, content_encoding: Union[str, bytes, None], limits: Limits,
                  received_ns: int) -> None:
@@ -160,16 +161,20 @@ class BulkReader:
         self.actions = 0
         self.lines = 0
 
-    def feed(self, chunk: BytesLike) -> List[Action]:
-        out: List[Action] = []
+    def feed(self, chunk: BytesLike) -> Iterator[List[Action]]:
+        """The actions completed by each piece of decompressed body the chunk holds."""
         for piece in self._body.feed(chunk):
+            out: List[Action] = []
             self._piece(piece, out)
-        return out
+            yield out
 
-    def close(self) -> List[Action]:
-        out: List[Action] = []
+    def close(self) -> Iterator[List[Action]]:
+        """The rest of the actions; the whole-request faults found at the end."""
         for piece in self._body.close():
+            out: List[Action] = []
             self._piece(piece, out)
+            yield out
+        out = []
         self._lines(self._scanner.finish(), out)
         if self._pending is not None:
             self._line(self._pending, out)
@@ -185,7 +190,7 @@ class BulkReader:
         if not self.actions:
             raise BulkSyntaxError("Validation Failed: 1: no requests added;",
                                   "action_request_validation_exception")
-        return out
+        yield out
 
     # -- lines ------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import orjson
 
@@ -118,7 +118,8 @@ def check_envelope(obj: Dict[str, Any], number: int) -> None:
 
 
 class HecEventReader:
-    """Stream one event body: ``feed(chunk)`` / ``close()`` return ``(events, times)``."""
+    """Stream one event body: ``feed(chunk)`` / ``close()`` yield ``(events, times)`` per
+    piece of decompressed body (consume each iterator before the next call)."""
 
     def __init__(self, content_encoding: Union[str, bytes, None], limits: Limits,
                  received_ns: int) -> None:
@@ -130,25 +131,27 @@ class HecEventReader:
         self._base = 0          # body offset of _buf[0]
         self.count = 0          # events framed so far
 
-    def feed(self, chunk: BytesLike) -> Events:
-        events: List[Dict[str, Any]] = []
-        times = array("q")
+    def feed(self, chunk: BytesLike) -> Iterator[Events]:
+        """The events of each piece of decompressed body the chunk holds."""
         for piece in self._body.feed(chunk):
+            events: List[Dict[str, Any]] = []
+            times = array("q")
             self._piece(piece, events, times)
-        return events, times
+            yield events, times
 
-    def close(self) -> Events:
-        events: List[Dict[str, Any]] = []
-        times = array("q")
+    def close(self) -> Iterator[Events]:
+        """The rest; HecError 6 for an object cut off, 5 for a body without events."""
         for piece in self._body.close():
+            events: List[Dict[str, Any]] = []
+            times = array("q")
             self._piece(piece, events, times)
+            yield events, times
         buf = self._buf
         rest = _WS.match(buf, 0).end()   # type: ignore[union-attr]
         if rest < len(buf):   # an object cut off by the end of the body
             raise HecError(6, self.count, detail=UNEXPECTED_END, offset=self._base + len(buf))
         if not self.count:
             raise HecError(5)
-        return events, times
 
     def _piece(self, piece: BytesLike, events: List[Dict[str, Any]], times: "array[int]") -> None:
         buf = self._buf
@@ -205,22 +208,21 @@ class HecRawReader:
         self._rest = bytearray()
         self.count = 0
 
-    def feed(self, chunk: BytesLike) -> Events:
-        events: List[Dict[str, Any]] = []
+    def feed(self, chunk: BytesLike) -> Iterator[Events]:
+        """The events of each piece of decompressed body the chunk holds."""
         for piece in self._body.feed(chunk):
-            self._piece(piece, events, False)
-        return events, array("q", [self._time]) * len(events)
+            yield self._piece(piece, False)
 
-    def close(self) -> Events:
-        events: List[Dict[str, Any]] = []
+    def close(self) -> Iterator[Events]:
+        """The rest; HecError 5 for a body without a non-empty line."""
         for piece in self._body.close():
-            self._piece(piece, events, False)
-        self._piece(b"", events, True)
+            yield self._piece(piece, False)
+        yield self._piece(b"", True)
         if not self.count:
             raise HecError(5)
-        return events, array("q", [self._time]) * len(events)
 
-    def _piece(self, piece: BytesLike, events: List[Dict[str, Any]], last: bool) -> None:
+    def _piece(self, piece: BytesLike, last: bool) -> Events:
+        events: List[Dict[str, Any]] = []
         rest = self._rest
         rest += piece
         lines = rest.split(b"\n")
@@ -238,6 +240,7 @@ class HecRawReader:
         if len(tail) > self.limits.max_event:
             raise PayloadTooLarge(detail=event_too_large(self.limits.max_event))
         self._rest = bytearray(tail)
+        return events, array("q", [self._time]) * len(events)
 
 
 __all__ = ["CODES", "HecError", "HecEventReader", "HecRawReader", "check_envelope",

@@ -346,7 +346,8 @@ class OtlpLogs(BatchReader):
 
 
 class LokiPush(BatchReader):
-    """The entries of one Loki ``PushRequest`` (decompressed protobuf), in order.
+    """The entries of one Loki ``PushRequest`` (decompressed protobuf), in order;
+    ``streams`` counts the streams walked so far.
 
     ``labels(text)`` turns a stream's selector into its label dict (raising IngestError
     when it is malformed); ``line_too_long(labels_text, size)`` builds the error for a
@@ -361,12 +362,14 @@ class LokiPush(BatchReader):
         self._max_line = max_line
         self._labels = labels
         self._line_too_long = line_too_long
+        self.streams = 0
         super().__init__(self._walk())
 
     def _walk(self) -> Iterator[Record]:
         w = self._wire
         for field, wt, _, s, e in w.fields(0, len(w.buf)):
             if field == 1 and wt == 2:
+                self.streams += 1
                 yield from self._stream(s, e)
 
     def _stream(self, a: int, b: int) -> Iterator[Record]:

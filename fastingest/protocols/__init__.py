@@ -122,6 +122,11 @@ class Exchange:
         self._check_receiving()
         return None
 
+    def more(self) -> Optional[Events]:
+        """The next batch of events of the last ``feed``/``end``, or None when it has no
+        more: a server calls it until None after each (see :mod:`.batched`)."""
+        return None
+
     def committed(self) -> Response:
         """The store committed everything this exchange returned: the success response."""
         raise RuntimeError("this exchange stores nothing")

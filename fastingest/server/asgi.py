@@ -128,17 +128,19 @@ class IngestApp:
                 chunk = message.get("body", b"")
                 if chunk:
                     events = exchange.feed(chunk)
-                    if events is not None:
+                    while events is not None:   # one bounded batch at a time
                         if tx is None:
                             tx = self.store.begin(request_id(headers))
                         await tx.add(*events)
+                        events = exchange.more()
                     if exchange.response is not None:
                         return exchange.response   # stop reading: answer now
             events = exchange.end()
-            if events is not None:
+            while events is not None:
                 if tx is None:
                     tx = self.store.begin(request_id(headers))
                 await tx.add(*events)
+                events = exchange.more()
             if exchange.response is not None:
                 return exchange.response
             if tx is not None:
