@@ -48,8 +48,9 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
 #: OTLP's recommended limit (64 MiB, also the Python exporter's largest request),
-#: compressed or not; one record may be as large as the body.
-DEFAULT_LIMITS = Limits(max_body=64 * MiB, max_compressed=64 * MiB, max_event=64 * MiB)
+#: compressed or not; one log record up to 10 MiB (the Collector has no per-record
+#: limit: raise it with ``--max-event otlp=SIZE``).
+DEFAULT_LIMITS = Limits(max_body=64 * MiB, max_compressed=64 * MiB, max_event=10 * MiB)
 
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 12, 429: 8, 502: 14, 503: 14, 504: 14}
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
