@@ -198,7 +198,7 @@ class OtlpJson(BatchReader):
         value = doc.load(a, b)
         if type(value) is not dict:
             raise ParseError(detail=S.EXPECTED_OBJECT_AT, offset=a)
-        return value   # type: ignore[no-any-return]
+        return value
 
     def _walk(self) -> Iterator[Record]:
         doc = self._doc

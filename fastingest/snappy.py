@@ -14,7 +14,7 @@ from .errors import DecompressionError, PayloadTooLarge, UnsupportedMediaType
 try:  # the [snappy] extra
     import cramjam as _cramjam
 except ImportError:  # pragma: no cover - exercised only without the extra
-    _cramjam = None
+    _cramjam = None  # type: ignore[assignment]
 
 BytesLike = Union[bytes, bytearray, memoryview]
 

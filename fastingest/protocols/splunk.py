@@ -30,7 +30,7 @@ gives the same answer, so the client resends or drops the whole batch.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple
 from urllib.parse import parse_qs
 
 import orjson
@@ -86,7 +86,7 @@ class Splunk(Protocol):
     name = "splunk"
 
     def __init__(self, tokens: Mapping[str, str], limits: Limits = DEFAULT_LIMITS, *,
-                 query_token: bool = False, indexes: Optional[frozenset] = None) -> None:
+                 query_token: bool = False, indexes: Optional[FrozenSet[str]] = None) -> None:
         self.tokens = dict(tokens)
         self.limits = limits
         self.query_token = query_token
@@ -110,8 +110,8 @@ class Splunk(Protocol):
         try:
             encoding = request.header(b"content-encoding")
             if raw:
-                metadata = {k: query[k] for k in ("host", "source", "sourcetype", "index")
-                            if k in query}
+                metadata: Dict[str, str] = {
+                    k: query[k] for k in ("host", "source", "sourcetype", "index") if k in query}
                 if self.indexes is not None and "index" in metadata and \
                         metadata["index"] not in self.indexes:
                     return Answer(hec_response(7))
@@ -168,7 +168,7 @@ class HecExchange(BatchedExchange):
     UNAVAILABLE = UNAVAILABLE
 
     def __init__(self, source: str, received_ns: int, reader: Any,
-                 indexes: Optional[frozenset]) -> None:
+                 indexes: Optional[FrozenSet[str]]) -> None:
         super().__init__(source, received_ns)
         self._reader = reader
         self._indexes = indexes
