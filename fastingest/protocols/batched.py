@@ -37,13 +37,21 @@ class BatchedExchange(Exchange):
 
     def feed(self, data: bytes) -> Optional[Events]:
         self._check_receiving()
-        self._batches = self._read(data)
+        try:
+            self._batches = self._read(data)
+        except IngestError as exc:
+            self._fail(exc)
+            return None
         return self.more()
 
     def end(self) -> Optional[Events]:
         self._check_receiving()
         self._ended = True
-        self._batches = self._finish()
+        try:
+            self._batches = self._finish()
+        except IngestError as exc:
+            self._fail(exc)
+            return None
         return self.more()
 
     def more(self) -> Optional[Events]:
@@ -57,10 +65,14 @@ class BatchedExchange(Exchange):
                 if events.events:
                     return events
         except IngestError as exc:
-            self.error = exc
-            self.response = self._error_response(exc)
+            self._fail(exc)
         self._batches = None
         return None
+
+    def _fail(self, exc: IngestError) -> None:
+        self._batches = None
+        self.error = exc
+        self.response = self._error_response(exc)
 
     def committed(self) -> Response:
         if not self._ended or self.response is not None or self._batches is not None:
