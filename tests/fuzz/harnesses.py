@@ -395,3 +395,8 @@ HARNESSES: Dict[str, Callable[[bytes], None]] = {
     "validators": check_validators,
     "exchange": check_exchange,
 }
+
+# The shipper-protocol readers (OTLP, Loki, Elasticsearch _bulk, Splunk HEC).
+from shipper_harnesses import SHIPPER_HARNESSES  # noqa: E402
+
+HARNESSES.update(SHIPPER_HARNESSES)
