@@ -210,6 +210,10 @@ class BulkReader:
         return None
 
     def _lines(self, frames: Any, out: List[Action]) -> None:
+        # A fatal fault (a size limit) comes after these lines: they are judged first, so
+        # that the first fault in body order answers whatever the chunking.
+        fatal = frames.error
+        frames.error = None
         events, _times, _offsets, lines, errors = self._framing.take(
             frames, KIND_NDJSON, self.limits.max_depth, self.received_ns, True, False)
         found: Dict[int, _Line] = {}
@@ -228,6 +232,12 @@ class BulkReader:
             if pending is not None:
                 self._line(pending, out)
             self._pending = entry
+        if fatal is not None:
+            pending = self._pending
+            if pending is not None and (fatal.line is None or pending.line < fatal.line):
+                self._pending = None
+                self._line(pending, out)
+            raise fatal
 
     def _line(self, entry: _Line, out: List[Action]) -> None:
         self.lines = entry.line

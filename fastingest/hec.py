@@ -160,26 +160,30 @@ class HecEventReader:
         i = 0
         end = len(buf)
         limits = self.limits
+        fault: Optional[IngestError] = None   # raised once the events before it are checked
         while True:
             i = _WS.match(buf, i).end()   # type: ignore[union-attr]
             if i == end:
                 break
             if buf[i] != _LBRACE:
-                raise HecError(6, self.count + len(spans), detail="expected an object",
-                               offset=self._base + i)
+                fault = HecError(6, self.count + len(spans), detail="expected an object",
+                                 offset=self._base + i)
+                break
+            # Only the first max_event bytes of an object are looked at: a fault in them
+            # answers, beyond them the size does (the first fault in body order wins).
+            limit = min(end, i + limits.max_event)
             try:
-                stop = self._validate.scan_json_object(buf, i, end, limits.max_depth, self._base)
+                stop = self._validate.scan_json_object(buf, i, limit, limits.max_depth,
+                                                       self._base)
             except ParseError as exc:
-                if exc.detail == UNEXPECTED_END and exc.offset == self._base + end:
-                    if end - i > limits.max_event:
-                        raise PayloadTooLarge(detail=event_too_large(limits.max_event),
-                                              offset=self._base + i) from None
-                    break   # wait for the rest of this object
-                raise HecError(6, self.count + len(spans), detail=exc.detail,
-                               offset=exc.offset) from None
-            if stop - i > limits.max_event:
-                raise PayloadTooLarge(detail=event_too_large(limits.max_event),
-                                      offset=self._base + i)
+                if exc.detail == UNEXPECTED_END and exc.offset == self._base + limit:
+                    if limit < end:
+                        fault = PayloadTooLarge(detail=event_too_large(limits.max_event),
+                                                offset=self._base + i)
+                    break   # (or wait for the rest of this object)
+                fault = HecError(6, self.count + len(spans), detail=exc.detail,
+                                 offset=exc.offset)
+                break
             spans.append((i, stop))
             i = stop
         if spans:
@@ -192,6 +196,8 @@ class HecEventReader:
                 times.append(event_time(obj["time"], received) if "time" in obj else received)
                 events.append(obj)
                 self.count += 1
+        if fault is not None:
+            raise fault
         del buf[:i]
         self._base += i
 
