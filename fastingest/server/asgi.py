@@ -113,11 +113,10 @@ class IngestApp:
         if exchange.error is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s -> %d: %s", scope["method"], scope["path"], response.status,
                       exchange.error)
-        await send({
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [*response.headers, (b"content-length", b"%d" % len(response.body))],
-        })
+        headers = list(response.headers)
+        if response.status != 204 and response.status != 304:   # (RFC 9110: no length there)
+            headers.append((b"content-length", b"%d" % len(response.body)))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
     async def _exchange(self, exchange: Exchange, receive: Receive,
