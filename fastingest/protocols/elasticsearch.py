@@ -30,6 +30,7 @@ Order of checks:
 """
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from array import array
@@ -235,7 +236,8 @@ class BulkExchange(BatchedExchange):
         self._errors = False
         self._seq = 0
         # Generated ids: a random prefix per request and a counter, 20 base64url chars.
-        self._id_prefix = secrets.token_urlsafe(9)[:12]
+        self._id_prefix = secrets.token_urlsafe(9).encode("ascii")
+        self._heads: Dict[Tuple[str, str], bytes] = {}
         self._started = time.monotonic()
 
     def _read(self, data: bytes) -> Iterator[Events]:
@@ -285,14 +287,29 @@ class BulkExchange(BatchedExchange):
             body = self._failure(index, doc_id, 400, "document_parsing_exception",
                                  action.error)
         else:
-            if doc_id is None:
-                doc_id = self._new_id()
-            body = self._result(index, doc_id, "created", 201)
-            stored = True
+            self._created(op, index, doc_id)
+            return True
         if self._items:
             self._items += b","
         self._items += orjson.dumps({op: body})
         return stored
+
+    def _created(self, op: str, index: str, doc_id: Optional[str]) -> None:
+        """Render a 201 item straight to bytes (the common case: one per document)."""
+        key = (op, index)
+        head = self._heads.get(key)
+        if head is None:
+            head = b'{"%s":{"_index":%s,"_id":' % (op.encode(), orjson.dumps(index))
+            self._heads[key] = head
+        seq = self._seq
+        self._seq += 1
+        ident = b'"%s"' % self._new_id(seq) if doc_id is None else orjson.dumps(doc_id)
+        items = self._items
+        if items:
+            items += b","
+        items += head
+        items += ident
+        items += _CREATED % seq
 
     def _result(self, index: Optional[str], doc_id: str, result: str, status: int
                 ) -> Dict[str, Any]:
@@ -307,13 +324,10 @@ class BulkExchange(BatchedExchange):
         return {"_index": index, "_id": doc_id, "status": status,
                 "error": {"type": type_, "reason": reason}}
 
-    def _new_id(self) -> str:
-        n = self._seq
-        tail = []
-        for _ in range(8):
-            tail.append(_B64URL[n & 63])
-            n >>= 6
-        return self._id_prefix + "".join(reversed(tail))
+    def _new_id(self, n: int) -> bytes:
+        """A 20-character id unique to this request's ``n``-th item: the request's random
+        prefix and the number, base64url."""
+        return self._id_prefix + base64.urlsafe_b64encode(n.to_bytes(6, "big"))
 
     def _success(self) -> Response:
         took = int((time.monotonic() - self._started) * 1000)
@@ -330,7 +344,8 @@ class BulkExchange(BatchedExchange):
         return self.response
 
 
-_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_CREATED = (b',"_version":1,"result":"created","_shards":{"total":1,"successful":1,'
+            b'"failed":0},"_seq_no":%d,"_primary_term":1,"status":201}}')
 
 __all__ = ["BulkExchange", "DEFAULT_LIMITS", "Elasticsearch", "MAX_ACTIONS", "VERSION",
            "cluster_info", "error_response"]
