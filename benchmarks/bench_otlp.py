@@ -10,7 +10,8 @@ alternating:
 * ``protobuf parse only``: ``ExportLogsServiceRequest.FromString`` (upb, the C backend;
   it builds message objects lazily, so this alone delivers nothing usable);
 * ``protobuf parse + same events``: that parse, then the same dicts read from the
-  message objects (what one would write with the package to do the same job);
+  message objects (what one would write with the package to do the same job: the
+  tests' reference mapping, ``tests/shippers.py``);
 * ``protobuf parse + MessageToDict``: the package's generic conversion (camelCase keys,
   ids in base64, int64 as strings: not even the same result).
 
@@ -29,6 +30,7 @@ from typing import Any, Callable, Dict, List
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))   # the reference mapping (tests/shippers.py)
 
 
 def make_request(records: int) -> Any:
@@ -64,58 +66,11 @@ def make_request(records: int) -> Any:
 
 
 def with_package(body: bytes, received_ns: int) -> Any:
-    """The same events, built from the protobuf package's message objects."""
+    """The same events, built from the protobuf package's message objects (the tests'
+    reference mapping, tests/shippers.py)."""
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-
-    def value(v: Any) -> Any:
-        which = v.WhichOneof("value")
-        if which is None:
-            return None
-        if which == "array_value":
-            return [value(x) for x in v.array_value.values]
-        if which == "kvlist_value":
-            return {kv.key: value(kv.value) for kv in v.kvlist_value.values}
-        if which == "bytes_value":
-            import base64
-            return base64.b64encode(v.bytes_value).decode()
-        return getattr(v, which)
-
-    request = ExportLogsServiceRequest.FromString(body)
-    events: List[Dict[str, Any]] = []
-    times: List[int] = []
-    for rl in request.resource_logs:
-        resource = {kv.key: value(kv.value) for kv in rl.resource.attributes}
-        for sl in rl.scope_logs:
-            scope = {k: v for k, v in (("name", sl.scope.name), ("version", sl.scope.version)) if v}
-            for rec in sl.log_records:
-                ev: Dict[str, Any] = {}
-                if rec.HasField("body"):
-                    ev["body"] = value(rec.body)
-                if rec.severity_text:
-                    ev["severity_text"] = rec.severity_text
-                if rec.severity_number:
-                    ev["severity_number"] = rec.severity_number
-                attrs = {kv.key: value(kv.value) for kv in rec.attributes}
-                if attrs:
-                    ev["attributes"] = attrs
-                if resource:
-                    ev["resource"] = resource
-                if scope:
-                    ev["scope"] = scope
-                if len(rec.trace_id) == 16 and any(rec.trace_id):
-                    ev["trace_id"] = rec.trace_id.hex()
-                if len(rec.span_id) == 8 and any(rec.span_id):
-                    ev["span_id"] = rec.span_id.hex()
-                if rec.flags:
-                    ev["flags"] = rec.flags
-                if rec.time_unix_nano:
-                    ev["time_unix_nano"] = rec.time_unix_nano
-                if rec.observed_time_unix_nano:
-                    ev["observed_time_unix_nano"] = rec.observed_time_unix_nano
-                events.append(ev)
-                t = rec.time_unix_nano or rec.observed_time_unix_nano or received_ns
-                times.append(t)
-    return events, times
+    from shippers import reference_events
+    return reference_events(ExportLogsServiceRequest.FromString(body), received_ns)
 
 
 def walker(module: Any) -> Callable[[bytes], Any]:

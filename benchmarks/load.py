@@ -260,25 +260,6 @@ PROTOCOL_OK = {"betterstack": b"HTTP/1.1 202", "otlp": b"HTTP/1.1 200",
                "elasticsearch": b"HTTP/1.1 200", "loki": b"HTTP/1.1 204", "splunk": b"HTTP/1.1 200"}
 
 
-def _pb_varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _pb(number: int, value, wire: int = 2) -> bytes:
-    tag = _pb_varint(number << 3 | wire)
-    if wire == 0:
-        return tag + _pb_varint(value)
-    if wire == 1:
-        return tag + value.to_bytes(8, "little")
-    data = value.encode() if isinstance(value, str) else value
-    return tag + _pb_varint(len(data)) + data
-
-
 def _log_events(n: int, v: int) -> List[dict]:
     return [{"level": ("info", "warn", "error")[i % 3],
              "message": f"GET /api/items/{v * 1000 + i} 200 in {i % 97}ms",
@@ -296,6 +277,8 @@ def protocol_requests(protocol: str, n: int, variants: int = 64) -> List[bytes]:
     """``variants`` requests of n events each in ``protocol``'s wire format; template v's
     events are v milliseconds (plus their index in microseconds) after BASE_S."""
     import base64
+
+    from fastingest.shipping import encode_field as _pb
     out = []
     for v in range(variants):
         events = _log_events(n, v)

@@ -69,6 +69,11 @@ def _integer(value: Any, bits: int, signed: bool) -> int:
     return number
 
 
+def _optional_int(value: Any, bits: int) -> int:
+    """An unsigned field that may be absent (0)."""
+    return 0 if value is None else _integer(value, bits, False)
+
+
 def _double(value: Any) -> float:
     if type(value) in (int, float):
         return float(value)
@@ -244,56 +249,28 @@ class OtlpJson(BatchReader):
                 scope: Optional[Dict[str, Any]]) -> Tuple[Dict[str, Any], int]:
         values = self._values
         get = rec.get
-        event: Dict[str, Any] = {}
-        if "body" in rec and get("body") is not None:
-            event["body"] = values.any_value(get("body"), 1)
+        has_body = get("body") is not None
+        body = values.any_value(get("body"), 1) if has_body else None
         severity_text = _key(rec, "severityText", "severity_text")
-        if severity_text is not None and _string(severity_text):
-            event["severity_text"] = severity_text
+        severity_text = "" if severity_text is None else _string(severity_text)
         severity = _key(rec, "severityNumber", "severity_number")
-        if severity is not None:
-            if type(severity) is str and severity in SEVERITY_NAMES:
-                severity = SEVERITY_NAMES[severity]
-            elif type(severity) is str:
+        if type(severity) is str:
+            if severity not in SEVERITY_NAMES:
                 raise _fail(S.BAD_ENUM)
-            severity = _integer(severity, 32, True)
-            if severity:
-                event["severity_number"] = severity
+            severity = SEVERITY_NAMES[severity]
+        severity = 0 if severity is None else _integer(severity, 32, True)
         attributes: Dict[str, Any] = {}
         values.attributes_into(get("attributes"), 2, attributes)
-        if attributes:
-            event["attributes"] = attributes
-        if resource:
-            event["resource"] = resource
-        if scope:
-            event["scope"] = scope
-        trace_id = _hex_id(_key(rec, "traceId", "trace_id"), 16)
-        if trace_id is not None:
-            event["trace_id"] = trace_id
-        span_id = _hex_id(_key(rec, "spanId", "span_id"), 8)
-        if span_id is not None:
-            event["span_id"] = span_id
-        flags = get("flags")
-        flags = 0 if flags is None else _integer(flags, 32, False)
-        if flags:
-            event["flags"] = flags
         event_name = _key(rec, "eventName", "event_name")
-        if event_name is not None and _string(event_name):
-            event["event_name"] = event_name
-        time_ns = _key(rec, "timeUnixNano", "time_unix_nano")
-        time_ns = 0 if time_ns is None else _integer(time_ns, 64, False)
-        if time_ns:
-            event["time_unix_nano"] = time_ns
-        observed = _key(rec, "observedTimeUnixNano", "observed_time_unix_nano")
-        observed = 0 if observed is None else _integer(observed, 64, False)
-        if observed:
-            event["observed_time_unix_nano"] = observed
-        dropped = _key(rec, "droppedAttributesCount", "dropped_attributes_count")
-        dropped = 0 if dropped is None else _integer(dropped, 32, False)
-        if dropped:
-            event["dropped_attributes_count"] = dropped
-        when = S.positive_ns(time_ns) or S.positive_ns(observed) or self._received_ns
-        return event, when
+        return S.otlp_event(
+            body, has_body, severity_text, severity, attributes, resource, scope,
+            _hex_id(_key(rec, "traceId", "trace_id"), 16),
+            _hex_id(_key(rec, "spanId", "span_id"), 8),
+            _optional_int(get("flags"), 32), "" if event_name is None else _string(event_name),
+            _optional_int(_key(rec, "timeUnixNano", "time_unix_nano"), 64),
+            _optional_int(_key(rec, "observedTimeUnixNano", "observed_time_unix_nano"), 64),
+            _optional_int(_key(rec, "droppedAttributesCount", "dropped_attributes_count"), 32),
+            self._received_ns)
 
 
 __all__ = ["OtlpJson", "SEVERITY_NAMES"]

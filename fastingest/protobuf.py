@@ -266,35 +266,13 @@ class _Otlp:
                 observed_ns = w.fixed64(s)
             elif field == 12 and wt == 2:
                 event_name = w.text(s, e, s)
-        event: Dict[str, Any] = {}
-        if has_body:
-            event["body"] = body
-        if severity_text:
-            event["severity_text"] = severity_text
-        if severity_number:
-            event["severity_number"] = severity_number
-        if attributes:
-            event["attributes"] = attributes
-        if resource:
-            event["resource"] = resource
-        if scope:
-            event["scope"] = scope
-        if trace_id is not None and len(trace_id) == 16 and any(trace_id):
-            event["trace_id"] = trace_id.hex()
-        if span_id is not None and len(span_id) == 8 and any(span_id):
-            event["span_id"] = span_id.hex()
-        if flags:
-            event["flags"] = flags
-        if event_name:
-            event["event_name"] = event_name
-        if time_ns:
-            event["time_unix_nano"] = time_ns
-        if observed_ns:
-            event["observed_time_unix_nano"] = observed_ns
-        if dropped:
-            event["dropped_attributes_count"] = dropped
-        when = S.positive_ns(time_ns) or S.positive_ns(observed_ns) or received_ns
-        return event, when
+        trace = trace_id.hex() if trace_id is not None and len(trace_id) == 16 \
+            and any(trace_id) else None
+        span = span_id.hex() if span_id is not None and len(span_id) == 8 and any(span_id) \
+            else None
+        return S.otlp_event(body, has_body, severity_text, severity_number, attributes,
+                            resource, scope, trace, span, flags, event_name, time_ns,
+                            observed_ns, dropped, received_ns)
 
 
 class OtlpLogs(BatchReader):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from array import array
 from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Protocol as _Protocol
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -39,6 +40,70 @@ BAD_INTEGER = "expected an integer or a decimal string"
 BAD_DOUBLE = "expected a number, \"NaN\", \"Infinity\" or \"-Infinity\""
 BAD_BASE64 = "bytesValue is not base64"
 BAD_ENUM = "unknown severityNumber"
+
+
+def encode_varint(value: int) -> bytes:
+    """A protobuf varint (of the value's low 64 bits: negative int64 take ten bytes)."""
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_field(number: int, value: Any, wire: int = 2) -> bytes:
+    """One protobuf field: a varint (``wire`` 0), fixed64 (1), length-delimited str or
+    bytes (2) or fixed32 (5). For the responses the protocols write, and their clients."""
+    tag = encode_varint(number << 3 | wire)
+    if wire == 0:
+        return tag + encode_varint(value)
+    if wire == 1:
+        return tag + (bytes(value) if isinstance(value, (bytes, bytearray))
+                      else int(value).to_bytes(8, "little"))
+    if wire == 5:
+        return tag + int(value).to_bytes(4, "little")
+    data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    return tag + encode_varint(len(data)) + data
+
+
+def otlp_event(body: Any, has_body: bool, severity_text: str, severity_number: int,
+               attributes: Dict[str, Any], resource: Optional[Dict[str, Any]],
+               scope: Optional[Dict[str, Any]], trace_id: Optional[str], span_id: Optional[str],
+               flags: int, event_name: str, time_ns: int, observed_ns: int, dropped: int,
+               received_ns: int) -> Tuple[Dict[str, Any], int]:
+    """The event of one OTLP log record (empty and default fields left out) and its time:
+    ``time_ns`` when it names a time, else ``observed_ns``, else ``received_ns``. Shared by
+    the pure protobuf walker and the OTLP JSON reader (the compiled walker inlines it)."""
+    event: Dict[str, Any] = {}
+    if has_body:
+        event["body"] = body
+    if severity_text:
+        event["severity_text"] = severity_text
+    if severity_number:
+        event["severity_number"] = severity_number
+    if attributes:
+        event["attributes"] = attributes
+    if resource:
+        event["resource"] = resource
+    if scope:
+        event["scope"] = scope
+    if trace_id is not None:
+        event["trace_id"] = trace_id
+    if span_id is not None:
+        event["span_id"] = span_id
+    if flags:
+        event["flags"] = flags
+    if event_name:
+        event["event_name"] = event_name
+    if time_ns:
+        event["time_unix_nano"] = time_ns
+    if observed_ns:
+        event["observed_time_unix_nano"] = observed_ns
+    if dropped:
+        event["dropped_attributes_count"] = dropped
+    return event, positive_ns(time_ns) or positive_ns(observed_ns) or received_ns
 
 
 def record_too_large(max_event: int) -> str:
@@ -105,6 +170,14 @@ def positive_ns(value: int) -> Optional[int]:
 Record = Tuple[Dict[str, Any], int, int]
 """One event as a reader yields it: ``(event, time_ns, body bytes it covered)``."""
 BatchOut = Tuple[List[Dict[str, Any]], "array[int]"]
+
+
+class RecordBatches(_Protocol):
+    """What every reader of a whole document is: its records in bounded batches."""
+
+    done: bool
+
+    def read(self, max_bytes: int = ...) -> BatchOut: ...
 
 
 class BatchReader:

@@ -19,27 +19,28 @@ BytesLike = Union[bytes, bytearray, memoryview]
 class WholeBody:
     """Collect one (possibly compressed) body: ``feed`` chunks, then ``close()``."""
 
-    __slots__ = ("_decoder", "_buf")
+    __slots__ = ("_decoder", "_buf", "size")
 
     def __init__(self, content_encoding: Union[str, bytes, None], limits: Limits) -> None:
         self._decoder = open_decoder(content_encoding, limits)   # 415 for an unknown coding
         self._buf = bytearray()
-
-    @property
-    def size(self) -> int:
+        self.size = 0
         """Decoded bytes so far."""
-        return len(self._buf)
 
     def feed(self, chunk: BytesLike) -> None:
         """One more chunk of the body (IngestError: over a limit, corrupt compression)."""
         for piece in self._decoder.feed(chunk):
             self._buf += piece
+            self.size += len(piece)
 
     def close(self) -> bytearray:
-        """The whole decoded body (IngestError if the compressed stream is truncated)."""
+        """The whole decoded body, handed over: this object keeps no reference to it
+        (IngestError if the compressed stream is truncated)."""
         for piece in self._decoder.close():
             self._buf += piece
-        return self._buf
+            self.size += len(piece)
+        body, self._buf = self._buf, bytearray()
+        return body
 
 
 __all__ = ["WholeBody"]

@@ -8,6 +8,7 @@ import zlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from fastingest.protocols import Events, Response, Service
+from fastingest.shipping import encode_field as field, encode_varint as varint
 from fastingest.protocols.elasticsearch import Elasticsearch
 from fastingest.protocols.loki import Loki
 from fastingest.protocols.otlp import Otlp
@@ -112,28 +113,6 @@ ENCODE = {"gzip": gzip.compress, "deflate": zlib.compress, "raw-deflate": deflat
 
 
 # -- protobuf encoding (Loki's push.proto has no Python package) ------------------------------
-
-def varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def field(number: int, value: Any, wire: int = 2) -> bytes:
-    tag = varint(number << 3 | wire)
-    if wire == 0:
-        return tag + varint(value)
-    if wire == 1:
-        return tag + (value if isinstance(value, bytes) else int(value).to_bytes(8, "little"))
-    if wire == 5:
-        return tag + int(value).to_bytes(4, "little")
-    data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
-    return tag + varint(len(data)) + data
-
 
 def loki_entry(seconds: int, nanos: int, line: str,
                metadata: Sequence[Tuple[str, str]] = ()) -> bytes:

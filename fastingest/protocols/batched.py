@@ -18,10 +18,19 @@ error answer through ``_error_response``), ``_success()`` and its ``UNAVAILABLE`
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from ..errors import IngestError
-from . import Events, Exchange, Response
+from ..shipping import RecordBatches
+from ..wholebody import WholeBody
+from . import Answer, Events, Exchange, Response
+
+
+def answer_with(response: Response, exc: IngestError) -> Answer:
+    """An answer decided by the head, keeping the codec error behind it (for logging)."""
+    answer = Answer(response)
+    answer.error = exc
+    return answer
 
 
 class BatchedExchange(Exchange):
@@ -103,4 +112,34 @@ class BatchedExchange(Exchange):
         raise NotImplementedError
 
 
-__all__ = ["BatchedExchange"]
+class WholeBodyExchange(BatchedExchange):
+    """A body that is one document: collected whole (at most ``max_body``, as it
+    arrives), then walked by a reader (``_reader``) in batches of records."""
+
+    def __init__(self, source: str, received_ns: int, body: WholeBody) -> None:
+        super().__init__(source, received_ns)
+        self._body = body
+
+    def _read(self, data: bytes) -> Iterator[Events]:
+        self._body.feed(data)
+        return iter(())
+
+    def _finish(self) -> Iterator[Events]:
+        reader = self._reader(self._body.close())
+        while not reader.done:
+            events, times = reader.read()
+            yield Events(self.source, self._events(events), times, self.received_ns)
+        self._walked(reader)
+
+    def _reader(self, body: bytearray) -> RecordBatches:
+        raise NotImplementedError
+
+    def _events(self, events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """A batch's events as stored (a protocol may add to them)."""
+        return events
+
+    def _walked(self, reader: Any) -> None:
+        """The whole body was walked (raise IngestError to refuse it after all)."""
+
+
+__all__ = ["BatchedExchange", "WholeBodyExchange", "answer_with"]

@@ -44,7 +44,7 @@ from ..formats import media_type
 from ..limits import Limits, MiB
 from . import Answer, Events, Exchange, Protocol, Request, Response, declared_too_large
 from .auth import read_credentials
-from .batched import BatchedExchange
+from .batched import BatchedExchange, answer_with
 
 #: ES's ``http.max_content_length`` (100 MB) for the body, compressed or not. One
 #: document may take 10 MiB (ES allows the whole body; a line is held while it arrives,
@@ -212,9 +212,7 @@ def _error_for(exc: IngestError) -> Response:
 
 
 def _failed(exc: IngestError) -> Answer:
-    answer = Answer(_error_for(exc))
-    answer.error = exc
-    return answer
+    return answer_with(_error_for(exc), exc)
 
 
 class BulkExchange(BatchedExchange):

@@ -28,7 +28,7 @@ Order of checks:
 """
 from __future__ import annotations
 
-from typing import Iterator, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 from .. import _kernels
 from ..compression import SUPPORTED_ENCODINGS
@@ -37,12 +37,12 @@ from ..formats import media_type
 from ..limits import Limits, MiB
 from ..lokiformat import (LokiJson, NO_STREAMS, bad_request, line_too_long, parse_labels,
                           render_labels)
-from ..shipping import BatchReader
+from ..shipping import RecordBatches
 from ..snappy import decompress_block
 from ..wholebody import WholeBody
-from . import Answer, Events, Exchange, Protocol, Request, Response, declared_too_large
+from . import Answer, Exchange, Protocol, Request, Response, declared_too_large
 from .auth import read_credentials
-from .batched import BatchedExchange
+from .batched import WholeBodyExchange
 
 PATHS = ("/loki/api/v1/push", "/api/prom/push")
 TENANT_HEADER = b"x-scope-orgid"
@@ -117,43 +117,37 @@ def too_large_text(size: int, limit: int, decompressed: bool) -> str:
     return f"request body too large: {what} size too large than max ({size} vs {limit})"
 
 
-class LokiExchange(BatchedExchange):
+class LokiExchange(WholeBodyExchange):
     """One push: collect the body, then hand out its entries in batches."""
 
     UNAVAILABLE = UNAVAILABLE
 
     def __init__(self, source: str, received_ns: int, body: WholeBody, json: bool,
                  limits: Limits, tenant: Optional[str], encoded: bool) -> None:
-        super().__init__(source, received_ns)
-        self._body = body
+        super().__init__(source, received_ns, body)
         self._json = json
         self.limits = limits
         self.tenant = tenant or None
         self._encoded = encoded
 
-    def _read(self, data: bytes) -> Iterator[Events]:
-        self._body.feed(data)
-        return iter(())
-
-    def _finish(self) -> Iterator[Events]:
-        body = self._body.close()
+    def _reader(self, body: bytearray) -> RecordBatches:
         limits = self.limits
-        reader: BatchReader
         if self._json:
-            reader = LokiJson(body, self.received_ns, limits.max_event, limits.max_depth)
-        else:
-            proto = decompress_block(body, limits.max_body)
-            del body
-            reader = _kernels.active.protobuf.LokiPush(
-                proto, self.received_ns, limits.max_event, parse_labels, self._line_too_long)
-        tenant = self.tenant
-        while not reader.done:
-            events, times = reader.read()
-            if tenant is not None:
-                for event in events:
-                    event["tenant"] = tenant
-            yield Events(self.source, events, times, self.received_ns)
-        if not reader.streams:   # type: ignore[attr-defined]
+            return LokiJson(body, self.received_ns, limits.max_event, limits.max_depth)
+        proto = decompress_block(body, limits.max_body)
+        del body   # the compressed body: not kept while the entries are walked
+        reader: RecordBatches = _kernels.active.protobuf.LokiPush(
+            proto, self.received_ns, limits.max_event, parse_labels, self._line_too_long)
+        return reader
+
+    def _events(self, events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        if self.tenant is not None:
+            for event in events:
+                event["tenant"] = self.tenant
+        return events
+
+    def _walked(self, reader: Any) -> None:
+        if not reader.streams:
             raise bad_request(NO_STREAMS, 422)
 
     def _line_too_long(self, stream: str, size: int) -> IngestError:

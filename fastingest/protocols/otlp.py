@@ -28,7 +28,7 @@ Error bodies are ``google.rpc.Status{code, message}`` with the Collector's codes
 """
 from __future__ import annotations
 
-from typing import Iterator, Mapping, Optional, Tuple
+from typing import Mapping, Optional, Tuple
 
 import orjson
 
@@ -36,12 +36,12 @@ from ..errors import IngestError, PayloadTooLarge
 from ..formats import media_type
 from ..limits import Limits, MiB
 from ..otlpjson import OtlpJson
-from ..shipping import BatchReader
+from ..shipping import RecordBatches, encode_field
 from ..wholebody import WholeBody
 from .. import _kernels
-from . import Answer, Events, Exchange, Protocol, Request, Response, declared_too_large
+from . import Answer, Exchange, Protocol, Request, Response, declared_too_large
 from .auth import read_credentials
-from .batched import BatchedExchange
+from .batched import WholeBodyExchange, answer_with
 
 PATHS = ("/v1/logs", "/otlp/v1/logs")
 PROTOBUF = "application/x-protobuf"
@@ -62,26 +62,12 @@ UNSUPPORTED_TYPE = Response(
                    b"application/x-protobuf]")
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def status_body(code: int, message: str, encoding: str) -> bytes:
     """A ``google.rpc.Status`` in protobuf or JSON."""
     if encoding == JSON:
         return orjson.dumps({"code": code, "message": message})
-    text = message.encode("utf-8")
-    out = b""
-    if code:
-        out += b"\x08" + _varint(code)
-    if text:
-        out += b"\x12" + _varint(len(text)) + text
-    return out
+    return (encode_field(1, code, 0) if code else b"") + \
+        (encode_field(2, message) if message else b"")
 
 
 def status_response(status: int, message: str, encoding: str,
@@ -101,10 +87,9 @@ def partial_success_body(rejected: int, message: str, encoding: str) -> bytes:
         if message:
             inner["errorMessage"] = message
         return orjson.dumps({"partialSuccess": inner})
-    text = message.encode("utf-8")
-    inner_b = (b"\x08" + _varint(rejected) if rejected else b"") + \
-        (b"\x12" + _varint(len(text)) + text if text else b"")
-    return b"\x0a" + _varint(len(inner_b)) + inner_b
+    inner_b = (encode_field(1, rejected, 0) if rejected else b"") + \
+        (encode_field(2, message) if message else b"")
+    return encode_field(1, inner_b)
 
 
 def _message(exc: IngestError) -> str:
@@ -147,39 +132,27 @@ class Otlp(Protocol):
 
 
 def _failed(exc: IngestError, encoding: str, status: Optional[int] = None) -> Answer:
-    answer = Answer(status_response(status or exc.status, _message(exc), encoding))
-    answer.error = exc
-    return answer
+    return answer_with(status_response(status or exc.status, _message(exc), encoding), exc)
 
 
-class OtlpExchange(BatchedExchange):
+class OtlpExchange(WholeBodyExchange):
     """One ``POST /v1/logs``: collect the body, then hand out its records in batches."""
 
     def __init__(self, source: str, received_ns: int, body: WholeBody, encoding: str,
                  limits: Limits) -> None:
-        super().__init__(source, received_ns)
+        super().__init__(source, received_ns, body)
         self.encoding = encoding
         self.limits = limits
-        self._body = body
         self.UNAVAILABLE = status_response(503, "service unavailable", encoding,
                                            (b"retry-after", b"1"))
 
-    def _read(self, data: bytes) -> Iterator[Events]:
-        self._body.feed(data)
-        return iter(())
-
-    def _finish(self) -> Iterator[Events]:
-        body = self._body.close()
+    def _reader(self, body: bytearray) -> RecordBatches:
         limits = self.limits
-        reader: BatchReader
         if self.encoding == JSON:
-            reader = OtlpJson(body, self.received_ns, limits.max_event, limits.max_depth)
-        else:
-            reader = _kernels.active.protobuf.OtlpLogs(body, self.received_ns, limits.max_event,
-                                                 limits.max_depth)
-        while not reader.done:
-            events, times = reader.read()
-            yield Events(self.source, events, times, self.received_ns)
+            return OtlpJson(body, self.received_ns, limits.max_event, limits.max_depth)
+        reader: RecordBatches = _kernels.active.protobuf.OtlpLogs(
+            body, self.received_ns, limits.max_event, limits.max_depth)
+        return reader
 
     def _success(self) -> Response:
         return Response(200, ((b"content-type", self.encoding.encode("latin-1")),),

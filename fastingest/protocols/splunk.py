@@ -40,7 +40,7 @@ from ..hec import CODES, HecError, HecEventReader, HecRawReader, event_time
 from ..limits import Limits, MiB
 from . import Answer, Events, Exchange, Protocol, Request, Response, declared_too_large
 from .auth import read_credentials
-from .batched import BatchedExchange
+from .batched import BatchedExchange, answer_with
 
 EVENT_PATHS = ("/services/collector/event", "/services/collector/event/1.0",
                "/services/collector")
@@ -157,9 +157,7 @@ def _query(request: Request) -> Dict[str, str]:
 
 
 def _failed(exc: IngestError) -> Answer:
-    answer = Answer(error_response(exc))
-    answer.error = exc
-    return answer
+    return answer_with(error_response(exc), exc)
 
 
 class HecExchange(BatchedExchange):
