@@ -251,7 +251,7 @@ class BodyDecoder:
     """Decode one body chunk by chunk with bounded memory; see the module docstring.
 
     ``feed(data)`` and ``close()`` return iterators of decoded pieces (bytes-like, each
-    at most ``piece_size`` bytes; identity hands out the chunks themselves). Errors
+    at most ``piece_size`` bytes; identity hands out slices of the chunks). Errors
     surface while iterating. Consume each iterator fully before the next call.
     """
 
@@ -341,8 +341,13 @@ class BodyDecoder:
                     detail="the decoder was abandoned in the middle of a chunk")
 
     def _feed(self, data: BytesLike, view: memoryview, n: int) -> Iterator[BytesLike]:
-        if not self._stages:
-            yield from self._account(self._body_meter, (data,))
+        if not self._stages:   # identity: the chunk itself, in pieces
+            piece = self.piece_size
+            if n <= piece:
+                yield from self._account(self._body_meter, (data,))
+            else:
+                yield from self._account(
+                    self._body_meter, (view[i:i + piece] for i in range(0, n, piece)))
             return
         view, over = self._account_input(view, n)
         if len(view):

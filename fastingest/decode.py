@@ -1,18 +1,26 @@
-"""Decode a whole body at once: the streaming machinery fed in one piece."""
+"""Decode a whole body at once: inflated into bounded pieces, then framed and built.
+
+A body over ``max_body`` (sent as it is, or inflating past it) builds nothing: its part
+within the limit is only validated, batch by batch without keeping anything, so that a
+fault earlier in the body still wins over the 413 (exactly what streaming the body
+answers), and then the 413 is raised. A decompression bomb therefore costs at most
+``max_body`` bytes of buffer, never its events' objects.
+"""
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, List, Optional, Union
 
 from . import _kernels
 from .batch import Batch, RawBatch
-from .compression import inflate_whole, parse_content_encoding
+from .compression import inflate_whole, open_decoder, parse_content_encoding
 from .errors import IngestError, detached
+from .formats import collect_mode, media_kind
 from .limits import DEFAULT_LIMITS, Limits
 from .stream import BytesLike, StreamDecoder, byte_buffer
 
-#: A whole body is already in memory: decompress it in pieces this large (bounded by
-#: max_body anyway), so it is framed and built in as few calls as possible.
-WHOLE_PIECE = 4 * 1024 * 1024
+#: A whole compressed body is decompressed in pieces this large (max_body of them at
+#: most) before anything is built, then framed and built piece by piece.
+WHOLE_PIECE = 1024 * 1024
 
 
 def decode(
@@ -35,7 +43,7 @@ def decode(
     if type(body) is not bytes:   # any buffer layout: the bytes both kernel sets read
         body = byte_buffer(body)
     try:
-        if content_encoding is None:   # the common case, without a detour
+        if content_encoding is None and len(body) <= limits.max_body:   # the common case
             batch = _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, False)
         else:
             batch = _whole(body, content_type, content_encoding, limits, received_ns, errors, False)
@@ -74,20 +82,75 @@ def _whole(body: BytesLike, content_type: Union[str, bytes, None],
            errors: str, raw: bool) -> Any:
     codings = parse_content_encoding(content_encoding)   # 415 for an unknown coding
     if codings:
-        inflated = inflate_whole(body, codings, limits)
-        if inflated is not None:
-            body, content_encoding = inflated, None
-    else:
-        content_encoding = None   # identity, however spelled
-    if content_encoding is None:
-        # Uncompressed and all in memory: the kernels frame and build it in one go.
-        return _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, raw)
-    decoder = StreamDecoder(
-        content_type, content_encoding=content_encoding, limits=limits,
-        received_ns=received_ns, errors=errors, raw=raw, _piece_size=WHOLE_PIECE,
-    )
-    batch = decoder.feed(body)
+        small = inflate_whole(body, codings, limits)   # small bodies: one capped call
+        if small is None:
+            pieces = _inflate(body, content_type, content_encoding, limits, received_ns, errors)
+            return _decode_pieces(pieces, content_type, limits, received_ns, errors, raw)
+        body = small
+    if len(body) > limits.max_body:
+        _reject(body, content_type, limits, received_ns, errors)
+    return _kernels.active.framing.decode_whole(body, content_type, limits, received_ns, errors, raw)
+
+
+def _inflate(body: BytesLike, content_type: Union[str, bytes, None],
+             content_encoding: Union[str, bytes, None], limits: Limits,
+             received_ns: Optional[int], errors: str) -> List[BytesLike]:
+    """The decoded body as pieces of WHOLE_PIECE bytes, never more than ``max_body``
+    in all; on a decompression error, the first fault of the part decoded before it
+    wins."""
+    collect_mode(errors, media_kind(content_type))   # 415 for the Content-Type comes first
+    decoder = open_decoder(content_encoding, limits, piece_size=WHOLE_PIECE)
+    pieces: List[BytesLike] = []
+    try:
+        pieces.extend(decoder.feed(body))
+        pieces.extend(decoder.close())
+    except IngestError:
+        _validate(pieces, content_type, limits, received_ns, errors)
+        raise
+    return pieces
+
+
+def _decode_pieces(pieces: List[BytesLike], content_type: Union[str, bytes, None],
+                   limits: Limits, received_ns: Optional[int], errors: str, raw: bool) -> Any:
+    """A decoded body within the limits, framed and built piece by piece (each piece
+    dropped once its events are built)."""
+    decoder = StreamDecoder(content_type, limits=limits, received_ns=received_ns,
+                            errors=errors, raw=raw, piece_size=WHOLE_PIECE)
+    pieces.reverse()
+    batch = decoder.feed(pieces.pop()) if pieces else None
+    while pieces:
+        batch.extend(decoder.feed(pieces.pop()))   # type: ignore[union-attr]
     rest = decoder.close()
-    if rest:
-        batch.extend(rest)
+    if batch is None:
+        return rest
+    batch.extend(rest)
     return batch
+
+
+def _reject(body: BytesLike, content_type: Union[str, bytes, None], limits: Limits,
+            received_ns: Optional[int], errors: str) -> None:
+    """A body over ``max_body``: its first fault (an earlier one, else the 413)."""
+    decoder = _validator(content_type, limits, received_ns, errors)
+    for _ in decoder.feed_batches(body):   # raises the 413 at max_body at the latest
+        pass
+    raise AssertionError("a body over max_body was not refused")   # pragma: no cover
+
+
+def _validate(pieces: List[BytesLike], content_type: Union[str, bytes, None], limits: Limits,
+              received_ns: Optional[int], errors: str) -> None:
+    """Raise the first fault in the body's first ``pieces`` (a body cut short, so its
+    unfinished last event is not one), keeping nothing of its events."""
+    decoder = _validator(content_type, limits, received_ns, errors)
+    for piece in pieces:
+        for _ in decoder.feed_batches(piece):
+            pass
+
+
+def _validator(content_type: Union[str, bytes, None], limits: Limits,
+               received_ns: Optional[int], errors: str) -> StreamDecoder:
+    # Raw batches: every event validated as decode() would, no objects built.
+    return StreamDecoder(content_type, limits=limits, received_ns=received_ns,
+                         errors=errors, raw=True)
+
+
+__all__: List[str] = ["decode", "split"]

@@ -65,3 +65,51 @@ def br_bomb(mib: int, fill: int = 0, prefix: bytes = b"") -> bytes:
     c = brotli.Compressor(quality=1)
     block = bytes([fill]) * MiB
     return b"".join([c.process(prefix)] + [c.process(block) for _ in range(mib)] + [c.finish()])
+
+
+# -- bombs of tiny events: 1 GiB of a short pattern, in each encoding ------------------
+
+#: One tiny event per pattern, per content type (each length divides 1 MiB).
+TINY_EVENTS = {
+    "application/x-ndjson": (b"", b'{"a":1}\n'),
+    "application/json": (b"[", b'{"a":1},'),
+    "application/msgpack": (b"\xdd\xff\xff\xff\xff", b"\x81\xa1a\x01"),   # array32
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _pattern_block(pattern: bytes) -> bytes:
+    assert MiB % len(pattern) == 0
+    return pattern * (MiB // len(pattern))
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_event_bomb(encoding: str, content_type: str = "application/x-ndjson",
+                    mib: int = 1024) -> bytes:
+    """``mib`` MiB of one tiny event repeated, compressed with ``encoding`` (gzip,
+    deflate, zstd or br) without allocating what it inflates to."""
+    head, pattern = TINY_EVENTS[content_type]
+    block = _pattern_block(pattern)
+    if encoding in ("gzip", "deflate"):
+        c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        first = c.compress(head) + c.flush(zlib.Z_FULL_FLUSH)
+        body = first + (c.compress(block) + c.flush(zlib.Z_FULL_FLUSH)) * mib + c.flush()
+        crc, adler = zlib.crc32(head), zlib.adler32(head)
+        for _ in range(mib):   # valid trailers: a body within the limits decodes
+            crc, adler = zlib.crc32(block, crc), zlib.adler32(block, adler)
+        if encoding == "deflate":   # zlib-wrapped
+            return b"\x78\xda" + body + adler.to_bytes(4, "big")
+        size = (len(head) + mib * MiB) % (1 << 32)
+        return (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + crc.to_bytes(4, "little")
+                + size.to_bytes(4, "little"))
+    if encoding == "zstd":
+        import zstandard
+
+        z = zstandard.ZstdCompressor(level=1)
+        return (z.compress(head) if head else b"") + z.compress(block) * mib
+    if encoding == "br":
+        import brotli
+
+        c = brotli.Compressor(quality=1)
+        return b"".join([c.process(head)] + [c.process(block) for _ in range(mib)] + [c.finish()])
+    raise ValueError(encoding)

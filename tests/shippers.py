@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import zlib
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from fastingest.protocols import Events, Response, Service
 from fastingest.shipping import encode_field as field, encode_varint as varint
@@ -62,7 +62,7 @@ class Outcome:
 def run(svc: Service, method: str, path: str, headers: Dict[str, str], body: bytes = b"",
         chunks: Sequence[int] = (), query: str = "", store_fails: bool = False) -> Outcome:
     """One request through the sans-I/O exchange, as the server drives it: the body cut
-    at ``chunks``, every batch taken with ``more()``, commit at the end."""
+    at ``chunks``, each chunk's batches taken one by one, commit at the end."""
     head = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     exchange = svc.start(method, path, head, client="127.0.0.1", received_ns=RECEIVED,
                          query=query)
@@ -70,24 +70,23 @@ def run(svc: Service, method: str, path: str, headers: Dict[str, str], body: byt
     times: List[int] = []
     sources: List[str] = []
 
-    def take(batch: Optional[Events]) -> None:
-        while batch is not None:
+    def take(batches: Iterator[Events]) -> None:
+        for batch in batches:
             assert batch.events and len(batch.events) == len(batch.times_ns)
             events.extend(batch.events)
             times.extend(batch.times_ns)
             sources.extend([batch.source] * len(batch.events))
-            batch = exchange.more()
 
     if exchange.response is None:
         cuts = [0, *sorted(set(c for c in chunks if 0 < c < len(body))), len(body)]
         for a, b in zip(cuts, cuts[1:]):
             if a == b:
                 continue
-            take(exchange.feed(body[a:b]))
+            take(exchange.feed_batches(body[a:b]))
             if exchange.response is not None:
                 break
         if exchange.response is None:
-            take(exchange.end())
+            take(exchange.end_batches())
     if exchange.response is None:
         response = exchange.failed() if store_fails else exchange.committed()
     else:

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import (Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple,
-                    Union, cast)
+from array import array
+from typing import (Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 
 import orjson
 
@@ -114,21 +115,34 @@ class Exchange:
 
     response: Optional[Response] = None
     error: Optional[Exception] = None
+    #: Whether the body's events go to the store: such exchanges count against a
+    #: server's in-flight budget, and :meth:`failed` is their retryable 503.
+    stores_events = False
 
     def feed(self, data: bytes) -> Optional[Events]:
-        """One more chunk of the body."""
+        """One more chunk of the body: all the events it completed, in one go."""
         self._check_receiving()
         return None
 
     def end(self) -> Optional[Events]:
-        """The body is complete."""
+        """The body is complete: the remaining events, in one go."""
         self._check_receiving()
         return None
 
-    def more(self) -> Optional[Events]:
-        """The next batch of events of the last ``feed``/``end``, or None when it has no
-        more: a server calls it until None after each (see :mod:`.batched`)."""
-        return None
+    def feed_batches(self, data: bytes) -> Iterator[Events]:
+        """One more chunk of the body, its events in bounded batches (a server adds
+        each to its transaction before taking the next; see :meth:`feed`). Stop
+        iterating once ``response`` is set."""
+        events = self.feed(data)
+        if events is not None:
+            yield events
+
+    def end_batches(self) -> Iterator[Events]:
+        """The body is complete: the remaining events in bounded batches (see
+        :meth:`end`)."""
+        events = self.end()
+        if events is not None:
+            yield events
 
     def committed(self) -> Response:
         """The store committed everything this exchange returned: the success response."""
@@ -154,9 +168,15 @@ class DecodingExchange(Exchange):
     """An exchange whose body streams through the codec: ``feed``/``end`` and the
     state checks the protocols share. A subclass says what a batch becomes
     (:meth:`_batch`), what a codec error answers (:meth:`_error_response`), what the
-    end of the body adds (:meth:`_ended_with`), and its 503 (``UNAVAILABLE``)."""
+    end of the body decides (:meth:`_at_end`), and its 503 (``UNAVAILABLE``).
+
+    ``feed_batches``/``end_batches`` hand out one batch per piece of decoded body
+    (``StreamDecoder.feed_batches``), so memory stays bounded whatever the chunk
+    inflates to; ``feed``/``end`` gather them into one :class:`Events`.
+    """
 
     UNAVAILABLE: Response
+    stores_events = True
 
     def __init__(self, source: str, decoder: StreamDecoder, received_ns: int) -> None:
         self.source = source
@@ -165,22 +185,36 @@ class DecodingExchange(Exchange):
         self._ended = False
 
     def feed(self, data: bytes) -> Optional[Events]:
-        self._check_receiving()
-        try:
-            return self._batch(cast(Batch, self._decoder.feed(data)))
-        except IngestError as exc:
-            self._fail(exc)
-            return None
+        return _gather(self.feed_batches(data))
 
     def end(self) -> Optional[Events]:
+        events = _gather(self.end_batches())
+        return events if self.response is None else None
+
+    def feed_batches(self, data: bytes) -> Iterator[Events]:
+        self._check_receiving()
+        return self._events(self._decoder.feed_batches(data))
+
+    def end_batches(self) -> Iterator[Events]:
         self._check_receiving()
         self._ended = True
+        return self._events(self._decoder.close_batches(), ending=True)
+
+    def _events(self, batches: Iterator[Any], ending: bool = False) -> Iterator[Events]:
         try:
-            events = self._batch(cast(Batch, self._decoder.close()))
+            for batch in batches:
+                events = self._batch(batch)
+                batch = None
+                if events is not None:
+                    yield events
+                events = None
+                if self.response is not None:
+                    return
         except IngestError as exc:
             self._fail(exc)
-            return None
-        return self._ended_with(events)
+            return
+        if ending:
+            self._at_end()
 
     def failed(self) -> Response:
         self.response = self.UNAVAILABLE
@@ -192,8 +226,9 @@ class DecodingExchange(Exchange):
     def _error_response(self, exc: IngestError) -> Response:
         raise NotImplementedError
 
-    def _ended_with(self, events: Optional[Events]) -> Optional[Events]:
-        return events
+    def _at_end(self) -> None:
+        """The whole body decoded without a codec error: set ``response`` if the
+        protocol still refuses it."""
 
     def _fail(self, exc: IngestError) -> None:
         self.error = exc
@@ -207,6 +242,21 @@ class DecodingExchange(Exchange):
     def _check_done(self) -> None:
         if not self._ended or self.response is not None:
             raise RuntimeError("only a body that ended without an error can be committed")
+
+
+def _gather(batches: Iterator[Events]) -> Optional[Events]:
+    """Several batches of one request as one :class:`Events`."""
+    first: Optional[Events] = None
+    events: List[Dict[str, Any]] = []
+    times = array("q")
+    for batch in batches:
+        if first is None:
+            first = batch
+        events += batch.events
+        times.extend(batch.times_ns)
+    if first is None:
+        return None
+    return Events(first.source, events, times, first.received_ns)
 
 
 class Answer(Exchange):

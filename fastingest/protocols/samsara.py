@@ -267,12 +267,11 @@ class SamsaraExchange(DecodingExchange):
         self._count = 0
         self._verdicts: Optional[List[object]] = None
 
-    def _ended_with(self, events: Optional[Events]) -> Optional[Events]:
+    def _at_end(self) -> None:
         if not self._decoder.is_array:
             self.response = NOT_AN_ARRAY
         elif self._verdicts is not None:
             self.response = json_response(400, self._verdicts)
-        return events if self.response is None else None
 
     def committed(self) -> Response:
         self._check_done()

@@ -24,11 +24,11 @@ import asyncio
 import logging
 import sys
 import time
-from typing import (Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence,
-                    Tuple, Union)
+from typing import (Any, Awaitable, Callable, Dict, Iterable, Iterator, List, Mapping,
+                    Optional, Sequence, Tuple, Union)
 
 from ..limits import DEFAULT_LIMITS, Limits
-from ..protocols import LOOPBACK_NETWORKS, Exchange, Protocol, Response, Service
+from ..protocols import LOOPBACK_NETWORKS, Events, Exchange, Protocol, Response, Service
 from ..protocols import elasticsearch, loki, otlp, splunk
 from ..protocols.betterstack import BetterStack
 from ..protocols.samsara import Samsara, StatusCell
@@ -60,6 +60,12 @@ log = logging.getLogger("fastingest.server")
 REQUEST_ID_HEADERS = (b"idempotency-key", b"x-request-id")
 #: Default seconds without a body chunk before 408.
 READ_TIMEOUT = 30.0
+#: Default in-flight budget: request bodies one process reads, decodes and commits at
+#: once; more are answered 503 + Retry-After before their body is read (README,
+#: "Memory and overload").
+MAX_INFLIGHT = 64
+#: Seconds between two warnings about requests refused for the budget.
+OVERLOAD_LOG_EVERY = 10.0
 
 
 class IngestApp:
@@ -70,13 +76,20 @@ class IngestApp:
     """
 
     def __init__(self, service: Service, store: Store, *, read_timeout: float = READ_TIMEOUT,
-                 body_timeout: Optional[float] = None) -> None:
+                 body_timeout: Optional[float] = None, max_inflight: int = MAX_INFLIGHT) -> None:
         if read_timeout <= 0 or (body_timeout is not None and body_timeout <= 0):
             raise ValueError("read_timeout and body_timeout must be positive")
+        if max_inflight < 1:
+            raise ValueError("max_inflight must be at least 1")
         self.service = service
         self.store = store
         self.read_timeout = read_timeout
         self.body_timeout = body_timeout
+        self.max_inflight = max_inflight
+        #: Request bodies being read, decoded or committed right now.
+        self.inflight = 0
+        self._refused = 0           # 503s for the budget since the last warning
+        self._warned_at = -OVERLOAD_LOG_EVERY
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -87,6 +100,16 @@ class IngestApp:
         elif kind == "websocket":
             await receive()   # websocket.connect
             await send({"type": "websocket.close", "code": 1003})
+
+    def _overloaded(self) -> None:
+        """Count a request refused for the in-flight budget; warn at most every
+        OVERLOAD_LOG_EVERY seconds (an overload must not also flood the log)."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._warned_at >= OVERLOAD_LOG_EVERY:
+            log.warning("in-flight budget of %d request bodies reached: answered 503 to %d "
+                        "request(s)", self.max_inflight, self._refused)
+            self._warned_at, self._refused = now, 0
 
     async def startup(self) -> None:
         """Open the store (raises if it is unusable)."""
@@ -107,9 +130,17 @@ class IngestApp:
             query=scope.get("query_string", b"").decode("latin-1"))
         response = exchange.response
         if response is None:
-            response = await self._exchange(exchange, receive, scope["headers"])
-            if response is None:
-                return   # the client went away: nobody to answer
+            if exchange.stores_events and self.inflight >= self.max_inflight:
+                response = exchange.failed()   # 503 + Retry-After, the body left unread
+                self._overloaded()
+            else:
+                self.inflight += exchange.stores_events
+                try:
+                    response = await self._exchange(exchange, receive, scope["headers"])
+                finally:
+                    self.inflight -= exchange.stores_events
+                if response is None:
+                    return   # the client went away: nobody to answer
         if exchange.error is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s -> %d: %s", scope["method"], scope["path"], response.status,
                       exchange.error)
@@ -121,8 +152,13 @@ class IngestApp:
 
     async def _exchange(self, exchange: Exchange, receive: Receive,
                         headers: Iterable[Tuple[bytes, bytes]]) -> Optional[Response]:
-        """Stream the body into the exchange and its events into one transaction."""
-        tx: Optional[Transaction] = None
+        """Stream the body into the exchange and its events into one transaction.
+
+        Each batch (one piece of decoded body) is added to the transaction before the
+        next is decoded, and the loop is yielded to between batches: a body inflating
+        to millions of events neither piles them up nor keeps other requests waiting.
+        """
+        tx = _Pending(self.store, request_id(headers))
         committed = False
         loop = asyncio.get_running_loop()
         body_deadline = None if self.body_timeout is None else loop.time() + self.body_timeout
@@ -140,25 +176,16 @@ class IngestApp:
                     return None
                 more = message.get("more_body", False)
                 chunk = message.get("body", b"")
+                del message
                 if chunk:
-                    events = exchange.feed(chunk)
-                    while events is not None:   # one bounded batch at a time
-                        if tx is None:
-                            tx = self.store.begin(request_id(headers))
-                        await tx.add(*events)
-                        events = exchange.more()
+                    await tx.add_batches(exchange.feed_batches(chunk))
+                    del chunk   # not kept while the next one is awaited
                     if exchange.response is not None:
                         return exchange.response   # stop reading: answer now
-            events = exchange.end()
-            while events is not None:
-                if tx is None:
-                    tx = self.store.begin(request_id(headers))
-                await tx.add(*events)
-                events = exchange.more()
+            await tx.add_batches(exchange.end_batches())
             if exchange.response is not None:
                 return exchange.response
-            if tx is not None:
-                await tx.commit()
+            await tx.commit()
             committed = True
             return exchange.committed()
         except StoreError as exc:
@@ -166,7 +193,7 @@ class IngestApp:
             log.error("store failure, answering %d: %s", response.status, exc)
             return response
         finally:
-            if tx is not None and not committed:
+            if not committed:
                 await tx.abort()
 
     # -- lifespan --------------------------------------------------------------------------
@@ -189,6 +216,39 @@ class IngestApp:
                     return
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+class _Pending:
+    """The store transaction of one request, begun when its first events come."""
+
+    __slots__ = ("store", "request_id", "tx")
+
+    def __init__(self, store: Store, request_id: Optional[str]) -> None:
+        self.store = store
+        self.request_id = request_id
+        self.tx: Optional[Transaction] = None
+
+    async def add_batches(self, batches: Iterator[Events]) -> None:
+        """Add each batch before the next is decoded, yielding the loop between them."""
+        try:
+            for events in batches:
+                if self.tx is None:
+                    self.tx = self.store.begin(self.request_id)
+                await self.tx.add(*events)
+                del events   # not kept while other requests run
+                await asyncio.sleep(0)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:   # stopped early (a store error): release the decoder
+                close()
+
+    async def commit(self) -> None:
+        if self.tx is not None:
+            await self.tx.commit()
+
+    async def abort(self) -> None:
+        if self.tx is not None:
+            await self.tx.abort()
 
 
 if sys.version_info >= (3, 11):
@@ -238,6 +298,7 @@ def create_app(
     read_timeout: float = READ_TIMEOUT,
     body_timeout: Optional[float] = None,
     status: Optional[StatusCell] = None,
+    max_inflight: int = MAX_INFLIGHT,
 ) -> IngestApp:
     """The ingestion server as an ASGI app.
 
@@ -258,6 +319,8 @@ def create_app(
       the whole body took that long.
     * ``status``: where the api-status lives (shared memory to share it between
       worker processes); by default in the app.
+    * ``max_inflight``: request bodies read, decoded and committed at once; beyond
+      it a request is answered 503 with ``Retry-After`` before its body is read.
     """
     if isinstance(store, str):
         store = store_from_url(store)
@@ -283,7 +346,8 @@ def create_app(
         else:
             built.append(splunk.Splunk(tokens, own))
     built.sort(key=lambda p: p.name not in _PRECEDENCE)   # stable: otherwise as given
-    return IngestApp(Service(built), store, read_timeout=read_timeout, body_timeout=body_timeout)
+    return IngestApp(Service(built), store, read_timeout=read_timeout, body_timeout=body_timeout,
+                     max_inflight=max_inflight)
 
 
 def protocol_limits(limits: Union[Limits, Mapping[str, Limits], None], name: str) -> Limits:
@@ -295,5 +359,5 @@ def protocol_limits(limits: Union[Limits, Mapping[str, Limits], None], name: str
     return DEFAULT_PROTOCOL_LIMITS[name]
 
 
-__all__ = ["DEFAULT_PROTOCOL_LIMITS", "IngestApp", "PROTOCOLS", "READ_TIMEOUT", "create_app",
-           "protocol_limits", "request_id", "route_path"]
+__all__ = ["DEFAULT_PROTOCOL_LIMITS", "IngestApp", "MAX_INFLIGHT", "PROTOCOLS", "READ_TIMEOUT",
+           "create_app", "protocol_limits", "request_id", "route_path"]

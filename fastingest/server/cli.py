@@ -29,7 +29,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..limits import Limits
 from ..protocols import LOOPBACK_NETWORKS, parse_networks
-from .asgi import DEFAULT_PROTOCOL_LIMITS, PROTOCOLS, READ_TIMEOUT, create_app
+from .asgi import DEFAULT_PROTOCOL_LIMITS, MAX_INFLIGHT, PROTOCOLS, READ_TIMEOUT, create_app
+from .connections import (HEADER_TIMEOUT, MAX_CONNECTIONS, Guard, http_protocol,
+                          raise_open_file_limit)
 
 TOKENS_ENV = "FASTINGEST_TOKENS"
 DEFAULT_PORT = 9000   # the port of the Samsara examples
@@ -130,6 +132,12 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
 def _workers(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 256:
         raise argparse.ArgumentTypeError(f"workers: a number from 1 to 256, not {text!r}")
@@ -189,6 +197,17 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                    help=f"408 when no body data came for this long (default {READ_TIMEOUT:g})")
     p.add_argument("--body-timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="408 when a whole body takes longer (default: no limit)")
+    p.add_argument("--header-timeout", type=_seconds, default=HEADER_TIMEOUT, metavar="SECONDS",
+                   help="close a connection whose request head is not complete this long "
+                        f"after it began (default {HEADER_TIMEOUT:g})")
+    p.add_argument("--max-connections", type=_count, default=None, metavar="N",
+                   help=f"open connections per process (default {MAX_CONNECTIONS}, fewer if the "
+                        "open-file limit is lower); beyond it the connection waiting longest "
+                        "for its request head is closed, else the new one gets 503")
+    p.add_argument("--max-inflight", type=_count, default=MAX_INFLIGHT, metavar="N",
+                   help="request bodies read, decoded and stored at once per process "
+                        f"(default {MAX_INFLIGHT}); more get 503 + Retry-After before their "
+                        "body is read")
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, how long requests in flight may take (default 30)")
     p.add_argument("--log-level", default="info",
@@ -259,19 +278,26 @@ def run(args: argparse.Namespace) -> int:
                 admin_networks=args.admin_network or LOOPBACK_NETWORKS,
                 samsara_source=args.samsara_source, samsara_auth=args.samsara_auth,
                 read_timeout=getattr(args, "read_timeout", READ_TIMEOUT),
-                body_timeout=getattr(args, "body_timeout", None), status=status)
+                body_timeout=getattr(args, "body_timeout", None), status=status,
+                max_inflight=getattr(args, "max_inflight", MAX_INFLIGHT))
 
         app = make_app()   # also checks the options, before any process is started
     except ValueError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2
 
+    raise_open_file_limit()   # before the connection cap is derived from it
+    header_timeout = getattr(args, "header_timeout", HEADER_TIMEOUT)
+    max_connections = getattr(args, "max_connections", None)
+
     def config_for(app: Any) -> "uvicorn.Config":
+        # One Guard per process: made here, in each worker after the fork.
+        guard = Guard(header_timeout, max_connections)
         return uvicorn.Config(
             app, host=args.host, port=args.port, lifespan="on",
             log_level=args.log_level, access_log=args.access_log,
             timeout_graceful_shutdown=args.graceful_timeout,
-            loop="auto", http="auto")   # uvloop and httptools when installed
+            loop="auto", http=http_protocol(guard))   # uvloop and httptools when installed
 
     config = config_for(app)
     logging.getLogger("fastingest").setLevel(args.log_level.upper())

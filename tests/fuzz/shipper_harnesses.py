@@ -210,19 +210,18 @@ def check_shipper_exchange(data: bytes) -> None:
                                received_ns=RECEIVED, query="host=h&token=x"[:data[0] >> 4])
             stored: List[Any] = []
 
-            def take(batch: Any) -> None:
-                while batch is not None:
+            def take(batches: Any) -> None:
+                for batch in batches:
                     assert batch.events and len(batch.events) == len(batch.times_ns)
                     stored.extend(batch.events)
-                    batch = ex.more()
 
             for chunk in (rest[:cut], rest[cut:]):
                 if ex.response is not None:
                     break
                 if chunk:
-                    take(ex.feed(chunk))
+                    take(ex.feed_batches(chunk))
             if ex.response is None:
-                take(ex.end())
+                take(ex.end_batches())
             response = ex.committed() if ex.response is None else ex.response
             if ex.response is not None:
                 stored = []
