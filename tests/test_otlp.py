@@ -69,12 +69,15 @@ def test_empty_request_is_a_success(impl):
     assert (out.status, out.body, out.events) == (200, b"{}", [])
 
 
-@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate"])
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate", "zstd", "br"])
 def test_compressed_bodies(impl, coding):
+    import brotli
+    import zstandard
+    encode = {**ENCODE, "zstd": zstandard.ZstdCompressor().compress, "br": brotli.compress}
     request = otlp_request(4)
     name = "deflate" if coding == "raw-deflate" else coding
     out = run(service(), "POST", "/v1/logs", {**PB, "Content-Encoding": name},
-              ENCODE[coding](request.SerializeToString()), chunks=(10,))
+              encode[coding](request.SerializeToString()), chunks=(10,))
     assert out.status == 200 and out.events == reference_events(request, RECEIVED)[0]
 
 
