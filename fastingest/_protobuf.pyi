@@ -18,4 +18,5 @@ class LokiPush(_Batches):
     streams: int
     def __init__(self, body: _Buffer, received_ns: int, max_line: int,
                  labels: Callable[[str], Dict[str, str]],
-                 line_too_long: Callable[[str, int], Exception]) -> None: ...
+                 line_too_long: Callable[[str, int], Exception],
+                 labels_too_long: Callable[[int], Exception]) -> None: ...

@@ -367,6 +367,13 @@ cdef class OtlpLogs(_Batches):
         self._records = _otlp_walk(self)
 
 
+cdef int _check_size(OtlpLogs reader, Py_ssize_t a, Py_ssize_t b) except -1:
+    """A record, resource or scope is built whole: at most ``max_event`` bytes."""
+    if b - a > reader._max_event:
+        raise PayloadTooLarge(detail=S.record_too_large(reader._max_event), offset=a)
+    return 0
+
+
 def _otlp_walk(OtlpLogs reader):
     cdef _Wire w = reader._w
     cdef _Otlp otlp = reader._otlp
@@ -382,6 +389,7 @@ def _otlp_walk(OtlpLogs reader):
         while pos2 < f.stop:
             w.field(&pos2, f.stop, &g)
             if g.number == 1 and g.wt == 2:
+                _check_size(reader, g.start, g.stop)
                 otlp.attributes_into(g.start, g.stop, 1, 2, resource)
         pos2 = f.start
         while pos2 < f.stop:
@@ -394,6 +402,7 @@ def _otlp_walk(OtlpLogs reader):
             while pos3 < g.stop:
                 w.field(&pos3, g.stop, &h)
                 if h.number == 1 and h.wt == 2:
+                    _check_size(reader, h.start, h.stop)
                     otlp.scope_into(h.start, h.stop, scope, attrs)
             if attrs:
                 scope["attributes"] = attrs
@@ -402,9 +411,7 @@ def _otlp_walk(OtlpLogs reader):
             while pos3 < g.stop:
                 w.field(&pos3, g.stop, &h)
                 if h.number == 2 and h.wt == 2:
-                    if h.stop - h.start > reader._max_event:
-                        raise PayloadTooLarge(detail=S.record_too_large(reader._max_event),
-                                              offset=h.start)
+                    _check_size(reader, h.start, h.stop)
                     event, when = otlp.record(h.start, h.stop, resource or None, scope or None,
                                               reader._received_ns)
                     yield event, when, h.stop - h.start
@@ -421,13 +428,16 @@ cdef class LokiPush(_Batches):
     cdef Py_ssize_t _max_line
     cdef object _labels
     cdef object _line_too_long
+    cdef object _labels_too_long
 
-    def __init__(self, body, int64_t received_ns, Py_ssize_t max_line, labels, line_too_long):
+    def __init__(self, body, int64_t received_ns, Py_ssize_t max_line, labels, line_too_long,
+                 labels_too_long):
         self._w = _Wire(body)
         self._received_ns = received_ns
         self._max_line = max_line
         self._labels = labels
         self._line_too_long = line_too_long
+        self._labels_too_long = labels_too_long
         self.streams = 0
         self.done = False
         self.count = 0
@@ -493,6 +503,8 @@ def _loki_walk(LokiPush reader):
         while pos2 < f.stop:
             w.field(&pos2, f.stop, &g)
             if g.number == 1 and g.wt == 2:
+                if g.stop - g.start > reader._max_line:
+                    raise reader._labels_too_long(g.stop - g.start)
                 text = w.lenient_text(g.start, g.stop)
         labels = reader._labels(text)
         pos2 = f.start

@@ -122,6 +122,11 @@ def _clip(text: str, n: int = 80) -> str:
     return text if len(text) <= n else text[:n] + "..."
 
 
+def labels_too_long(size: int, max_line: int) -> IngestError:
+    """400 for a stream selector over ``max_line`` bytes (it is kept in every event)."""
+    return bad_request(f"stream labels of {size} bytes exceed the limit of {max_line} bytes")
+
+
 def line_too_long(stream: str, size: int, max_line: int) -> IngestError:
     """Loki's 400 for a line over ``max_line`` bytes in the stream printed as ``stream``."""
     return bad_request(f"max entry size '{max_line}' bytes exceeded for stream '{stream}' "
@@ -154,11 +159,14 @@ class LokiJson(BatchReader):
 
     def _stream(self, members: List[Tuple[str, int, int]]) -> Iterator[Record]:
         doc = self._doc
-        a, _ = last(members, "stream")
+        a, b = last(members, "stream")
+        la, lb = last(members, "labels")
+        for start, stop in ((a, b), (la, lb)):
+            if stop - start > self._max_line:
+                raise labels_too_long(stop - start, self._max_line)
         if a >= 0 and not doc.is_null(a):
             labels = self._label_object(a)
         else:
-            la, lb = last(members, "labels")
             text = doc.load(la, lb) if la >= 0 else ""
             if not isinstance(text, str):
                 raise bad_request("labels: expected a string")
@@ -250,5 +258,5 @@ def _ns_string(value: Any) -> Optional[int]:
     return ns_in_range(int(value))
 
 
-__all__ = ["LokiJson", "NO_LABELS", "NO_STREAMS", "bad_request", "line_too_long",
+__all__ = ["LokiJson", "NO_LABELS", "NO_STREAMS", "bad_request", "labels_too_long", "line_too_long",
            "parse_labels", "render_labels"]

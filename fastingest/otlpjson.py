@@ -196,10 +196,13 @@ class OtlpJson(BatchReader):
             yield from doc.elements(a)
 
     def _object(self, members: List[Member], camel: str, snake: str = "") -> Dict[str, Any]:
+        """A resource or scope: built whole, so at most ``max_event`` bytes."""
         doc = self._doc
         a, b = last(members, camel, snake or camel)
         if a < 0 or doc.is_null(a):
             return {}
+        if b - a > self._max_event:
+            raise PayloadTooLarge(detail=S.record_too_large(self._max_event), offset=a)
         value = doc.load(a, b)
         if type(value) is not dict:
             raise ParseError(detail=S.EXPECTED_OBJECT_AT, offset=a)

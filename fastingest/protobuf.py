@@ -23,7 +23,8 @@ sent several times, or with several oneof members: the last wins.
 
 Batches. ``read(max_bytes)`` returns the events of the next records until it has covered
 at least ``max_bytes`` of body (or the body ends): ``(events, times_ns)``. A record
-larger than ``max_event`` bytes is a 413 (``PayloadTooLarge``). Nesting of AnyValue
+larger than ``max_event`` bytes is a 413 (``PayloadTooLarge``), and so is a resource or
+a scope (each is built whole). Nesting of AnyValue
 arrays and key-value lists deeper than ``max_depth`` (the event is level 1, its
 ``attributes`` or ``body`` container level 2) is a ParseError.
 
@@ -296,6 +297,7 @@ class OtlpLogs(BatchReader):
         resource: Dict[str, Any] = {}
         for field, wt, _, s, e in w.fields(a, b):
             if field == 1 and wt == 2:
+                self._check_size(s, e)
                 otlp.attributes_into(s, e, 1, 2, resource)
         for field, wt, _, s, e in w.fields(a, b):
             if field == 2 and wt == 2:
@@ -308,16 +310,21 @@ class OtlpLogs(BatchReader):
         attrs: Dict[str, Any] = {}
         for field, wt, _, s, e in w.fields(a, b):
             if field == 1 and wt == 2:
+                self._check_size(s, e)
                 otlp.scope_into(s, e, scope, attrs)
         if attrs:
             scope["attributes"] = attrs
         scope = {k: v for k, v in scope.items() if v}
         for field, wt, _, s, e in w.fields(a, b):
             if field == 2 and wt == 2:
-                if e - s > self._max_event:
-                    raise PayloadTooLarge(detail=S.record_too_large(self._max_event), offset=s)
+                self._check_size(s, e)
                 event, when = otlp.record(s, e, resource, scope or None, self._received_ns)
                 yield event, when, e - s
+
+    def _check_size(self, a: int, b: int) -> None:
+        """A record, resource or scope is built whole: at most ``max_event`` bytes."""
+        if b - a > self._max_event:
+            raise PayloadTooLarge(detail=S.record_too_large(self._max_event), offset=a)
 
 
 # -- Loki -----------------------------------------------------------------------------------
@@ -329,17 +336,19 @@ class LokiPush(BatchReader):
 
     ``labels(text)`` turns a stream's selector into its label dict (raising IngestError
     when it is malformed); ``line_too_long(labels_text, size)`` builds the error for a
-    line over ``max_line`` bytes.
+    line over ``max_line`` bytes, ``labels_too_long(size)`` for a selector over it.
     """
 
     def __init__(self, body: _Buffer, received_ns: int, max_line: int,
                  labels: Callable[[str], Dict[str, str]],
-                 line_too_long: Callable[[str, int], Exception]) -> None:
+                 line_too_long: Callable[[str, int], Exception],
+                 labels_too_long: Callable[[int], Exception]) -> None:
         self._wire = _Wire(_view(body))
         self._received_ns = received_ns
         self._max_line = max_line
         self._labels = labels
         self._line_too_long = line_too_long
+        self._labels_too_long = labels_too_long
         self.streams = 0
         super().__init__(self._walk())
 
@@ -355,6 +364,8 @@ class LokiPush(BatchReader):
         text = ""
         for field, wt, _, s, e in w.fields(a, b):
             if field == 1 and wt == 2:
+                if e - s > self._max_line:
+                    raise self._labels_too_long(e - s)
                 text = w.lenient_text(s, e)
         labels = self._labels(text)
         for field, wt, _, s, e in w.fields(a, b):

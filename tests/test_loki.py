@@ -140,14 +140,25 @@ def test_protobuf_errors(impl):
 
 def test_line_over_max_entry_size(impl):
     svc = service(loki={"limits": Limits(max_event=10)})
-    out = run(svc, "POST", V1, JS, v1({"stream": {"b": "2", "a": "1"}, "values": [["1", "x" * 11]]}))
-    assert text_of(out) == (400, "max entry size '10' bytes exceeded for stream '{a=\"1\", b=\"2\"}' "
+    out = run(svc, "POST", V1, JS, v1({"stream": {"a": "1"}, "values": [["1", "x" * 11]]}))
+    assert text_of(out) == (400, "max entry size '10' bytes exceeded for stream '{a=\"1\"}' "
                                  "while adding an entry with length '11' bytes\n")
-    push = compress_block(loki_push([('{b="2", a="1"}', [loki_entry(1, 0, "y" * 12)])]))
+    push = compress_block(loki_push([('{ a="1"}', [loki_entry(1, 0, "y" * 12)])]))
     out = run(svc, "POST", V1, PB, push)
-    assert text_of(out) == (400, "max entry size '10' bytes exceeded for stream '{a=\"1\", b=\"2\"}' "
+    assert text_of(out) == (400, "max entry size '10' bytes exceeded for stream '{a=\"1\"}' "
                                  "while adding an entry with length '12' bytes\n")
     assert run(svc, "POST", V1, JS, v1({"stream": {"a": "1"}, "values": [["1", "x" * 10]]})).status == 204
+    wide = service(loki={"limits": Limits(max_event=40)})
+    out = run(wide, "POST", V1, JS, v1({"stream": {"b": "2", "a": "1"}, "values": [["1", "x" * 41]]}))
+    assert text_of(out)[1].startswith("max entry size '40' bytes exceeded for stream '{a=\"1\", b=\"2\"}'")
+
+
+def test_labels_over_max_entry_size(impl):
+    svc = service(loki={"limits": Limits(max_event=20)})
+    push = compress_block(loki_push([('{a="' + "x" * 30 + '"}', [loki_entry(1, 0, "y")])]))
+    assert text_of(run(svc, "POST", V1, PB, push))[0] == 400
+    out = run(svc, "POST", V1, JS, v1({"stream": {"a": "x" * 30}, "values": [["1", "y"]]}))
+    assert text_of(out) == (400, "stream labels of 39 bytes exceed the limit of 20 bytes\n")
 
 
 def test_store_failure_is_503():

@@ -148,6 +148,18 @@ def test_limits_are_413(impl):
     assert out.status == 413
 
 
+def test_resource_and_scope_over_max_event_are_413(impl):
+    # both are built whole and shared by their records: bounded like a record
+    big = otlp_request(1, resource={f"k{i}": "v" * 20 for i in range(20)})
+    tight = service(otlp={"limits": Limits(max_event=300)})
+    out = run(tight, "POST", "/v1/logs", PB, big.SerializeToString())
+    assert out.status == 413 and status_of(out.body)[0] == 2
+    out = run(tight, "POST", "/v1/logs", JS, otlp_json(big))
+    assert out.status == 413
+    scope = field(1, field(2, field(1, field(1, "s" * 400)) + field(2, b"")))
+    assert run(tight, "POST", "/v1/logs", PB, scope).status == 413
+
+
 def test_store_failure_is_503_with_retry_after():
     out = run(service(), "POST", "/v1/logs", PB, otlp_request(1).SerializeToString(),
               store_fails=True)

@@ -103,13 +103,14 @@ def test_otlp_json_equals_protobuf(request):
                        st.text(max_size=10), st.lists(st.tuples(texts, texts), max_size=2)),
              max_size=4)), max_size=3), st.integers(1, 500))
 def test_loki_walker_twins_agree(both_impls, streams, batch):
-    from fastingest.lokiformat import line_too_long, parse_labels, render_labels
+    from fastingest.lokiformat import labels_too_long, line_too_long, parse_labels, render_labels
     body = loki_push([(render_labels(labels), [loki_entry(s, n, line, md) for s, n, line, md in entries])
                       for labels, entries in streams])
     answers = []
     for kernels in both_impls:
         reader = kernels.protobuf.LokiPush(body, RECEIVED, 1 << 20, parse_labels,
-                                           lambda s, n: line_too_long(s, n, 1 << 20))
+                                           lambda s, n: line_too_long(s, n, 1 << 20),
+                                           lambda n: labels_too_long(n, 1 << 20))
         answers.append(_drain(reader, batch) + (reader.streams,))
     assert answers[0] == answers[1]
     events, times, nstreams = answers[0]

@@ -21,7 +21,7 @@ Order of checks:
    checked before decoding) → 413 ``request body too large: message size too large than
    max (N vs M)``; any parse error → 400 with its reason; a line over ``max_event``
    bytes → 400 ``max entry size '262144' bytes exceeded for stream '{...}' while adding
-   an entry with length 'N' bytes``; no stream at all → 422 ``error at least one valid
+   an entry with length 'N' bytes``, a stream's labels over it likewise; no stream at all → 422 ``error at least one valid
    stream is required for ingestion`` (Loki >= 3.4);
 5. 204 with no body once the store committed (python-logging-loki accepts nothing
    else); a store failure is 503 ``circuit breaker open, request denied``.
@@ -35,8 +35,8 @@ from ..compression import SUPPORTED_ENCODINGS
 from ..errors import IngestError, PayloadTooLarge
 from ..formats import media_type
 from ..limits import Limits, MiB
-from ..lokiformat import (LokiJson, NO_STREAMS, bad_request, line_too_long, parse_labels,
-                          render_labels)
+from ..lokiformat import (LokiJson, NO_STREAMS, bad_request, labels_too_long, line_too_long,
+                          parse_labels, render_labels)
 from ..shipping import RecordBatches
 from ..snappy import decompress_block
 from ..wholebody import WholeBody
@@ -137,7 +137,8 @@ class LokiExchange(WholeBodyExchange):
         proto = decompress_block(body, limits.max_body)
         del body   # the compressed body: not kept while the entries are walked
         reader: RecordBatches = _kernels.active.protobuf.LokiPush(
-            proto, self.received_ns, limits.max_event, parse_labels, self._line_too_long)
+            proto, self.received_ns, limits.max_event, parse_labels, self._line_too_long,
+            lambda size: labels_too_long(size, limits.max_event))
         return reader
 
     def _events(self, events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

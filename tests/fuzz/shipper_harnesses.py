@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Tuple
 from fastingest import IngestError, Limits
 from fastingest.bulk import BulkReader
 from fastingest.hec import HecEventReader, HecRawReader
-from fastingest.lokiformat import LokiJson, line_too_long, parse_labels
+from fastingest.lokiformat import LokiJson, labels_too_long, line_too_long, parse_labels
 from fastingest.otlpjson import OtlpJson
 from fastingest.snappy import compress_block, decompress_block
 
@@ -88,8 +88,9 @@ def check_loki_protobuf(data: bytes) -> None:
 
     def run() -> tuple:
         from fastingest import _kernels
-        reader = _kernels.active.protobuf.LokiPush(body, RECEIVED, limits.max_event,
-                                                   parse_labels, too_long)
+        reader = _kernels.active.protobuf.LokiPush(
+            body, RECEIVED, limits.max_event, parse_labels, too_long,
+            lambda size: labels_too_long(size, limits.max_event))
         return _drain(reader, batch) + (reader.streams,)
 
     _agree(run)
