@@ -69,7 +69,16 @@ def _unescape(text: str) -> str:
     return out
 
 
+#: Selectors up to this long are cached (a stream's labels repeat request after request);
+#: longer ones are parsed each time, so the cache holds at most 4096 x 1 KiB.
+CACHED_SELECTOR = 1024
+
+
 @functools.lru_cache(maxsize=4096)
+def _parse_labels_cached(text: str) -> Tuple[Tuple[str, str], ...]:
+    return _parse_labels(text)
+
+
 def _parse_labels(text: str) -> Tuple[Tuple[str, str], ...]:
     body = text.strip()
     if not body.startswith("{") or not body.endswith("}"):
@@ -104,7 +113,8 @@ def _parse_labels(text: str) -> Tuple[Tuple[str, str], ...]:
 def parse_labels(text: str) -> Dict[str, str]:
     """A stream selector ``{name="value", ...}`` (Go string escapes in values) to a new
     dict; IngestError (400) when malformed, empty or with a duplicate name."""
-    return dict(_parse_labels(text))
+    return dict(_parse_labels_cached(text) if len(text) <= CACHED_SELECTOR
+                else _parse_labels(text))
 
 
 def render_labels(labels: Dict[str, str]) -> str:

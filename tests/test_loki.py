@@ -184,6 +184,15 @@ def test_bad_selectors(text):
     assert info.value.status == 400
 
 
+def test_only_short_selectors_are_cached():
+    from fastingest import lokiformat
+    lokiformat._parse_labels_cached.cache_clear()
+    long_text = '{a="' + "x" * 5000 + '"}'
+    assert parse_labels(long_text) == {"a": "x" * 5000}
+    assert parse_labels('{b="1"}') == {"b": "1"}
+    assert lokiformat._parse_labels_cached.cache_info().currsize == 1
+
+
 def test_snappy_preamble():
     assert declared_length(varint(300) + b"x") == 300
     with pytest.raises(IngestError):
