@@ -298,7 +298,8 @@ class BulkExchange(BatchedExchange):
         head = self._heads.get(key)
         if head is None:
             head = b'{"%s":{"_index":%s,"_id":' % (op.encode(), orjson.dumps(index))
-            self._heads[key] = head
+            if len(self._heads) < 64:   # a request names a few indexes, not thousands
+                self._heads[key] = head
         seq = self._seq
         self._seq += 1
         ident = b'"%s"' % self._new_id(seq) if doc_id is None else orjson.dumps(doc_id)
