@@ -335,7 +335,9 @@ def declared_too_large(request: Request, limits: Limits) -> bool:
     reading anything; everything else about size is the codec's job while streaming.
     """
     declared = request.header(b"content-length")
-    if declared is None or not declared.isdigit():
+    # ASCII digits only: str.isdigit() also admits '²' (which int() refuses) and '١٢'
+    # (which int() reads), and not every ASGI server validates the header.
+    if declared is None or not declared.isascii() or not declared.isdigit():
         return False   # absent (chunked) or malformed: the HTTP layer's concern
     size = int(declared)
     if size <= min(limits.max_body, limits.max_compressed):
@@ -358,7 +360,12 @@ def client_in(client: Optional[str], networks: Sequence[Network]) -> bool:
     """Whether the client address lies in one of ``networks``.
 
     An unknown client (None, a Unix socket path, garbage) is never inside: admin
-    actions fail closed. IPv4-mapped IPv6 addresses count as their IPv4 address.
+    actions fail closed. An address is taken as written: an IPv4-mapped IPv6 address
+    (``::ffff:127.0.0.1``) is an IPv6 address, inside IPv6 networks only (list
+    ``::ffff:127.0.0.0/104`` to admit it). uvicorn's proxy-header trust check and
+    :mod:`fastingest.server.proxy` read addresses the same way, and ``fastingest
+    serve`` makes its IPv6 sockets IPv6-only, so that an IPv4 client always shows
+    as its IPv4 address.
     """
     if not client:
         return False
@@ -366,8 +373,6 @@ def client_in(client: Optional[str], networks: Sequence[Network]) -> bool:
         address = ipaddress.ip_address(client.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     return any(address.version == net.version and address in net for net in networks)
 
 

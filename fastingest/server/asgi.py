@@ -315,6 +315,8 @@ def create_app(
     * ``admin_networks``: client networks allowed to ``PUT /v1/api-status``.
     * ``samsara_source``: the source Samsara events are stored under; with
       ``samsara_auth`` they need a Bearer token instead, stored under its source.
+      Without ``samsara_auth``, a ``samsara_source`` that is also a token's source is
+      refused (ValueError): unauthenticated events would land among that source's.
     * ``read_timeout`` / ``body_timeout``: 408 when no body chunk came for that long /
       the whole body took that long.
     * ``status``: where the api-status lives (shared memory to share it between
@@ -322,6 +324,12 @@ def create_app(
     * ``max_inflight``: request bodies read, decoded and committed at once; beyond
       it a request is answered 503 with ``Retry-After`` before its body is read.
     """
+    if ("samsara" in protocols and not samsara_auth
+            and samsara_source in set(tokens.values())):
+        raise ValueError(
+            f"the Samsara source {samsara_source!r} is also a token's source: anyone could "
+            f"add events to it through the unauthenticated /v1/events; choose another "
+            f"--samsara-source, or require tokens there with --samsara-auth")
     if isinstance(store, str):
         store = store_from_url(store)
     built: List[Protocol] = []

@@ -16,8 +16,8 @@ With ``--workers N`` a supervisor process forks N workers sharing the socket (se
 from __future__ import annotations
 
 import argparse
+import copy
 import ctypes
-import logging
 import multiprocessing
 import os
 import re
@@ -29,9 +29,12 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..limits import Limits
 from ..protocols import LOOPBACK_NETWORKS, parse_networks
+from . import sockets
 from .asgi import DEFAULT_PROTOCOL_LIMITS, MAX_INFLIGHT, PROTOCOLS, READ_TIMEOUT, create_app
-from .connections import (HEADER_TIMEOUT, MAX_CONNECTIONS, Guard, http_protocol,
+from .connections import (HEADER_TIMEOUT, MAX_CONNECTIONS, Guard, guarded_protocol,
                           raise_open_file_limit)
+from .headcaps import DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, capped_protocol
+from .proxy import DEFAULT_TRUSTED, ProxyHeaders, parse_trusted
 
 TOKENS_ENV = "FASTINGEST_TOKENS"
 DEFAULT_PORT = 9000   # the port of the Samsara examples
@@ -144,6 +147,14 @@ def _workers(text: str) -> int:
     return int(text)
 
 
+def _trusted(text: str) -> str:
+    try:
+        parse_trusted(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _network(text: str) -> str:
     try:
         parse_networks([text])
@@ -178,6 +189,17 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     p.add_argument("--admin-network", action="append", type=_network, metavar="CIDR",
                    help="client network allowed to PUT /v1/api-status (repeatable; "
                         "default loopback only)")
+    p.add_argument("--proxy-headers", action="store_true",
+                   help="behind a reverse proxy: take the client address from "
+                        "X-Forwarded-For (and the scheme from X-Forwarded-Proto) on "
+                        "connections from --forwarded-allow-ips; a trusted proxy that sends "
+                        "no X-Forwarded-For leaves the client unknown (never an admin). Off "
+                        "by default: the headers are ignored, and so is uvicorn's "
+                        "FORWARDED_ALLOW_IPS environment variable")
+    p.add_argument("--forwarded-allow-ips", type=_trusted, default=None, metavar="LIST",
+                   help=f"comma-separated addresses/CIDRs of the trusted proxies (default "
+                        f"{DEFAULT_TRUSTED}; '*' trusts every peer: then any client picks "
+                        f"its address); implies --proxy-headers")
     p.add_argument("--samsara-source", default="samsara",
                    help="source name of Samsara events (default samsara)")
     p.add_argument("--samsara-auth", action="store_true",
@@ -193,6 +215,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     p.add_argument("--max-event", type=_size_setting, action="append", metavar="[PROTOCOL=]SIZE",
                    help="one event's limit (defaults: betterstack/samsara 1MiB, otlp, "
                         "elasticsearch and splunk 10MiB, loki 256KiB: its line limit)")
+    p.add_argument("--max-header-size", type=parse_size, default=DEFAULT_MAX_HEAD,
+                   metavar="SIZE", help="request line + header fields, per request: 431 "
+                                        "beyond it (default 32KiB)")
+    p.add_argument("--max-headers", type=_count, default=DEFAULT_MAX_HEADERS, metavar="N",
+                   help=f"header fields per request: 431 beyond it "
+                        f"(default {DEFAULT_MAX_HEADERS})")
     p.add_argument("--read-timeout", type=_seconds, default=READ_TIMEOUT, metavar="SECONDS",
                    help=f"408 when no body data came for this long (default {READ_TIMEOUT:g})")
     p.add_argument("--body-timeout", type=_seconds, default=None, metavar="SECONDS",
@@ -227,14 +255,6 @@ def _tokens(args: argparse.Namespace) -> Tuple[Dict[str, str], Optional[str]]:
     return tokens, created
 
 
-def _url(host: str, port: int) -> str:
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
-
-
 def _server_class() -> Any:
     import uvicorn
 
@@ -242,14 +262,14 @@ def _server_class() -> Any:
         """uvicorn that announces itself once it really listens (the port known, even
         for ``--port 0``): the banner doubles as the readiness signal."""
 
-        def __init__(self, config: "uvicorn.Config", on_ready: Callable[[int], None]) -> None:
+        def __init__(self, config: "uvicorn.Config", on_ready: Callable[[], None]) -> None:
             super().__init__(config)
             self._on_ready = on_ready
 
         async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
             await super().startup(sockets=sockets)
             if self.started and not self.should_exit:
-                self._on_ready(self.servers[0].sockets[0].getsockname()[1])
+                self._on_ready()
 
     return Server
 
@@ -282,28 +302,51 @@ def run(args: argparse.Namespace) -> int:
                 max_inflight=getattr(args, "max_inflight", MAX_INFLIGHT))
 
         app = make_app()   # also checks the options, before any process is started
+        head_protocol, head_options = capped_protocol(
+            getattr(args, "max_header_size", DEFAULT_MAX_HEAD),
+            getattr(args, "max_headers", DEFAULT_MAX_HEADERS))
     except ValueError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2
 
+    trusted = getattr(args, "forwarded_allow_ips", None)
+    proxy_headers = getattr(args, "proxy_headers", False) or trusted is not None
+    if trusted == "*":
+        sys.stderr.write("fastingest serve: warning: --forwarded-allow-ips '*' trusts every "
+                         "peer: any client can choose its address with X-Forwarded-For, and "
+                         "the admin check of PUT /v1/api-status protects nothing\n")
     raise_open_file_limit()   # before the connection cap is derived from it
     header_timeout = getattr(args, "header_timeout", HEADER_TIMEOUT)
     max_connections = getattr(args, "max_connections", None)
 
     def config_for(app: Any) -> "uvicorn.Config":
+        if proxy_headers:
+            app = ProxyHeaders(app, trusted or DEFAULT_TRUSTED)
         # One Guard per process: made here, in each worker after the fork.
         guard = Guard(header_timeout, max_connections)
         return uvicorn.Config(
             app, host=args.host, port=args.port, lifespan="on",
-            log_level=args.log_level, access_log=args.access_log,
-            timeout_graceful_shutdown=args.graceful_timeout,
-            loop="auto", http=http_protocol(guard))   # uvloop and httptools when installed
+            log_level=args.log_level, log_config=_log_config(args.log_level),
+            access_log=args.access_log, timeout_graceful_shutdown=args.graceful_timeout,
+            # never uvicorn's proxy-header middleware (on by default, trusting
+            # $FORWARDED_ALLOW_IPS): see fastingest.server.proxy
+            proxy_headers=False, loop="auto",   # uvloop when installed
+            http=guarded_protocol(head_protocol, guard), **head_options)
 
     config = config_for(app)
-    logging.getLogger("fastingest").setLevel(args.log_level.upper())
+    try:
+        # Bound here, not by uvicorn: IPv6-only, and the banner names the real address.
+        sock = sockets.reserve_port(args.host, args.port) if workers > 1 else None
+        reserved = sock is not None
+        if sock is None:
+            sock = sockets.bind(args.host, args.port)
+    except OSError as exc:
+        sys.stderr.write(f"fastingest serve: cannot listen on {args.host}:{args.port}: "
+                         f"{exc}\n")
+        return 1
+    url = sockets.url(sock)
 
-    def ready(port: int) -> None:
-        url = _url(args.host, port)
+    def ready() -> None:
         each = f", {workers} workers" if workers > 1 else ""
         print(f"fastingest serve: {' + '.join(protocols)} on {url}, store {args.store}{each}",
               flush=True)
@@ -314,40 +357,42 @@ def run(args: argparse.Namespace) -> int:
                   f"-H 'Content-Type: application/json' -d {shlex.quote(FIRST_EVENT)}", flush=True)
 
     if workers > 1:
-        return _run_workers(workers, make_app, config_for, config, ready, server_class)
+        return _run_workers(workers, make_app, config_for, config, ready, server_class,
+                            sock, reserved)
     server = server_class(config, ready)
     # On SIGTERM/SIGINT uvicorn shuts down gracefully, then re-raises the signal, so the
     # process ends "killed by SIGTERM" as supervisors expect.
-    server.run()
+    server.run(sockets=[sock])   # uvicorn listens on it (config.backlog) and closes it
     return 0 if server.started else 1
 
 
+def _log_config(level: str) -> Dict[str, Any]:
+    """uvicorn's logging setup, plus fastingest's own loggers on the same handler at
+    ``--log-level`` (without a handler their debug and info lines went nowhere)."""
+    import uvicorn.config
+    config: Dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["fastingest"] = {"handlers": ["default"], "level": level.upper(),
+                                       "propagate": False}
+    return config
+
+
 def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable[[Any], Any],
-                 config: Any, ready: Callable[[int], None], server_class: Any) -> int:
-    """Reserve the port, fork ``workers`` uvicorn servers on it, supervise them."""
-    from .workers import Supervisor, listen_on, reserve_port
-    try:
-        # Each worker listens on its own SO_REUSEPORT socket (balanced by the kernel);
-        # where that is missing, they all share one socket bound here.
-        reserved = reserve_port(config.host, config.port)
-        sock = reserved if reserved is not None else config.bind_socket()
-    except OSError as exc:
-        sys.stderr.write(f"fastingest serve: cannot listen on {config.host}:{config.port}: "
-                         f"{exc}\n")
-        return 1
-    except SystemExit:   # uvicorn logged why (address in use...)
-        return 1
-    port = sock.getsockname()[1]
+                 config: Any, ready: Callable[[], None], server_class: Any,
+                 sock: socket.socket, reserved: bool) -> int:
+    """Fork ``workers`` uvicorn servers on ``sock``'s port, supervise them. Each worker
+    listens on its own SO_REUSEPORT socket (balanced by the kernel) when ``reserved``
+    (``sock`` only holds the port); else they all share ``sock``."""
+    from .workers import Supervisor
 
     def worker(listening: Callable[[], None]) -> int:
         # In the forked child: its own socket, app, store and event loop.
-        own = listen_on(sock, config.backlog) if reserved is not None else sock
-        server = server_class(config_for(make_app()), lambda _port: listening())
+        own = sockets.listen_on(sock, config.backlog) if reserved else sock
+        server = server_class(config_for(make_app()), listening)
         server.run(sockets=[own])
         return 0 if server.started else 1
 
     try:
-        return Supervisor(workers, worker, on_ready=lambda: ready(port)).run()
+        return Supervisor(workers, worker, on_ready=ready).run()
     except RuntimeError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2

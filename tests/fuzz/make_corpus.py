@@ -114,6 +114,26 @@ def main() -> None:
         bytes([1, 0xA9, 0]) + b"not-a-number\n[]",
     ]
     write("exchange", ex)
+    deep: object = {"leaf": b"\x00"}
+    for _ in range(300):
+        deep = {b"k": [deep]}
+    rows = [
+        encode_input(b"\x81\xc4\x01k\x01", 2 << 5),                             # a bin key
+        encode_input(b"\x81\xa1a\xc7\x0c\xff" + (0).to_bytes(4, "big")              # year 31690
+                     + (10**12).to_bytes(8, "big", signed=True), 2 << 5),
+        encode_input(msgpack.packb([{"t": msgpack.Timestamp(-62135596800, 0)},      # 0001-01-01
+                                    {"t": msgpack.Timestamp(-62135596801, 999999999)},
+                                    {"t": msgpack.Timestamp(253402300799, 1)},     # 9999-12-31
+                                    {"t": msgpack.Timestamp(253402300800, 0)}]), 2 << 5),
+        encode_input(msgpack.packb({"aw==": 1, b"k": 2, "x": msgpack.ExtType(1, b"\xff"),
+                                    "f": float("nan"), "i": float("-inf")}, use_bin_type=True),
+                     2 << 5, (3,)),
+        encode_input(msgpack.packb(deep, use_bin_type=True), (2 << 5) | 16),
+        encode_input(JSON_BODIES[5], 16),
+        encode_input(NDJSON_BODIES[0], 1 << 5),
+        encode_input(MSGPACK_BODIES[3], 2 << 5),
+    ]
+    write("stored_row", rows)
     shipper_seeds()
 
 
