@@ -94,7 +94,7 @@ def timestamp_ns(value: Any) -> Optional[int]:
     if isinstance(value, (int, float)):
         return number_to_ns(value, 6)
     if isinstance(value, str):
-        if _NUMBER.fullmatch(value):
+        if (len(value) < 10 or value[4] != "-") and _NUMBER.fullmatch(value):   # not a date
             return decimal_to_ns(value, 6)
         ns: Optional[int] = _kernels.active.parse_dt(value)
         return ns
@@ -216,6 +216,15 @@ class BulkReader:
         frames.error = None
         events, _times, _offsets, lines, errors = self._framing.take(
             frames, KIND_NDJSON, self.limits.max_depth, self.received_ns, True, False)
+        if not errors and events:   # the common case: every line is an object
+            if self._pending is not None:
+                self._line(self._pending, out)
+            last = len(events) - 1
+            for k in range(last):
+                self._line_parts(lines[k], events[k], None, None, out)
+            self._pending = _Line(lines[last], events[last], None, None)
+            errors = []
+            events = []
         found: Dict[int, _Line] = {}
         for event, line in zip(events, lines):
             found[line] = _Line(line, event, None, None)
@@ -240,47 +249,51 @@ class BulkReader:
             raise fatal
 
     def _line(self, entry: _Line, out: List[Action]) -> None:
-        self.lines = entry.line
+        self._line_parts(entry.line, entry.event, entry.error, entry.first, out)
+
+    def _line_parts(self, number: int, event: Optional[Dict[str, Any]], error: Optional[str],
+                    first: Optional[int], out: List[Action]) -> None:
+        """One line whose verdict is final: an action, or the source of the one before."""
+        self.lines = number
         action = self._action
         if action is not None:
             op, meta, line = action
             self._action = None
-            if entry.line != line + 1:   # the source line was blank
+            if number != line + 1:   # the source line was blank
                 self._missing_source(op, line)
             elif op == "update":
-                pass   # the update body is consumed; nothing is stored for it
+                return   # the update body is consumed; nothing is stored for it
             else:
-                out.append(self._source(op, meta, line, entry))
+                out.append(self._source(op, meta, line, number, event, error))
                 return
-            if entry.line == line + 1:
-                return
-        self._action_line(entry, out)
+        self._action_line(number, event, error, first, out)
 
-    def _action_line(self, entry: _Line, out: List[Action]) -> None:
-        if entry.error is not None:
-            if entry.error == DATA_AFTER_EVENT:
-                raise malformed(entry.line, "unexpected data after the closing brace")
-            token = _FIRST_TOKEN.get(entry.first or -1) if entry.error == EXPECTED_OBJECT else None
+    def _action_line(self, number: int, event: Optional[Dict[str, Any]], error: Optional[str],
+                     first: Optional[int], out: List[Action]) -> None:
+        if error is not None:
+            if error == DATA_AFTER_EVENT:
+                raise malformed(number, "unexpected data after the closing brace")
+            token = _FIRST_TOKEN.get(first or -1) if error == EXPECTED_OBJECT else None
             if token is None:
                 raise BulkSyntaxError(
-                    f"Failed to parse action/metadata line [{entry.line}]: {entry.error}",
-                    "x_content_parse_exception", line=entry.line)
-            raise malformed(entry.line, f"expected START_OBJECT but found [{token}]")
-        assert entry.event is not None
-        op, meta = parse_action(entry.event, entry.line)
+                    f"Failed to parse action/metadata line [{number}]: {error}",
+                    "x_content_parse_exception", line=number)
+            raise malformed(number, f"expected START_OBJECT but found [{token}]")
+        assert event is not None
+        op, meta = parse_action(event, number)
         self.actions += 1
         if op == "delete":
-            out.append(Action(op, meta, entry.line, None, self.received_ns, None))
+            out.append(Action(op, meta, number, None, self.received_ns, None))
         else:
-            self._action = (op, meta, entry.line)
+            self._action = (op, meta, number)
             if op == "update":
-                out.append(Action(op, meta, entry.line, None, self.received_ns, None))
+                out.append(Action(op, meta, number, None, self.received_ns, None))
 
-    def _source(self, op: str, meta: Dict[str, Any], line: int, entry: _Line) -> Action:
-        if entry.error is not None:
+    def _source(self, op: str, meta: Dict[str, Any], line: int, number: int,
+                source: Optional[Dict[str, Any]], error: Optional[str]) -> Action:
+        if error is not None:
             return Action(op, meta, line, None, self.received_ns,
-                          f"[{entry.line}:1] failed to parse: {entry.error}")
-        source = entry.event
+                          f"[{number}:1] failed to parse: {error}")
         assert source is not None
         stamp = source.get("@timestamp")
         ns = timestamp_ns(stamp) if stamp is not None else None
