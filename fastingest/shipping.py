@@ -123,6 +123,12 @@ def decimal_to_ns(text: str, digits: int) -> Optional[int]:
     (9 for seconds, 6 for milliseconds). Digits past the nanosecond are truncated toward
     zero; an exponent is allowed (JSON numbers). None if it is not a number or out of range.
     """
+    whole, dot, frac = text.partition(".")
+    if whole.isascii() and whole.isdigit() and (not dot or (frac.isascii() and frac.isdigit())):
+        # the common form, digits[.digits]: no sign, exponent or whitespace to read
+        frac = frac[:digits]
+        ns = int(whole) * 10 ** digits + (int(frac) * 10 ** (digits - len(frac)) if frac else 0)
+        return ns if ns <= INT64_MAX else None
     match = _DECIMAL.fullmatch(text.strip())
     if match is None:
         return None

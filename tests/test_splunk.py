@@ -6,6 +6,7 @@ import gzip
 import json
 
 import pytest
+from hypothesis import given, strategies as st
 
 from fastingest import Limits
 from fastingest.hec import event_time
@@ -138,3 +139,24 @@ def test_gzip_limits_and_store_failure(impl):
 ])
 def test_event_time_is_exact_decimal_seconds(value, ns):
     assert event_time(value, RECEIVED) == ns
+
+
+@given(st.from_regex(r"-?[0-9]{0,20}(\.[0-9]{0,25})?([eE][+-]?[0-9]{1,2})?", fullmatch=True),
+       st.sampled_from([6, 9]))
+def test_decimal_arithmetic_is_exact(text, digits):
+    """decimal_to_ns (both its digits-only shortcut and its general path) against
+    Python's Decimal: truncated toward zero, None outside int64."""
+    from decimal import Decimal, InvalidOperation, localcontext
+
+    from fastingest.shipping import decimal_to_ns
+    try:
+        with localcontext() as ctx:
+            ctx.prec = 200
+            value = Decimal(text) * (10 ** digits)
+    except InvalidOperation:
+        assert decimal_to_ns(text, digits) is None
+        return
+    expected = int(value)   # truncates toward zero
+    if not -(1 << 63) <= expected < (1 << 63):
+        expected = None
+    assert decimal_to_ns(text, digits) == expected
