@@ -322,8 +322,9 @@ def protocol_requests(protocol: str, n: int, variants: int = 64) -> List[bytes]:
             push = b"".join(_pb(1, _pb(1, k) + b"".join(es)) for k, es in streams.items())
             body = bytes(cramjam.snappy.compress_raw(push))
             auth = base64.b64encode(f"user:{TOKEN}".encode()).decode()
-            out.append(_http("/loki/api/v1/push", [("Authorization", f"Basic {auth}"),
-                                                   ("Content-Type", "application/x-protobuf")], body))
+            headers = [("Authorization", f"Basic {auth}"),
+                       ("Content-Type", "application/x-protobuf")]
+            out.append(_http("/loki/api/v1/push", headers, body))
         elif protocol == "splunk":
             body = b"".join(json.dumps({"event": e, "host": e["host"], "sourcetype": "_json",
                                         "time": f"{t // 10**9}.{t % 10**9:09d}"},

@@ -21,8 +21,8 @@ Order of checks:
    checked before decoding) → 413 ``request body too large: message size too large than
    max (N vs M)``; any parse error → 400 with its reason; a line over ``max_event``
    bytes → 400 ``max entry size '262144' bytes exceeded for stream '{...}' while adding
-   an entry with length 'N' bytes``, a stream's labels over it likewise; no stream at all → 422 ``error at least one valid
-   stream is required for ingestion`` (Loki >= 3.4);
+   an entry with length 'N' bytes``, a stream's labels over it likewise; no stream at
+   all → 422 ``error at least one valid stream is required for ingestion`` (Loki >= 3.4);
 5. 204 with no body once the store committed (python-logging-loki accepts nothing
    else); a store failure is 503 ``circuit breaker open, request denied``.
 """
