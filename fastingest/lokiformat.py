@@ -38,6 +38,9 @@ _Buffer = Union[bytes, bytearray]
 DOCUMENT_DEPTH = 6
 
 NO_LABELS = "error at least one label pair is required per stream"
+#: Loki's ``max_structured_metadata_size`` (64 KB): an entry's metadata object, at most.
+MAX_METADATA = 64 * 1024
+_VALUE_SHAPE = 'entry: expected ["<timestamp ns>", "<line>"(, {metadata})]'
 NO_STREAMS = "error at least one valid stream is required for ingestion"
 
 _NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -210,33 +213,58 @@ class LokiJson(BatchReader):
                 labels[name] = doc.text(s, e)   # numbers and booleans as written
         return labels
 
-    def _check_line(self, line: Any, a: int, b: int, labels: Dict[str, str],
+    def _check_line(self, line: Any, size: int, labels: Dict[str, str],
                     shown: List[str]) -> str:
-        if not isinstance(line, str):
+        """``line`` must be a string of at most ``max_line`` UTF-8 bytes; ``size`` is an
+        upper bound of that (its characters, or its JSON text) that spares encoding it."""
+        if line is not None and not isinstance(line, str):
             raise bad_request("entry line: expected a string")
-        if b - a - 2 > self._max_line:
-            size = len(line.encode("utf-8", "surrogatepass"))
-            if size > self._max_line:
+        if size > self._max_line:
+            encoded = self._max_line + 1 if line is None else \
+                len(line.encode("utf-8", "surrogatepass"))
+            if encoded > self._max_line:
                 if not shown:
                     shown.append(render_labels(labels))
-                raise line_too_long(shown[0], size, self._max_line)
+                raise line_too_long(shown[0], size if line is None else encoded, self._max_line)
+        assert line is not None
         return line
 
     def _value(self, a: int, b: int, labels: Dict[str, str], shown: List[str]) -> Record:
         doc = self._doc
-        spans = list(doc.elements(a)) if doc.buf[a] == 0x5B else None
-        if spans is None or len(spans) < 2:
-            raise bad_request("entry: expected [\"<timestamp ns>\", \"<line>\"(, {metadata})]")
-        (ts_a, ts_b), (line_a, line_b) = spans[0], spans[1]
-        stamp = doc.load(ts_a, ts_b)
+        if doc.buf[a] != 0x5B:   # '['
+            raise bad_request(_VALUE_SHAPE)
+        if b - a <= self._max_line + MAX_METADATA:
+            value = doc.load(a, b)   # small enough to build whole: one call
+            if len(value) < 2:
+                raise bad_request(_VALUE_SHAPE)
+            stamp, line = value[0], value[1]
+            metadata = value[2] if len(value) > 2 else None
+            # an upper bound of its UTF-8 size (isascii() is a flag, not a scan)
+            size = (len(line) if line.isascii() else 4 * len(line)) if isinstance(line, str) else 0
+        else:   # a long line or large metadata: judge the parts before building them
+            spans = list(doc.elements(a))
+            if len(spans) < 2:
+                raise bad_request(_VALUE_SHAPE)
+            stamp = doc.load(*spans[0])
+            line_a, line_b = spans[1]
+            size = line_b - line_a - 2
+            # escapes make the text at most 6x the string: measure the string unless even
+            # that cannot fit
+            line = None if size > 6 * self._max_line else doc.load(line_a, line_b)
+            metadata = None
+            if len(spans) > 2:
+                meta_a, meta_b = spans[2]
+                if meta_b - meta_a > MAX_METADATA:
+                    raise bad_request(f"structured metadata of {meta_b - meta_a} bytes exceeds "
+                                      f"the limit of {MAX_METADATA} bytes")
+                metadata = doc.load(meta_a, meta_b)
         ns = _ns_string(stamp)
         if ns is None:
             raise bad_request(f"entry timestamp: expected a string of decimal nanoseconds, "
-                              f"got {_clip(doc.text(ts_a, ts_b))}")
-        line = self._check_line(doc.load(line_a, line_b), line_a, line_b, labels, shown)
+                              f"got {_clip(repr(stamp))}")
+        line = self._check_line(line, size, labels, shown)
         event: Dict[str, Any] = {"line": line, "labels": labels}
-        if len(spans) > 2 and not doc.is_null(spans[2][0]):
-            metadata = doc.load(*spans[2])
+        if metadata is not None:
             if not isinstance(metadata, dict) or \
                     not all(isinstance(v, str) for v in metadata.values()):
                 raise bad_request("structured metadata: expected an object of strings")
@@ -253,8 +281,11 @@ class LokiJson(BatchReader):
         if ns is None:
             raise bad_request("entry ts: expected an RFC 3339 time")
         line_a, line_b = last(members, "line")
-        line = self._check_line(doc.load(line_a, line_b) if line_a >= 0 else None,
-                                line_a, line_b, labels, shown)
+        if line_a < 0:
+            raise bad_request("entry line: expected a string")
+        size = line_b - line_a - 2
+        line = self._check_line(None if size > 6 * self._max_line else doc.load(line_a, line_b),
+                                size, labels, shown)
         return {"line": line, "labels": labels}, ns or self._received_ns, b - a
 
 
