@@ -200,3 +200,19 @@ def test_snappy_preamble():
     with pytest.raises(IngestError):
         declared_length(b"")
     assert field(1, "x") == b"\x0a\x01x" and gzip
+
+
+def test_large_values_are_judged_before_they_are_built(impl):
+    svc = service(loki={"limits": Limits(max_event=100)})
+    huge_line = v1({"stream": {"a": "1"}, "values": [["1", "x" * 200_000]]})
+    status, text = text_of(run(svc, "POST", V1, JS, huge_line))
+    assert status == 400 and text.startswith("max entry size '100' bytes exceeded")
+    escaped = v1({"stream": {"a": "1"}, "values": [["1", "\u00e9" * 50, {"k": "v" * 70_000}]]})
+    status, text = text_of(run(svc, "POST", V1, JS, escaped))
+    assert (status, text) == (400, "structured metadata of 70009 bytes exceeds the limit of "
+                                   "65536 bytes\n")
+    # escapes make the JSON text long, the line itself fits: measured, accepted
+    out = run(svc, "POST", V1, JS, v1({"stream": {"a": "1"}, "values": [["1", "\u00e9" * 50]]}))
+    assert out.status == 204 and out.events[0]["line"] == "\u00e9" * 50
+    wide = v1({"stream": {"a": "1"}, "values": [["1", "\u00e9" * 51]]})
+    assert text_of(run(svc, "POST", V1, JS, wide))[1].endswith("length '102' bytes\n")
