@@ -9,8 +9,12 @@ concatenated with optional whitespace between them (splunk-handler writes
 
 Framing: each object's end is found by the grammar validator (the compiled one when
 built), which also checks it is exactly what orjson accepts; only the unfinished
-object is kept between pieces (at most ``max_event`` bytes: 413 beyond). The objects of
-one piece are built with one orjson call.
+object is kept between pieces (at most ``max_event`` bytes: 413 beyond). Only an
+object's first ``max_event`` bytes are judged, and the objects before a framing fault
+are checked before it is raised, so the first fault in body order answers whatever the
+chunking. The objects of one piece are built with one orjson call. (The JSON scanner
+has no mode for concatenated objects yet; when the framing core gets one, this reader
+moves onto it.)
 
 Faults are :class:`HecError` with the HEC code and the 0-based number of the event:
 6 (not JSON, or a value that is not an object), 12 (no ``event``), 13 (``event`` is
