@@ -247,7 +247,8 @@ class HecRawReader:
                 event.update(self._metadata)
                 events.append(event)
                 self.count += 1
-        if len(tail) > self.limits.max_event:
+        # (one byte more while it may be the "\r" of a "\r\n" still to come)
+        if len(tail) > self.limits.max_event + (tail[-1:] == b"\r"):
             raise PayloadTooLarge(detail=event_too_large(self.limits.max_event))
         self._rest = bytearray(tail)
         return events, array("q", [self._time]) * len(events)

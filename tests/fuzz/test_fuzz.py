@@ -141,3 +141,12 @@ def test_hec_event_without_event_key_before_a_syntax_error_answers_first():
     checked; now the objects before a framing fault are checked first."""
     HARNESSES["hec"](b'\x00\x14{"evae":"tn ", "time": 1796544182.4264505}'
                      b'{"event": {"x": 1}, "fields": {"f": "v"}} {"": "a", "b"}')
+
+
+def test_hec_raw_line_of_max_event_bytes_before_crlf_is_accepted_in_any_chunking():
+    """hec (45 s run): a raw line of exactly max_event bytes ended by "\\r\\n" was taken
+    whole but a 413 fed byte by byte (the unfinished line, its "\\r" included, was one
+    byte over). A trailing "\\r" may now wait for its "\\n"."""
+    HARNESSES["hec"](b'\xdd\xf5\x82hree0on\xdb\r\nl\x97\x9a\xf5ne0on\xdb\r\n\x91\xf5\x9al\x97'
+                     b'\x8bo\xdde\xf5n\x91\x8b\xdd\xf5\x82he0o\xff\xff\x00\x00\r\nlon\xdb\r\n'
+                     b'l\x97\x9a\xf5ree')
