@@ -323,28 +323,29 @@ cdef class _Otlp:
 
 
 cdef class _Batches:
-    """read(max_bytes) over a generator of (event, time_ns, size): shipping.BatchReader."""
+    """read(max_bytes) over a generator of batches: ``shipping.BatchReader``'s answers.
+
+    The generator (``_otlp_walk``, ``_loki_walk``) builds each batch itself, reading
+    ``_want`` (the max_bytes of the current read) so that no tuple is made per record.
+    """
 
     cdef object _records
     cdef public bint done
     cdef public Py_ssize_t count
+    cdef Py_ssize_t _want
 
     def read(self, Py_ssize_t max_bytes=BATCH_BYTES):
-        cdef list events = []
-        times = array("q")
-        cdef Py_ssize_t covered = 0
-        while covered < max_bytes and not self.done:
-            try:
-                event, when, size = next(self._records)
-            except StopIteration:
-                self.done = True
-                break
-            except BaseException:
-                self.done = True
-                raise
-            events.append(event)
-            times.append(when)
-            covered += size
+        if self.done:
+            return [], array("q")
+        self._want = max_bytes
+        try:
+            events, times = next(self._records)
+        except StopIteration:
+            self.done = True
+            return [], array("q")
+        except BaseException:
+            self.done = True
+            raise
         self.count += len(events)
         return events, times
 
@@ -378,8 +379,10 @@ def _otlp_walk(OtlpLogs reader):
     cdef _Wire w = reader._w
     cdef _Otlp otlp = reader._otlp
     cdef Field f, g, h
-    cdef Py_ssize_t pos = 0, pos2, pos3
+    cdef Py_ssize_t pos = 0, pos2, pos3, covered = 0
     cdef dict resource, scope, attrs
+    cdef list events = []
+    times = array("q")
     while pos < w.n:
         w.field(&pos, w.n, &f)
         if not (f.number == 1 and f.wt == 2):
@@ -414,7 +417,14 @@ def _otlp_walk(OtlpLogs reader):
                     _check_size(reader, h.start, h.stop)
                     event, when = otlp.record(h.start, h.stop, resource or None, scope or None,
                                               reader._received_ns)
-                    yield event, when, h.stop - h.start
+                    events.append(event)
+                    times.append(when)
+                    covered += h.stop - h.start
+                    if covered >= reader._want:
+                        yield events, times
+                        events, times, covered = [], array("q"), 0
+    if events:
+        yield events, times
 
 
 # -- Loki -------------------------------------------------------------------------------------
@@ -491,8 +501,10 @@ cdef tuple _loki_entry(LokiPush reader, Py_ssize_t a, Py_ssize_t b, labels, str 
 def _loki_walk(LokiPush reader):
     cdef _Wire w = reader._w
     cdef Field f, g
-    cdef Py_ssize_t pos = 0, pos2
+    cdef Py_ssize_t pos = 0, pos2, covered = 0
     cdef str text
+    cdef list events = []
+    times = array("q")
     while pos < w.n:
         w.field(&pos, w.n, &f)
         if not (f.number == 1 and f.wt == 2):
@@ -512,7 +524,14 @@ def _loki_walk(LokiPush reader):
             w.field(&pos2, f.stop, &g)
             if g.number == 2 and g.wt == 2:
                 event, when = _loki_entry(reader, g.start, g.stop, labels, text)
-                yield event, when, g.stop - g.start
+                events.append(event)
+                times.append(when)
+                covered += g.stop - g.start
+                if covered >= reader._want:
+                    yield events, times
+                    events, times, covered = [], array("q"), 0
+    if events:
+        yield events, times
 
 
 __all__ = ["LokiPush", "OtlpLogs"]
