@@ -165,6 +165,30 @@ def test_event_over_the_streams_max_msg_size_is_413_and_nothing_stored(nats_serv
     assert ids_in(nats_server.url, "SMALLMSG") == Counter({e["id"]: 1 for e in events})
 
 
+@pytest.mark.parametrize("method,path,headers", [
+    ("POST", "/", {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}),
+    ("POST", "/v1/events", {"Content-Type": "application/json"}),
+    ("POST", "/v1/logs", {"Authorization": f"Bearer {TOKEN}",
+                          "Content-Type": "application/x-protobuf"}),
+    ("POST", "/_bulk", {"Authorization": f"Bearer {TOKEN}",
+                        "Content-Type": "application/x-ndjson"}),
+    ("POST", "/loki/api/v1/push", {"Authorization": f"Bearer {TOKEN}",
+                                   "Content-Type": "application/json"}),
+    ("POST", "/services/collector/event", {"Authorization": f"Splunk {TOKEN}"}),
+])
+def test_store_too_large_is_each_protocols_413(method, path, headers, tmp_path):
+    """What the server answers when the store refuses a request as too large
+    (StoreTooLarge): the protocol's own 413, for every protocol served."""
+    from fastingest.server import create_app
+    app = create_app(tokens={TOKEN: "app"}, store=f"sqlite:{tmp_path / 'x.db'}")
+    exchange = app.service.start(method, path, [(k.lower().encode(), v.encode())
+                                                for k, v in headers.items()])
+    assert exchange.response is None, exchange.response
+    response = exchange.too_large("over the stream's max_msg_size")
+    assert response.status == 413 and exchange.response is response
+    assert "max_msg_size" in str(exchange.error)
+
+
 def test_request_over_max_bytes_is_413_and_a_full_stream_503_never_partial(nats_server,
                                                                              tmp_path):
     """``max_bytes=200000`` in the store URL: a 10,000-event request is 413 and stores

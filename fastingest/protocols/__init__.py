@@ -78,14 +78,17 @@ class Events(NamedTuple):
 
 
 class Request:
-    """The request head, parsed once: method, route path, the headers, client address."""
+    """The request head, parsed once: method, route path, the headers, client address,
+    and the query string (without ``?``; only HEC reads it)."""
 
-    __slots__ = ("method", "path", "headers", "client", "received_ns")
+    __slots__ = ("method", "path", "headers", "client", "received_ns", "query")
 
     def __init__(self, method: str, path: str, headers: HeaderList,
-                 client: Optional[str] = None, received_ns: Optional[int] = None) -> None:
+                 client: Optional[str] = None, received_ns: Optional[int] = None,
+                 query: str = "") -> None:
         self.method = method.upper()
         self.path = path
+        self.query = query
         # First value wins; header names are case-insensitive (ASGI sends them lower-cased).
         table: Dict[bytes, bytes] = {}
         for name, value in headers:
@@ -306,9 +309,10 @@ class Service:
             (p for p in self.protocols if p.specifies_not_found), self.protocols[0])
 
     def start(self, method: str, path: str, headers: HeaderList, *,
-              client: Optional[str] = None, received_ns: Optional[int] = None) -> Exchange:
+              client: Optional[str] = None, received_ns: Optional[int] = None,
+              query: str = "") -> Exchange:
         """Begin one request: the head is all a protocol needs to route and check it."""
-        request = Request(method, path, headers, client, received_ns)
+        request = Request(method, path, headers, client, received_ns, query)
         for protocol in self.protocols:
             exchange = protocol.start(request)
             if exchange is not None:
