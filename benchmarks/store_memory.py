@@ -160,7 +160,8 @@ def main() -> None:
                 else:
                     if nats_url is None:
                         nats_proc, nats_url = start_nats(os.path.join(tmp, "nats"))
-                    url = f"{nats_url}?stream=M{uuid.uuid4().hex[:12]}&prefix=m{uuid.uuid4().hex[:12]}"
+                    name = uuid.uuid4().hex[:12]
+                    url = f"{nats_url}?stream=M{name}&prefix=m{name}"
                 rows.append(measure(url, kind, args.events, args.batch, traced))
             traced_run, plain = rows
             print(f"| {kind} | {args.events:,} | {traced_run['tracemalloc_peak'] / 2**20:.1f} MiB "

@@ -338,9 +338,11 @@ def test_deleted_stream_is_recreated_on_the_first_503(nats_server, tmp_path):
     until a reconnect before)."""
     with serve(nats_server, tmp_path, "stream=GONE&prefix=gone&max_age=1d") as server, \
             httpx.Client(base_url=server.url, timeout=30) as client:
-        assert client.post("/", content=ndjson([{"id": "first"}]), headers=NDJSON).status_code == 202
+        r = client.post("/", content=ndjson([{"id": "first"}]), headers=NDJSON)
+        assert r.status_code == 202
         js_call(nats_server.url, lambda js: js.delete_stream("GONE"))
-        assert client.post("/", content=ndjson([{"id": "lost"}]), headers=NDJSON).status_code == 503
+        r = client.post("/", content=ndjson([{"id": "lost"}]), headers=NDJSON)
+        assert r.status_code == 503
         for n in range(50):   # the stream is being created again in the background
             r = client.post("/", content=ndjson([{"id": "back"}]), headers=NDJSON)
             if r.status_code == 202:

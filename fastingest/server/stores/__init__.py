@@ -108,14 +108,14 @@ def store_from_url(url: str) -> Store:
 #: A URL in free text (a log line, an error message).
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]]+")
 #: The user information of one host of a URL's host list.
-_HOST_INFO = re.compile(r"^(?P<lead>)(?P<info>[^/?#@\s,]*)@")
+_HOST_INFO = re.compile(r"^(?P<info>[^/?#@\s,]*)@")
 REDACTED = "***"
 
 
 def _redact_match(match: "re.Match[str]") -> str:
     user, sep, _ = match.group("info").partition(":")
     # user:password -> user:***; a lone token (nats://TOKEN@host) -> ***
-    return f"{match.group('lead')}{user}:{REDACTED}@" if sep else f"{match.group('lead')}{REDACTED}@"
+    return f"{user}:{REDACTED}@" if sep else f"{REDACTED}@"
 
 
 def redact_url(url: str) -> str:
