@@ -12,6 +12,7 @@ whole body         ``fastingest/whole.py``      ``fastingest/_whole.pyx``
 one-object         ``fastingest/oneobject.py``  ``fastingest/_oneobject.pyx``
 validation         ``fastingest/validate.py``   ``fastingest/_validate.pyx``
 event time         ``fastingest/timestamps.py`` ``fastingest/_timestamps.pyx``
+protobuf walkers   ``fastingest/protobuf.py``   ``fastingest/_protobuf.pyx``
 =================  ===========================  ===========================================
 
 ``FASTINGEST_PUREPYTHON=1`` at run time forces the twins; otherwise the compiled modules
@@ -28,6 +29,7 @@ from typing import Optional
 from . import build as _py_build
 from . import framing as _py_framing
 from . import oneobject as _py_oneobject
+from . import protobuf as _py_protobuf
 from . import timestamps as _py_timestamps
 from . import validate as _py_validate
 from . import whole as _py_whole
@@ -35,13 +37,15 @@ from . import whole as _py_whole
 
 class Kernels:
     """One implementation of the hot loops: framing, building, the whole-body path and
-    its one-object shortcut, validation and event time."""
+    its one-object shortcut, validation, event time, and the protobuf walkers of the
+    shipper protocols."""
 
     __slots__ = ("name", "framing", "build", "whole", "one_object", "validate", "timestamps",
-                 "parse_dt", "event_times")
+                 "protobuf", "parse_dt", "event_times")
 
     def __init__(self, name: str, framing: ModuleType, build: ModuleType, whole: ModuleType,
-                 one_object: ModuleType, validate: ModuleType, timestamps: ModuleType) -> None:
+                 one_object: ModuleType, validate: ModuleType, timestamps: ModuleType,
+                 protobuf: ModuleType) -> None:
         self.name = name
         self.framing = framing
         self.build = build
@@ -49,6 +53,7 @@ class Kernels:
         self.one_object = one_object
         self.validate = validate
         self.timestamps = timestamps
+        self.protobuf = protobuf
         self.parse_dt = timestamps.parse_dt
         self.event_times = timestamps.event_times
 
@@ -57,16 +62,17 @@ class Kernels:
 
 
 python = Kernels("python", _py_framing, _py_build, _py_whole, _py_oneobject, _py_validate,
-                 _py_timestamps)
+                 _py_timestamps, _py_protobuf)
 
 
 def _load_cython() -> Optional[Kernels]:
     try:
-        from . import _build, _oneobject, _timestamps, _validate, _whole
+        from . import _build, _oneobject, _protobuf, _timestamps, _validate, _whole
         from .framing import _framing
     except ImportError:
         return None
-    return Kernels("cython", _framing, _build, _whole, _oneobject, _validate, _timestamps)
+    return Kernels("cython", _framing, _build, _whole, _oneobject, _validate, _timestamps,
+                   _protobuf)
 
 
 PUREPYTHON = bool(os.environ.get("FASTINGEST_PUREPYTHON"))

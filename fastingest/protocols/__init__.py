@@ -29,7 +29,9 @@ This package's face; the parts:
 * :mod:`.service`: :class:`Protocol` (one API) and :class:`Service` (several on one server);
 * :mod:`.access`: checks on a head the protocols share (bearer token, declared size,
   client networks);
-* one module per protocol: :mod:`.betterstack`, :mod:`.samsara`.
+* one module per protocol: :mod:`.betterstack`, :mod:`.samsara`, :mod:`.otlp`,
+  :mod:`.elasticsearch`, :mod:`.loki`, :mod:`.splunk` (the shipper protocols share
+  :mod:`.batched` and :mod:`.auth`).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from .access import (LOOPBACK_NETWORKS, Network, bearer_token, client_in, declar
                      parse_networks)
 from .exchange import (ENDED, RECEIVING, RESPONDED, Answer, DecodingExchange, Events, Exchange,
                        ExchangeState)
+from .exchange import _gather as _gather   # several batches as one Events (batched.py)
 from .http import REQUEST_TIMEOUT, HeaderList, Request, Response, json_response, text_response
 from .service import Protocol, Service
 

@@ -8,6 +8,7 @@ An exchange is in one of three states (:class:`ExchangeState`, ``exchange.state`
     ENDED --the protocol refuses the whole (e.g. a bad event)--> RESPONDED
     ENDED --committed()--> the success answer (the server sends it; the state stays ENDED)
     RECEIVING, ENDED --failed(): the store could not take the events--> RESPONDED
+    RECEIVING, ENDED --too_large(): the store can never keep the request whole--> RESPONDED
 
 An exchange decided by the request head alone (:class:`Answer`: 404, 403, a status
 query) starts in RESPONDED. ``response`` is set exactly in RESPONDED: the server sends
@@ -22,7 +23,7 @@ from array import array
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 from ..batch import Batch
-from ..errors import IngestError
+from ..errors import IngestError, PayloadTooLarge
 from ..stream import StreamDecoder
 from .http import REQUEST_TIMEOUT, Response
 
@@ -112,6 +113,12 @@ class Exchange:
         response, which also becomes ``response``."""
         raise RuntimeError("this exchange stores nothing")
 
+    def too_large(self, detail: str) -> Response:
+        """The store can never keep this request whole (an event over its message size
+        limit, more than its stream holds): the protocol's 413, which also becomes
+        ``response``; ``detail`` says why (``error``, for logging)."""
+        raise RuntimeError("this exchange stores nothing")
+
     def timed_out(self) -> Response:
         """The client sent the body too slowly (the server's read timeout): 408, with
         ``Connection: close``; it also becomes ``response``."""
@@ -185,6 +192,11 @@ class DecodingExchange(Exchange):
     def failed(self) -> Response:
         self.response = self.UNAVAILABLE
         return self.UNAVAILABLE
+
+    def too_large(self, detail: str) -> Response:
+        self._fail(PayloadTooLarge(detail=detail))
+        assert self.response is not None
+        return self.response
 
     def _batch(self, batch: Batch) -> Optional[Events]:
         raise NotImplementedError

@@ -40,14 +40,17 @@ REQUEST_TIMEOUT = text_response(408, "Request timeout.", (b"connection", b"close
 
 
 class Request:
-    """The request head, parsed once: method, route path, the headers, client address."""
+    """The request head, parsed once: method, route path, the headers, client address,
+    and the query string (without ``?``; only HEC reads it)."""
 
-    __slots__ = ("method", "path", "headers", "client", "received_ns")
+    __slots__ = ("method", "path", "headers", "client", "received_ns", "query")
 
     def __init__(self, method: str, path: str, headers: HeaderList,
-                 client: Optional[str] = None, received_ns: Optional[int] = None) -> None:
+                 client: Optional[str] = None, received_ns: Optional[int] = None,
+                 query: str = "") -> None:
         self.method = method.upper()
         self.path = path
+        self.query = query
         # First value wins; header names are case-insensitive (ASGI sends them lower-cased).
         table: Dict[bytes, bytes] = {}
         for name, value in headers:

@@ -40,9 +40,10 @@ class Service:
             (p for p in self.protocols if p.specifies_not_found), self.protocols[0])
 
     def start(self, method: str, path: str, headers: HeaderList, *,
-              client: Optional[str] = None, received_ns: Optional[int] = None) -> Exchange:
+              client: Optional[str] = None, received_ns: Optional[int] = None,
+              query: str = "") -> Exchange:
         """Begin one request: the head is all a protocol needs to route and check it."""
-        request = Request(method, path, headers, client, received_ns)
+        request = Request(method, path, headers, client, received_ns, query)
         for protocol in self.protocols:
             exchange = protocol.start(request)
             if exchange is not None:

@@ -6,13 +6,16 @@
 Per request the app asks the protocols for an exchange, streams the body into it chunk
 by chunk (stopping as soon as the response is decided: an early 403/413/415 reads
 nothing), adds the events it yields to one store transaction, and answers 202 only
-after that transaction committed. Any error, or a client that goes away, aborts it.
+after that transaction committed. Any error, or a client that goes away, aborts it. A
+store error answers 503 (retry later), or 413 when the store can never keep the request
+whole (:class:`~fastingest.server.stores.StoreTooLarge`).
 
 A body that stops arriving is answered 408 (and the connection closed) once no chunk
 came for ``read_timeout`` seconds, or the whole body took longer than
 ``body_timeout``; uvicorn itself never times out a request body. The transaction is
-named after the client's ``Idempotency-Key`` (else ``X-Request-Id``) header, so that
-a store that can (NATS) keeps a retried request once.
+named after the client's ``Idempotency-Key`` header and given a digest of the body as
+sent (with its Content-Type and Content-Encoding), so that a store that can (NATS)
+keeps a retried request once, and a reused key with another body as another request.
 
 When mounted in a framework that does not forward lifespan events to sub-apps, the
 store opens on first use; call ``await app.startup()`` / ``await app.shutdown()`` from
@@ -21,29 +24,47 @@ the host's lifespan to open it eagerly and to flush it on exit.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import sys
 import time
-from typing import (Any, Awaitable, Callable, Dict, Iterable, Iterator, Mapping, Optional,
-                    Sequence, Tuple, Union)
+from typing import (Any, Awaitable, Callable, Dict, Iterable, Iterator, List, Mapping,
+                    Optional, Sequence, Tuple, Union)
 
 from ..limits import DEFAULT_LIMITS, Limits
 from ..protocols import LOOPBACK_NETWORKS, Events, Exchange, Protocol, Response, Service
+from ..protocols import elasticsearch, loki, otlp, splunk
 from ..protocols.betterstack import BetterStack
 from ..protocols.samsara import Samsara, StatusCell
-from .stores import Store, StoreError, Transaction, store_from_url
+from .stores import Store, StoreError, StoreTooLarge, Transaction, store_from_url
 
 Scope = Dict[str, Any]
 Message = Dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-PROTOCOLS = ("betterstack", "samsara")
+#: Every protocol the server speaks, served together by default (their paths do not clash).
+PROTOCOLS = ("betterstack", "samsara", "otlp", "elasticsearch", "loki", "splunk")
+#: Each protocol's default limits (the real services' sizes; see each module).
+DEFAULT_PROTOCOL_LIMITS: Dict[str, Limits] = {
+    "betterstack": DEFAULT_LIMITS,
+    "samsara": DEFAULT_LIMITS,
+    "otlp": otlp.DEFAULT_LIMITS,
+    "elasticsearch": elasticsearch.DEFAULT_LIMITS,
+    "loki": loki.DEFAULT_LIMITS,
+    "splunk": splunk.DEFAULT_LIMITS,
+}
+#: Routing precedence: ``GET``/``HEAD /`` is Elasticsearch's, ``POST /`` Better Stack's,
+#: so Elasticsearch is asked first.
+_PRECEDENCE = ("elasticsearch",)
 
 log = logging.getLogger("fastingest.server")
 
-#: Request headers naming a request across retries (first one present wins).
-REQUEST_ID_HEADERS = (b"idempotency-key", b"x-request-id")
+#: Request headers naming a request across retries (first one present wins). Only
+#: Idempotency-Key: X-Request-Id names a request for tracing, and proxies set it.
+REQUEST_ID_HEADERS = (b"idempotency-key",)
+#: Request headers that change what a body means: part of the request digest.
+DIGESTED_HEADERS = (b"content-type", b"content-encoding")
 #: Default seconds without a body chunk before 408.
 READ_TIMEOUT = 30.0
 #: Default in-flight budget: request bodies one process reads, decodes and commits at
@@ -112,7 +133,8 @@ class IngestApp:
         client = scope.get("client")
         exchange = self.service.start(
             scope["method"], route_path(scope), scope["headers"],
-            client=client[0] if client else None, received_ns=received_ns)
+            client=client[0] if client else None, received_ns=received_ns,
+            query=scope.get("query_string", b"").decode("latin-1"))
         response = exchange.response
         if response is None:
             if exchange.stores_events and self.inflight >= self.max_inflight:
@@ -129,11 +151,10 @@ class IngestApp:
         if exchange.error is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s -> %d: %s", scope["method"], scope["path"], response.status,
                       exchange.error)
-        await send({
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [*response.headers, (b"content-length", b"%d" % len(response.body))],
-        })
+        headers = list(response.headers)
+        if response.status != 204 and response.status != 304:   # (RFC 9110: no length there)
+            headers.append((b"content-length", b"%d" % len(response.body)))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
     async def _exchange(self, exchange: Exchange, receive: Receive,
@@ -144,7 +165,9 @@ class IngestApp:
         next is decoded, and the loop is yielded to between batches: a body inflating
         to millions of events neither piles them up nor keeps other requests waiting.
         """
-        tx = _Pending(self.store, request_id(headers))
+        key = request_id(headers)
+        digest = request_digest(headers) if key is not None else None
+        tx = _Pending(self.store, key)
         committed = False
         loop = asyncio.get_running_loop()
         body_deadline = None if self.body_timeout is None else loop.time() + self.body_timeout
@@ -164,6 +187,8 @@ class IngestApp:
                 chunk = message.get("body", b"")
                 del message
                 if chunk:
+                    if digest is not None:
+                        digest.update(chunk)
                     await tx.add_batches(exchange.feed_batches(chunk))
                     del chunk   # not kept while the next one is awaited
                     if exchange.response is not None:
@@ -171,9 +196,13 @@ class IngestApp:
             await tx.add_batches(exchange.end_batches())
             if exchange.response is not None:
                 return exchange.response
-            await tx.commit()
+            await tx.commit(None if digest is None else digest.digest())
             committed = True
             return exchange.committed()
+        except StoreTooLarge as exc:
+            response = exchange.too_large(str(exc))
+            log.warning("store refused a request, answering %d: %s", response.status, exc)
+            return response
         except StoreError as exc:
             response = exchange.failed()
             log.error("store failure, answering %d: %s", response.status, exc)
@@ -228,8 +257,11 @@ class _Pending:
             if close is not None:   # stopped early (a store error): release the decoder
                 close()
 
-    async def commit(self) -> None:
+    async def commit(self, digest: Optional[bytes] = None) -> None:
+        """Commit; ``digest``: of the body as sent (see ``request_digest``)."""
         if self.tx is not None:
+            if digest is not None:
+                self.tx.set_request_digest(digest)
             await self.tx.commit()
 
     async def abort(self) -> None:
@@ -249,7 +281,7 @@ else:   # pragma: no cover
 
 
 def request_id(headers: Iterable[Tuple[bytes, bytes]]) -> Optional[str]:
-    """The client's name for this request: ``Idempotency-Key``, else ``X-Request-Id``."""
+    """The client's name for this request across retries: its ``Idempotency-Key``."""
     found: Dict[bytes, str] = {}
     for name, value in headers:
         name = name.lower()
@@ -261,6 +293,18 @@ def request_id(headers: Iterable[Tuple[bytes, bytes]]) -> Optional[str]:
         if name in found:
             return found[name]
     return None
+
+
+def request_digest(headers: Iterable[Tuple[bytes, bytes]]) -> "hashlib.blake2b":
+    """A digest to feed the body to, started with the headers that say what it means."""
+    digest = hashlib.blake2b(digest_size=16)
+    found: Dict[bytes, bytes] = {}
+    for name, value in headers:   # the first value wins, as for the protocols
+        found.setdefault(name.lower(), value)
+    for name in DIGESTED_HEADERS:
+        value = found.get(name, b"").strip()
+        digest.update(b"%d:%b\n" % (len(value), value))
+    return digest
 
 
 def route_path(scope: Scope) -> str:
@@ -276,7 +320,7 @@ def create_app(
     *,
     tokens: Mapping[str, str],
     store: Union[Store, str],
-    limits: Limits = DEFAULT_LIMITS,
+    limits: Union[Limits, Mapping[str, Limits], None] = None,
     protocols: Sequence[Union[str, Protocol]] = PROTOCOLS,
     admin_networks: Iterable[str] = LOOPBACK_NETWORKS,
     samsara_source: str = "samsara",
@@ -288,11 +332,16 @@ def create_app(
 ) -> IngestApp:
     """The ingestion server as an ASGI app.
 
-    * ``tokens``: source token → source name (Better Stack's ``Authorization: Bearer``).
+    * ``tokens``: token → source name, for every protocol and credential form
+      (``Bearer``, ``Basic`` with the token as password, ``ApiKey``, ``Splunk``).
     * ``store``: a :class:`~fastingest.server.stores.Store` or its URL (``sqlite:PATH``).
-    * ``limits``: body, compressed body and event size limits (413 beyond them).
-    * ``protocols``: ``"betterstack"`` (``POST /``) and/or ``"samsara"``
-      (``/v1/events``, ``/v1/api-status``), or ready :class:`Protocol` objects.
+    * ``limits``: body, compressed body and event size limits (413 beyond them): one
+      :class:`Limits` for every protocol, or a mapping protocol name → Limits; the
+      protocols left out get their own defaults (:data:`DEFAULT_PROTOCOL_LIMITS`).
+    * ``protocols``: names from :data:`PROTOCOLS` — ``"betterstack"`` (``POST /``),
+      ``"samsara"`` (``/v1/events``, ``/v1/api-status``), ``"otlp"`` (``/v1/logs``),
+      ``"elasticsearch"`` (``/_bulk``, ``GET /``), ``"loki"`` (``/loki/api/v1/push``),
+      ``"splunk"`` (``/services/collector/...``) — or ready :class:`Protocol` objects.
     * ``admin_networks``: client networks allowed to ``PUT /v1/api-status``.
     * ``samsara_source``: the source Samsara events are stored under; with
       ``samsara_auth`` they need a Bearer token instead, stored under its source.
@@ -313,20 +362,40 @@ def create_app(
             f"--samsara-source, or require tokens there with --samsara-auth")
     if isinstance(store, str):
         store = store_from_url(store)
-    built = []
+    built: List[Protocol] = []
     for protocol in protocols:
         if isinstance(protocol, Protocol):
             built.append(protocol)
-        elif protocol == "betterstack":
-            built.append(BetterStack(tokens, limits))
+            continue
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}: use {', '.join(PROTOCOLS)}")
+        own = protocol_limits(limits, protocol)
+        if protocol == "betterstack":
+            built.append(BetterStack(tokens, own))
         elif protocol == "samsara":
             built.append(Samsara(source=samsara_source, tokens=tokens if samsara_auth else None,
-                                 limits=limits, admin_networks=admin_networks, status=status))
+                                 limits=own, admin_networks=admin_networks, status=status))
+        elif protocol == "otlp":
+            built.append(otlp.Otlp(tokens, own))
+        elif protocol == "elasticsearch":
+            built.append(elasticsearch.Elasticsearch(tokens, own))
+        elif protocol == "loki":
+            built.append(loki.Loki(tokens, own))
         else:
-            raise ValueError(f"unknown protocol {protocol!r}: use {' or '.join(PROTOCOLS)}")
+            built.append(splunk.Splunk(tokens, own))
+    built.sort(key=lambda p: p.name not in _PRECEDENCE)   # stable: otherwise as given
     return IngestApp(Service(built), store, read_timeout=read_timeout, body_timeout=body_timeout,
                      max_inflight=max_inflight)
 
 
-__all__ = ["IngestApp", "MAX_INFLIGHT", "PROTOCOLS", "READ_TIMEOUT", "create_app", "request_id",
-           "route_path"]
+def protocol_limits(limits: Union[Limits, Mapping[str, Limits], None], name: str) -> Limits:
+    """The limits protocol ``name`` gets from ``create_app``'s ``limits`` argument."""
+    if isinstance(limits, Limits):
+        return limits
+    if limits is not None and name in limits:
+        return limits[name]
+    return DEFAULT_PROTOCOL_LIMITS[name]
+
+
+__all__ = ["DEFAULT_PROTOCOL_LIMITS", "IngestApp", "MAX_INFLIGHT", "PROTOCOLS", "READ_TIMEOUT",
+           "create_app", "protocol_limits", "request_digest", "request_id", "route_path"]

@@ -1,9 +1,10 @@
-"""``fastingest serve``: both ingestion APIs on uvicorn, events into SQLite or NATS.
+"""``fastingest serve``: the ingestion APIs on uvicorn, events into SQLite or NATS.
 
     fastingest serve                                  # 127.0.0.1:9000, sqlite:fastingest.db
     fastingest serve --token app=s3cret --token web=0ther --store sqlite:/var/lib/events.db
     FASTINGEST_TOKENS="app=s3cret,web=0ther" fastingest serve --host 0.0.0.0
     fastingest serve --workers 4 --store 'nats://127.0.0.1:4222?stream=FASTINGEST'
+    fastingest serve --protocol otlp,loki --max-body otlp=128MiB
 
 Without any token a random one is created for the source ``default`` and printed with a
 ready curl line. SIGTERM/SIGINT shut down gracefully: no new connections, requests in
@@ -26,14 +27,16 @@ import socket
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import Limits
 from ..protocols import LOOPBACK_NETWORKS, parse_networks
 from . import sockets
-from .asgi import MAX_INFLIGHT, PROTOCOLS, READ_TIMEOUT, create_app
+from .asgi import DEFAULT_PROTOCOL_LIMITS, MAX_INFLIGHT, PROTOCOLS, READ_TIMEOUT, create_app
 from .connections import (HEADER_TIMEOUT, MAX_CONNECTIONS, Guard, guarded_protocol,
                           raise_open_file_limit)
 from .headcaps import DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, capped_protocol
 from .proxy import DEFAULT_TRUSTED, ProxyHeaders, parse_trusted
+from .stores import STORE_ENV, redact_url
+from .workers import HEARTBEAT_TIMEOUT
 
 TOKENS_ENV = "FASTINGEST_TOKENS"
 DEFAULT_PORT = 9000   # the port of the Samsara examples
@@ -64,6 +67,64 @@ def parse_tokens(pairs: Iterable[str]) -> Dict[str, str]:
             raise ValueError(f"token for {source!r} is already the token of {tokens[token]!r}")
         tokens[token] = source
     return tokens
+
+
+#: ``--protocol`` shorthands.
+PROTOCOL_GROUPS = {"all": PROTOCOLS, "both": ("betterstack", "samsara")}
+#: Protocols whose requests carry a token (all but Samsara, which is open by default).
+TOKEN_PROTOCOLS = ("betterstack", "otlp", "elasticsearch", "loki", "splunk")
+_LIMIT_FLAGS = ("max_body", "max_compressed", "max_event")
+
+
+def parse_protocols(values: Iterable[str]) -> Tuple[str, ...]:
+    """``--protocol`` values (each a name, ``all``, ``both``, or a comma list) → names, in
+    order, without repeats; ValueError for an unknown one."""
+    names: List[str] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            group = PROTOCOL_GROUPS.get(part, (part,))
+            for name in group:
+                if name not in PROTOCOLS:
+                    raise ValueError(f"unknown protocol {part!r}: use "
+                                     f"{', '.join(PROTOCOLS)}, all or both")
+                if name not in names:
+                    names.append(name)
+    if not names:
+        raise ValueError("--protocol names no protocol")
+    return tuple(names)
+
+
+def _size_setting(text: str) -> Tuple[Optional[str], int]:
+    """``SIZE`` or ``PROTOCOL=SIZE`` (one protocol's limit)."""
+    name, sep, size = text.partition("=")
+    if not sep:
+        return None, parse_size(text)
+    name = name.strip().lower()
+    if name not in PROTOCOLS:
+        raise argparse.ArgumentTypeError(f"unknown protocol {name!r} in {text!r}")
+    return name, parse_size(size)
+
+
+def build_limits(args: argparse.Namespace, protocols: Iterable[str]) -> Dict[str, Limits]:
+    """Each served protocol's Limits: its defaults, then ``--max-*`` settings without a
+    protocol (all protocols), then those naming it."""
+    out: Dict[str, Limits] = {}
+    for name in protocols:
+        values = {flag: getattr(DEFAULT_PROTOCOL_LIMITS[name], flag) for flag in _LIMIT_FLAGS}
+        for flag in _LIMIT_FLAGS:
+            for target, size in getattr(args, flag, None) or ():
+                if target is None:
+                    values[flag] = size
+            for target, size in getattr(args, flag, None) or ():
+                if target == name:
+                    values[flag] = size
+        out[name] = Limits(max_body=values["max_body"], max_compressed=values["max_compressed"],
+                           max_event=values["max_event"],
+                           max_depth=DEFAULT_PROTOCOL_LIMITS[name].max_depth)
+    return out
 
 
 def _seconds(text: str) -> float:
@@ -107,20 +168,27 @@ def _network(text: str) -> str:
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add the ``serve`` subcommand to the ``fastingest`` command."""
     p = subparsers.add_parser(
-        "serve", help="run the ingestion server (Better Stack and Samsara APIs)",
+        "serve", help="run the ingestion server (Better Stack, Samsara, OTLP/HTTP logs, "
+                      "Elasticsearch _bulk, Loki push and Splunk HEC)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
-    p.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both",
-                   help="which API to serve (default both: their paths do not clash)")
-    p.add_argument("--store", default=DEFAULT_STORE,
-                   help=f"where events go (default {DEFAULT_STORE}; "
+    p.add_argument("--protocol", action="append", metavar="NAME[,NAME...]",
+                   help=f"which APIs to serve, repeatable or comma-separated: "
+                        f"{', '.join(PROTOCOLS)}; 'all' (the default: their paths do not "
+                        f"clash) or 'both' (betterstack,samsara)")
+    p.add_argument("--store", default=os.environ.get(STORE_ENV) or DEFAULT_STORE,
+                   help=f"where events go (default ${STORE_ENV}, else {DEFAULT_STORE}; "
                         "sqlite:PATH?synchronous=normal trades power-loss safety for speed; "
                         "nats://HOST:PORT[?stream=NAME&replicas=N&max_age=7d...] for "
                         "NATS JetStream)")
     p.add_argument("--workers", type=_workers, default=1, metavar="N",
                    help="worker processes sharing the port (default 1; each has its own "
                         "store connection)")
+    p.add_argument("--worker-timeout", type=_seconds, default=HEARTBEAT_TIMEOUT,
+                   metavar="SECONDS",
+                   help="with --workers: replace a worker whose event loop sent no heartbeat "
+                        f"for this long (default {HEARTBEAT_TIMEOUT:g})")
     p.add_argument("--token", action="append", default=[], metavar="SOURCE=TOKEN",
                    help=f"accept this Bearer token for SOURCE (repeatable; also ${TOKENS_ENV}="
                         "'src1=tok1,src2=tok2')")
@@ -142,12 +210,17 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                    help="source name of Samsara events (default samsara)")
     p.add_argument("--samsara-auth", action="store_true",
                    help="require a Bearer token on /v1/events too (stored under its source)")
-    p.add_argument("--max-body", type=parse_size, default=DEFAULT_LIMITS.max_body,
-                   metavar="SIZE", help="decompressed body limit (default 20MiB)")
-    p.add_argument("--max-compressed", type=parse_size, default=DEFAULT_LIMITS.max_compressed,
-                   metavar="SIZE", help="compressed body limit (default 10MiB)")
-    p.add_argument("--max-event", type=parse_size, default=DEFAULT_LIMITS.max_event,
-                   metavar="SIZE", help="one event's limit (default 1MiB)")
+    p.add_argument("--max-body", type=_size_setting, action="append", metavar="[PROTOCOL=]SIZE",
+                   help="decompressed body limit, for every protocol or one (repeatable; "
+                        "defaults: betterstack/samsara 20MiB, otlp 64MiB, elasticsearch "
+                        "100MiB, loki 100MiB, splunk 800MiB)")
+    p.add_argument("--max-compressed", type=_size_setting, action="append",
+                   metavar="[PROTOCOL=]SIZE",
+                   help="compressed body limit (defaults: betterstack/samsara 10MiB, otlp "
+                        "64MiB, elasticsearch 100MiB, loki 100MiB, splunk 800MiB)")
+    p.add_argument("--max-event", type=_size_setting, action="append", metavar="[PROTOCOL=]SIZE",
+                   help="one event's limit (defaults: betterstack/samsara 1MiB, otlp, "
+                        "elasticsearch and splunk 10MiB, loki 256KiB: its line limit)")
     p.add_argument("--max-header-size", type=parse_size, default=DEFAULT_MAX_HEAD,
                    metavar="SIZE", help="request line + header fields, per request: 431 "
                                         "beyond it (default 32KiB)")
@@ -182,7 +255,7 @@ def _tokens(args: argparse.Namespace) -> Tuple[Dict[str, str], Optional[str]]:
     pairs += args.token
     tokens = parse_tokens(pairs)
     created = None
-    if not tokens and args.protocol in ("betterstack", "both"):
+    if not tokens and any(p in TOKEN_PROTOCOLS for p in args.protocols):
         created = secrets.token_urlsafe(18)
         tokens[created] = "default"
     return tokens, created
@@ -220,10 +293,10 @@ def run(args: argparse.Namespace) -> int:
     # so that every worker answers GET /v1/api-status alike.
     status = multiprocessing.RawValue(ctypes.c_bool, True) if workers > 1 else None
     try:
+        protocols = parse_protocols(getattr(args, "protocol", None) or ["all"])
+        args.protocols = protocols
         tokens, created = _tokens(args)
-        limits = Limits(max_body=args.max_body, max_compressed=args.max_compressed,
-                        max_event=args.max_event)
-        protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
+        limits = build_limits(args, protocols)
 
         def make_app() -> Any:
             return create_app(
@@ -281,7 +354,8 @@ def run(args: argparse.Namespace) -> int:
 
     def ready() -> None:
         each = f", {workers} workers" if workers > 1 else ""
-        print(f"fastingest serve: {' + '.join(protocols)} on {url}, store {args.store}{each}",
+        print(f"fastingest serve: {' + '.join(protocols)} on {url}, "
+              f"store {redact_url(args.store)}{each}",
               flush=True)
         if created is not None:
             print(f"No --token given: created source 'default' with token {created}\n"
@@ -291,7 +365,7 @@ def run(args: argparse.Namespace) -> int:
 
     if workers > 1:
         return _run_workers(workers, make_app, config_for, config, ready, server_class,
-                            sock, reserved)
+                            sock, reserved, getattr(args, "worker_timeout", HEARTBEAT_TIMEOUT))
     server = server_class(config, ready)
     # On SIGTERM/SIGINT uvicorn shuts down gracefully, then re-raises the signal, so the
     # process ends "killed by SIGTERM" as supervisors expect.
@@ -311,7 +385,8 @@ def _log_config(level: str) -> Dict[str, Any]:
 
 def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable[[Any], Any],
                  config: Any, ready: Callable[[], None], server_class: Any,
-                 sock: socket.socket, reserved: bool) -> int:
+                 sock: socket.socket, reserved: bool,
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> int:
     """Fork ``workers`` uvicorn servers on ``sock``'s port, supervise them. Each worker
     listens on its own SO_REUSEPORT socket (balanced by the kernel) when ``reserved``
     (``sock`` only holds the port); else they all share ``sock``."""
@@ -325,7 +400,8 @@ def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable
         return 0 if server.started else 1
 
     try:
-        return Supervisor(workers, worker, on_ready=ready).run()
+        return Supervisor(workers, worker, on_ready=ready,
+                          heartbeat_timeout=heartbeat_timeout).run()
     except RuntimeError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2
@@ -333,4 +409,4 @@ def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable
         sock.close()
 
 
-__all__ = ["register", "run", "parse_size", "parse_tokens"]
+__all__ = ["build_limits", "parse_protocols", "parse_size", "parse_tokens", "register", "run"]

@@ -213,7 +213,8 @@ def test_betterstack_400_corrupt_compressed(srv, encoding):
 
 
 def test_betterstack_405_and_404(srv):
-    r = srv.client.get("/", headers=AUTH)
+    # (GET and HEAD / are Elasticsearch's cluster root: tests/test_server_shippers.py)
+    r = srv.client.put("/", headers=AUTH)
     assert (r.status_code, r.text, r.headers["allow"]) == (405, "Method not allowed.", "POST")
     r = srv.client.get("/somewhere")
     assert (r.status_code, r.text) == (404, '{"status":"ERROR","message":"Not found"}')
@@ -824,7 +825,7 @@ def test_cli_parsers(monkeypatch):
           "--max-body", "1MiB", "--store", "sqlite::memory:", "--port", "0"])
     assert seen["tokens"] == {"e1": "env", "e2": "env2", "c1": "cli"}
     assert seen["protocols"] == ("samsara",) and seen["admin_networks"] == ["10.0.0.0/8"]
-    assert seen["limits"] == Limits(max_body=MiB)
+    assert seen["limits"] == {"samsara": Limits(max_body=MiB)}
 
 
 def test_serve_prints_a_token_and_shuts_down_gracefully_on_sigterm(tmp_path):

@@ -462,3 +462,8 @@ HARNESSES: Dict[str, Callable[[bytes], None]] = {
     "exchange": check_exchange,
     "stored_row": check_stored_row,
 }
+
+# The shipper-protocol readers (OTLP, Loki, Elasticsearch _bulk, Splunk HEC).
+from shipper_harnesses import SHIPPER_HARNESSES  # noqa: E402
+
+HARNESSES.update(SHIPPER_HARNESSES)

@@ -58,7 +58,7 @@ set +e
     echo "== codec tests under ASan + UBSan"
     if [ -n "${SANITIZE_QUICK:-}" ]; then
         candidates="tests/unit/test_adversarial.py tests/unit/test_memory.py tests/fuzz/test_fuzz.py
-                    tests/unit/test_differential.py"
+                    tests/unit/test_differential.py tests/unit/test_otlp.py tests/unit/test_loki.py"
     else
         # every codec test: the unit folder (both twins, fast) and the fuzz corpus
         candidates="tests/unit tests/fuzz/test_fuzz.py"
