@@ -9,16 +9,17 @@ whatever the body holds; ``feed``/``end`` gather them (see
 
 A subclass provides ``_read(chunk)`` and ``_finish()`` (iterators of
 :class:`~fastingest.protocols.Events`; an IngestError they raise becomes the protocol's
-error answer through ``_error_response``), ``_success()`` and its ``UNAVAILABLE``.
+error answer through ``_error_response``), ``_success()`` and its ``UNAVAILABLE``; the
+state checks, the 503 and the 413 are :class:`~fastingest.protocols.StoringExchange`'s.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from ..errors import IngestError, PayloadTooLarge
+from ..errors import IngestError
 from ..shipping import RecordBatches
 from ..wholebody import WholeBody
-from . import Answer, Events, Exchange, Response, _gather
+from . import Answer, Events, Response, StoringExchange
 
 
 def answer_with(response: Response, exc: IngestError) -> Answer:
@@ -28,23 +29,8 @@ def answer_with(response: Response, exc: IngestError) -> Answer:
     return answer
 
 
-class BatchedExchange(Exchange):
+class BatchedExchange(StoringExchange):
     """See the module docstring."""
-
-    UNAVAILABLE: Response
-    stores_events = True
-
-    def __init__(self, source: str, received_ns: int) -> None:
-        self.source = source
-        self.received_ns = received_ns
-        self._ended = False
-
-    def feed(self, data: bytes) -> Optional[Events]:
-        return _gather(self.feed_batches(data))
-
-    def end(self) -> Optional[Events]:
-        events = _gather(self.end_batches())
-        return events if self.response is None else None
 
     def feed_batches(self, data: bytes) -> Iterator[Events]:
         self._check_receiving()
@@ -68,27 +54,8 @@ class BatchedExchange(Exchange):
             self._fail(exc)
 
     def committed(self) -> Response:
-        if not self._ended or self.response is not None:
-            raise RuntimeError("only a body that ended without an error can be committed")
+        self._check_done()
         return self._success()
-
-    def failed(self) -> Response:
-        self.response = self.UNAVAILABLE
-        return self.UNAVAILABLE
-
-    def too_large(self, detail: str) -> Response:
-        self._fail(PayloadTooLarge(detail=detail))
-        assert self.response is not None
-        return self.response
-
-    def _fail(self, exc: IngestError) -> None:
-        self.error = exc
-        self.response = self._error_response(exc)
-
-    def _check_receiving(self) -> None:
-        super()._check_receiving()
-        if self._ended:
-            raise RuntimeError("the body already ended")
 
     def _read(self, data: bytes) -> Iterator[Events]:
         raise NotImplementedError
@@ -97,9 +64,6 @@ class BatchedExchange(Exchange):
         raise NotImplementedError
 
     def _success(self) -> Response:
-        raise NotImplementedError
-
-    def _error_response(self, exc: IngestError) -> Response:
         raise NotImplementedError
 
 

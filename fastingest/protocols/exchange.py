@@ -138,24 +138,19 @@ class Exchange:
             raise RuntimeError("only a body that ended without an error can be committed")
 
 
-class DecodingExchange(Exchange):
-    """An exchange whose body streams through the codec: ``feed``/``end`` and the
-    state checks the protocols share. A subclass says what a batch becomes
-    (:meth:`_batch`), what a codec error answers (:meth:`_error_response`), what the
-    end of the body decides (:meth:`_at_end`), and its 503 (``UNAVAILABLE``).
-
-    ``feed_batches``/``end_batches`` hand out one batch per piece of decoded body
-    (``StreamDecoder.feed_batches``), so memory stays bounded whatever the chunk
-    inflates to; ``feed``/``end`` gather them into one :class:`Events`.
+class StoringExchange(Exchange):
+    """An exchange whose body's events go to the store, in bounded batches: ``feed`` and
+    ``end`` gather what ``feed_batches`` / ``end_batches`` hand out; a codec error
+    becomes the protocol's answer (:meth:`_error_response`); :meth:`failed` is its 503
+    (``UNAVAILABLE``) and :meth:`too_large` its 413. Subclasses say how the body is read.
     """
 
     UNAVAILABLE: Response
     stores_events = True
 
-    def __init__(self, source: str, decoder: StreamDecoder, received_ns: int) -> None:
+    def __init__(self, source: str, received_ns: int) -> None:
         self.source = source
         self.received_ns = received_ns
-        self._decoder = decoder
 
     def feed(self, data: bytes) -> Optional[Events]:
         return _gather(self.feed_batches(data))
@@ -163,6 +158,35 @@ class DecodingExchange(Exchange):
     def end(self) -> Optional[Events]:
         events = _gather(self.end_batches())
         return events if self.response is None else None
+
+    def failed(self) -> Response:
+        self.response = self.UNAVAILABLE
+        return self.UNAVAILABLE
+
+    def too_large(self, detail: str) -> Response:
+        self._fail(PayloadTooLarge(detail=detail))
+        assert self.response is not None
+        return self.response
+
+    def _error_response(self, exc: IngestError) -> Response:
+        raise NotImplementedError
+
+    def _fail(self, exc: IngestError) -> None:
+        self.error = exc
+        self.response = self._error_response(exc)
+
+
+class DecodingExchange(StoringExchange):
+    """A body streamed through the codec (:class:`~fastingest.stream.StreamDecoder`):
+    one batch per piece of decoded body, so memory stays bounded whatever a chunk
+    inflates to. A subclass says what a batch becomes (:meth:`_batch`), what a codec
+    error answers (:meth:`_error_response`), what the end of the body decides
+    (:meth:`_at_end`), and its 503 (``UNAVAILABLE``).
+    """
+
+    def __init__(self, source: str, decoder: StreamDecoder, received_ns: int) -> None:
+        super().__init__(source, received_ns)
+        self._decoder = decoder
 
     def feed_batches(self, data: bytes) -> Iterator[Events]:
         self._check_receiving()
@@ -189,28 +213,12 @@ class DecodingExchange(Exchange):
         if ending:
             self._at_end()
 
-    def failed(self) -> Response:
-        self.response = self.UNAVAILABLE
-        return self.UNAVAILABLE
-
-    def too_large(self, detail: str) -> Response:
-        self._fail(PayloadTooLarge(detail=detail))
-        assert self.response is not None
-        return self.response
-
     def _batch(self, batch: Batch) -> Optional[Events]:
-        raise NotImplementedError
-
-    def _error_response(self, exc: IngestError) -> Response:
         raise NotImplementedError
 
     def _at_end(self) -> None:
         """The whole body decoded without a codec error: set ``response`` if the
         protocol still refuses it."""
-
-    def _fail(self, exc: IngestError) -> None:
-        self.error = exc
-        self.response = self._error_response(exc)
 
 
 def _gather(batches: Iterator[Events]) -> Optional[Events]:
@@ -236,4 +244,4 @@ class Answer(Exchange):
 
 
 __all__ = ["Answer", "DecodingExchange", "ENDED", "Events", "Exchange", "ExchangeState",
-           "RECEIVING", "RESPONDED"]
+           "RECEIVING", "RESPONDED", "StoringExchange"]

@@ -106,3 +106,36 @@ def test_status_exchange_is_responded_at_its_end():
     exchange.feed(b'{"status": "offline"}')
     assert exchange.end() is None and exchange.state is RESPONDED
     assert exchange.response.status == 200
+
+
+# -- the shipper protocols' exchanges (StoringExchange, as BatchedExchange) -----------------
+
+def shipper_start(path="/_bulk"):
+    from helpers import TOKEN, service
+    head = [(b"authorization", f"Bearer {TOKEN}".encode()), (b"content-type", b"application/x-ndjson")]
+    return service().start("POST", path, head, client="127.0.0.1")
+
+
+def test_batched_exchange_walks_the_same_lifecycle():
+    exchange = shipper_start()
+    assert exchange.state is RECEIVING and exchange.stores_events
+    list(exchange.feed_batches(b'{"index":{"_index":"logs"}}\n{"m":1}\n'))
+    assert exchange.state is RECEIVING
+    # a line's verdict may change until the next one: the last action comes at the end
+    assert [b.events for b in exchange.end_batches()] == [[{"m": 1}]]
+    assert exchange.state is ENDED
+    assert exchange.committed().status == 200 and exchange.state is ENDED
+    with pytest.raises(RuntimeError, match="already ended"):
+        exchange.feed(b"{}\n")
+
+
+def test_batched_exchange_store_answers():
+    full = shipper_start()
+    full.feed(b'{"index":{"_index":"logs"}}\n{"m":1}\n')
+    assert full.too_large("over the stream's limit").status == 413 and full.state is RESPONDED
+    assert full.error.detail == "over the stream's limit"
+    down = shipper_start()
+    down.end()
+    assert down.failed().status == 429 and down.state is RESPONDED   # Elasticsearch's "retry"
+    with pytest.raises(RuntimeError, match="can be committed"):
+        down.committed()
