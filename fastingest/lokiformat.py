@@ -226,7 +226,8 @@ class LokiJson(BatchReader):
                 if not shown:
                     shown.append(render_labels(labels))
                 raise line_too_long(shown[0], size if line is None else encoded, self._max_line)
-        assert line is not None
+        if line is None:   # a JSON null (an unread line is over the limit, refused above)
+            raise bad_request("entry line: expected a string")
         return line
 
     def _value(self, a: int, b: int, labels: Dict[str, str], shown: List[str]) -> Record:

@@ -150,3 +150,12 @@ def test_hec_raw_line_of_max_event_bytes_before_crlf_is_accepted_in_any_chunking
     HARNESSES["hec"](b'\xdd\xf5\x82hree0on\xdb\r\nl\x97\x9a\xf5ne0on\xdb\r\n\x91\xf5\x9al\x97'
                      b'\x8bo\xdde\xf5n\x91\x8b\xdd\xf5\x82he0o\xff\xff\x00\x00\r\nlon\xdb\r\n'
                      b'l\x97\x9a\xf5ree')
+
+
+def test_loki_json_entry_with_a_null_line_is_a_400():
+    """shipper_json (smoke run, 2026-12-06): a Loki v0 entry whose "line" is null let an
+    AssertionError escape the reader; it is a 400 "entry line: expected a string" now."""
+    HARNESSES["shipper_json"](
+        b'\x02\x00{"streams": [{"stream": {"app": "x", "n": 5}, "values": [["1", "l", {"k": "v"}],'
+        b' null]}, {"labels": "{a=\\"b\\"}", "entries": [{"ts": "2026-12-06T08:02:58Z",'
+        b' "line":null}]}]}')

@@ -112,6 +112,10 @@ def test_head_answers():
     (v1({"stream": {"a": {"b": 1}}, "values": []}), 400, None),
     (v1({"labels": "{a=b}", "entries": []}), 400, None),
     (b'{"streams":[', 400, None),
+    # a null line (fuzz smoke, 2026-12-06: an AssertionError escaped for "line": null)
+    (v1({"labels": '{a="b"}', "entries": [{"ts": "2026-12-06T08:02:58Z", "line": None}]}),
+     400, None),
+    (v1({"stream": {"a": "b"}, "values": [["1", None]]}), 400, None),
 ])
 def test_json_errors(impl, body, status, text):
     out = run(service(), "POST", V1, JS, body)
