@@ -40,7 +40,8 @@ import orjson
 
 from . import _kernels
 from .compression import open_decoder
-from .errors import UNEXPECTED_END, IngestError, ParseError, PayloadTooLarge, event_too_large
+from .errors import (EXPECTED_OBJECT, UNEXPECTED_END, IngestError, ParseError, PayloadTooLarge,
+                     event_too_large)
 from .limits import Limits
 from .shipping import number_to_ns
 
@@ -170,7 +171,7 @@ class HecEventReader:
             if i == end:
                 break
             if buf[i] != _LBRACE:
-                fault = HecError(6, self.count + len(spans), detail="expected an object",
+                fault = HecError(6, self.count + len(spans), detail=EXPECTED_OBJECT,
                                  offset=self._base + i)
                 break
             # Only the first max_event bytes of an object are looked at: a fault in them
