@@ -1,16 +1,24 @@
-"""``fastingest serve``: both ingestion APIs on uvicorn, events into SQLite or NATS.
+"""fastingest serve: both ingestion APIs on uvicorn, events into SQLite or NATS.
 
-    fastingest serve                                  # 127.0.0.1:9000, sqlite:fastingest.db
-    fastingest serve --token app=s3cret --token web=0ther --store sqlite:/var/lib/events.db
-    FASTINGEST_TOKENS="app=s3cret,web=0ther" fastingest serve --host 0.0.0.0
-    fastingest serve --workers 4 --store 'nats://127.0.0.1:4222?stream=FASTINGEST'
+  fastingest serve                                  # 127.0.0.1:9000, sqlite:fastingest.db
+  fastingest serve --token app=s3cret --token web=0ther --store sqlite:/var/lib/events.db
+  FASTINGEST_TOKENS="app=s3cret,web=0ther" fastingest serve --host 0.0.0.0
+  fastingest serve --workers 4 --store 'nats://127.0.0.1:4222?stream=FASTINGEST'
+  fastingest serve --ssl-certfile cert.pem --ssl-keyfile key.pem   # HTTPS
 
-Without any token a random one is created for the source ``default`` and printed with a
+Without any token a random one is created for the source "default" and printed with a
 ready curl line. SIGTERM/SIGINT shut down gracefully: no new connections, requests in
-flight finish (up to ``--graceful-timeout``), then the store commits what is pending —
-a request is only acknowledged (202) after its commit, so nothing acknowledged is lost.
-With ``--workers N`` a supervisor process forks N workers sharing the socket (see
-:mod:`fastingest.server.workers`).
+flight finish (up to --graceful-timeout), then the store commits what is pending: a
+request is only acknowledged (202) after its commit, so nothing acknowledged is lost.
+With --workers N a supervisor process forks N workers sharing the port.
+
+Every rejected request is logged (one line on stderr, --log-format text or json);
+--access-log logs the others too. GET /metrics answers Prometheus metrics to
+--admin-network clients.
+
+Exit status: 1 when the server cannot start (address in use, store unreachable), 2 for
+a bad option or configuration (also unreadable TLS files), killed by SIGTERM/SIGINT
+after a graceful stop.
 """
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ import re
 import secrets
 import shlex
 import socket
+import ssl
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -31,8 +40,13 @@ from ..protocols import LOOPBACK_NETWORKS, parse_networks
 from .asgi import MAX_INFLIGHT, PROTOCOLS, READ_TIMEOUT, create_app
 from .connections import (HEADER_TIMEOUT, MAX_CONNECTIONS, Guard, http_protocol,
                           raise_open_file_limit)
+from .logs import LOG_FORMATS, logging_config
+from .metrics import Metrics, sources_of
 
 TOKENS_ENV = "FASTINGEST_TOKENS"
+#: The TLS key's password, when not in --ssl-keyfile-password-file (never on the
+#: command line, where any local user could read it in the process list).
+KEY_PASSWORD_ENV = "FASTINGEST_SSL_KEYFILE_PASSWORD"
 DEFAULT_PORT = 9000   # the port of the Samsara examples
 DEFAULT_STORE = "sqlite:fastingest.db"
 FIRST_EVENT = '{"message":"My first event","nested":{"values":123}}'
@@ -100,6 +114,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument("--ssl-certfile", metavar="PATH",
+                   help="serve HTTPS with this certificate chain (PEM)")
+    p.add_argument("--ssl-keyfile", metavar="PATH",
+                   help="the certificate's private key (PEM; default: in --ssl-certfile)")
+    p.add_argument("--ssl-keyfile-password-file", metavar="PATH",
+                   help=f"file whose first line is the key's password (or ${KEY_PASSWORD_ENV})")
     p.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both",
                    help="which API to serve (default both: their paths do not clash)")
     p.add_argument("--store", default=DEFAULT_STORE,
@@ -114,8 +134,8 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                    help=f"accept this Bearer token for SOURCE (repeatable; also ${TOKENS_ENV}="
                         "'src1=tok1,src2=tok2')")
     p.add_argument("--admin-network", action="append", type=_network, metavar="CIDR",
-                   help="client network allowed to PUT /v1/api-status (repeatable; "
-                        "default loopback only)")
+                   help="client network allowed to PUT /v1/api-status and GET /metrics "
+                        "(repeatable; default loopback only)")
     p.add_argument("--samsara-source", default="samsara",
                    help="source name of Samsara events (default samsara)")
     p.add_argument("--samsara-auth", action="store_true",
@@ -145,7 +165,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                    help="on SIGTERM, how long requests in flight may take (default 30)")
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"))
-    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                   help="log lines as text (default) or one JSON object each")
+    p.add_argument("--access-log", action="store_true",
+                   help="log every request, not only the rejected ones")
     p.set_defaults(run=run)
 
 
@@ -160,12 +183,38 @@ def _tokens(args: argparse.Namespace) -> Tuple[Dict[str, str], Optional[str]]:
     return tokens, created
 
 
-def _url(host: str, port: int) -> str:
+def _url(host: str, port: int, scheme: str = "http") -> str:
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _tls(args: argparse.Namespace) -> Dict[str, Any]:
+    """uvicorn's TLS options, checked now (ValueError saying why they cannot be used)."""
+    certfile = getattr(args, "ssl_certfile", None)
+    keyfile = getattr(args, "ssl_keyfile", None)
+    password_file = getattr(args, "ssl_keyfile_password_file", None)
+    if certfile is None:
+        if keyfile or password_file:
+            raise ValueError("--ssl-keyfile needs --ssl-certfile")
+        return {}
+    password = os.environ.get(KEY_PASSWORD_ENV) or None
+    if password_file is not None:
+        try:
+            with open(password_file, encoding="utf-8") as f:
+                password = f.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(f"--ssl-keyfile-password-file: {exc}") from None
+    try:   # what each worker's uvicorn will do, once here: a clear message, no traceback
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            certfile, keyfile, password)
+    except (OSError, ssl.SSLError) as exc:
+        what = "wrong password or unreadable key" if "bad decrypt" in str(exc) else exc
+        raise ValueError(f"cannot use --ssl-certfile {certfile!r}"
+                         f"{f' with --ssl-keyfile {keyfile!r}' if keyfile else ''}: {what}") from None
+    return {"ssl_certfile": certfile, "ssl_keyfile": keyfile, "ssl_keyfile_password": password}
 
 
 def _server_class() -> Any:
@@ -184,6 +233,15 @@ def _server_class() -> Any:
             if self.started and not self.should_exit:
                 self._on_ready(self.servers[0].sockets[0].getsockname()[1])
 
+        def serve_until_stopped(self, sockets: Optional[List[socket.socket]] = None) -> int:
+            """Run; 0 after a stop, 1 when it could not start (uvicorn exits with its
+            own status 3 when the app's startup fails: one documented status instead)."""
+            try:
+                self.run(sockets=sockets)
+            except SystemExit:
+                return 1
+            return 0 if self.started else 1
+
     return Server
 
 
@@ -196,14 +254,17 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("fastingest serve needs its extra: pip install 'fastingest[server]'\n")
         return 2
     workers = getattr(args, "workers", 1)
-    # With several workers the api-status lives in shared memory made before the fork,
-    # so that every worker answers GET /v1/api-status alike.
+    # With several workers the api-status and the metrics live in shared memory made
+    # before the fork, so that every worker answers GET /v1/api-status and /metrics alike.
     status = multiprocessing.RawValue(ctypes.c_bool, True) if workers > 1 else None
+    log_format = getattr(args, "log_format", "text")
     try:
         tokens, created = _tokens(args)
         limits = Limits(max_body=args.max_body, max_compressed=args.max_compressed,
                         max_event=args.max_event)
         protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
+        tls = _tls(args)
+        metrics = Metrics(protocols, sources_of(tokens, args.samsara_source), workers)
 
         def make_app() -> Any:
             return create_app(
@@ -212,7 +273,8 @@ def run(args: argparse.Namespace) -> int:
                 samsara_source=args.samsara_source, samsara_auth=args.samsara_auth,
                 read_timeout=getattr(args, "read_timeout", READ_TIMEOUT),
                 body_timeout=getattr(args, "body_timeout", None), status=status,
-                max_inflight=getattr(args, "max_inflight", MAX_INFLIGHT))
+                max_inflight=getattr(args, "max_inflight", MAX_INFLIGHT), metrics=metrics,
+                access_log=args.access_log)
 
         app = make_app()   # also checks the options, before any process is started
     except ValueError as exc:
@@ -225,38 +287,41 @@ def run(args: argparse.Namespace) -> int:
 
     def config_for(app: Any) -> "uvicorn.Config":
         # One Guard per process: made here, in each worker after the fork.
-        guard = Guard(header_timeout, max_connections)
+        guard = Guard(header_timeout, max_connections, on_close=metrics.connection_closed)
         return uvicorn.Config(
             app, host=args.host, port=args.port, lifespan="on",
-            log_level=args.log_level, access_log=args.access_log,
+            log_level=args.log_level, log_config=logging_config(log_format, args.log_level),
+            access_log=False,   # fastingest writes its own request lines (logs.py)
             timeout_graceful_shutdown=args.graceful_timeout,
-            loop="auto", http=http_protocol(guard))   # uvloop and httptools when installed
+            loop="auto", http=http_protocol(guard), **tls)   # uvloop, httptools if installed
 
     config = config_for(app)
     logging.getLogger("fastingest").setLevel(args.log_level.upper())
 
     def ready(port: int) -> None:
-        url = _url(args.host, port)
+        url = _url(args.host, port, "https" if tls else "http")
         each = f", {workers} workers" if workers > 1 else ""
         print(f"fastingest serve: {' + '.join(protocols)} on {url}, store {args.store}{each}",
               flush=True)
         if created is not None:
+            cacert = f"--cacert {shlex.quote(tls['ssl_certfile'])} " if tls else ""
             print(f"No --token given: created source 'default' with token {created}\n"
                   f"(it changes at every start; pass --token SOURCE=TOKEN to keep one). Try:\n"
-                  f"  curl -X POST {url}/ -H 'Authorization: Bearer {created}' "
+                  f"  curl -i {cacert}-X POST {url}/ -H 'Authorization: Bearer {created}' "
                   f"-H 'Content-Type: application/json' -d {shlex.quote(FIRST_EVENT)}", flush=True)
 
     if workers > 1:
-        return _run_workers(workers, make_app, config_for, config, ready, server_class)
+        return _run_workers(workers, make_app, config_for, config, ready, server_class, metrics)
     server = server_class(config, ready)
     # On SIGTERM/SIGINT uvicorn shuts down gracefully, then re-raises the signal, so the
     # process ends "killed by SIGTERM" as supervisors expect.
-    server.run()
-    return 0 if server.started else 1
+    status_code: int = server.serve_until_stopped()
+    return status_code
 
 
 def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable[[Any], Any],
-                 config: Any, ready: Callable[[int], None], server_class: Any) -> int:
+                 config: Any, ready: Callable[[int], None], server_class: Any,
+                 metrics: Metrics) -> int:
     """Reserve the port, fork ``workers`` uvicorn servers on it, supervise them."""
     from .workers import Supervisor, listen_on, reserve_port
     try:
@@ -273,14 +338,16 @@ def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable
     port = sock.getsockname()[1]
 
     def worker(listening: Callable[[], None]) -> int:
-        # In the forked child: its own socket, app, store and event loop.
+        # In the forked child: its own socket, app, store, event loop and metrics row.
+        metrics.bind(supervisor.slot)
         own = listen_on(sock, config.backlog) if reserved is not None else sock
         server = server_class(config_for(make_app()), lambda _port: listening())
-        server.run(sockets=[own])
-        return 0 if server.started else 1
+        status: int = server.serve_until_stopped(sockets=[own])
+        return status
 
     try:
-        return Supervisor(workers, worker, on_ready=lambda: ready(port)).run()
+        supervisor = Supervisor(workers, worker, on_ready=lambda: ready(port))
+        return supervisor.run()
     except RuntimeError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2
