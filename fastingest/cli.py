@@ -142,7 +142,8 @@ def guess_from_name(path: str) -> Tuple[Optional[str], Optional[str]]:
     return ctype, encoding
 
 
-def _decode(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _decode(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.decode_parser
     named_type, named_encoding = (None, None) if args.file == "-" else guess_from_name(args.file)
     content_type = args.content_type or named_type
     if content_type is None:
@@ -205,6 +206,7 @@ def _parser() -> argparse.ArgumentParser:
                    metavar="SIZE", help="compressed body limit (default 10MiB)")
     p.add_argument("--max-event", type=_size, default=DEFAULT_LIMITS.max_event,
                    metavar="SIZE", help="one event's limit (default 1MiB)")
+    p.set_defaults(decode_parser=p)
     register_serve: Optional[Callable[[Any], None]]
     try:
         from .server.cli import register as register_serve
@@ -227,7 +229,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error("the server needs its extra: pip install 'fastingest[server]'")
     if args.command == "demo":
         return _demo()
-    return _decode(args, parser)
+    return _decode(args)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
