@@ -169,11 +169,12 @@ class Serve:
 
     def __enter__(self) -> "Serve":
         try:
-            self.port = int(self.out.wait_for(r"on http://127\.0\.0\.1:(\d+)").group(1))
+            banner = self.out.wait_for(r"on (https?)://127\.0\.0\.1:(\d+)")
         except BaseException:
             self.kill()
             raise
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = int(banner.group(2))
+        self.url = f"{banner.group(1)}://127.0.0.1:{self.port}"
         return self
 
     def __exit__(self, *exc) -> None:

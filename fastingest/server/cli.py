@@ -211,9 +211,12 @@ def _tls(args: argparse.Namespace) -> Dict[str, Any]:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
             certfile, keyfile, password)
     except (OSError, ssl.SSLError) as exc:
-        what = "wrong password or unreadable key" if "bad decrypt" in str(exc) else exc
-        raise ValueError(f"cannot use --ssl-certfile {certfile!r}"
-                         f"{f' with --ssl-keyfile {keyfile!r}' if keyfile else ''}: {what}") from None
+        what = str(exc)
+        if isinstance(exc, ssl.SSLError):   # OpenSSL says little ("PEM lib"): what it can be
+            what = (f"they do not load ({exc.reason or exc}): a wrong password, an encrypted "
+                    f"key without one, or a key that is not the certificate's")
+        with_key = f" with --ssl-keyfile {keyfile!r}" if keyfile else ""
+        raise ValueError(f"cannot use --ssl-certfile {certfile!r}{with_key}: {what}") from None
     return {"ssl_certfile": certfile, "ssl_keyfile": keyfile, "ssl_keyfile_password": password}
 
 
