@@ -164,7 +164,9 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, how long requests in flight may take (default 30)")
     p.add_argument("--log-level", default="info",
-                   choices=("critical", "error", "warning", "info", "debug"))
+                   choices=("critical", "error", "warning", "info", "debug"),
+                   help="least severe log lines written (default info: the request lines; "
+                        "warning silences them)")
     p.add_argument("--log-format", choices=LOG_FORMATS, default="text",
                    help="log lines as text (default) or one JSON object each")
     p.add_argument("--access-log", action="store_true",
