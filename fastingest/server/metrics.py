@@ -74,6 +74,16 @@ class Metrics:
         self._map = mmap.mmap(-1, layout.size * 8 * workers)
         self._all = memoryview(self._map).cast("d")
         self._bounds = list(DURATION_BUCKETS)
+        # per protocol, the offsets request() writes at (status offset folded in)
+        n_s = len(layout.sources)
+        self._offsets: Dict[Optional[str], Tuple[int, int, int, int]] = {
+            name: (layout.requests + p * len(_STATUSES) - 100, layout.events + p * n_s,
+                   layout.bytes + p * len(STAGES), layout.duration + p * _HISTOGRAM)
+            for name, p in layout.protocol_index.items()}
+        self._no_protocol = self._offsets[NO_PROTOCOL]
+        self._source_index: Dict[Optional[str], int] = {}
+        self._source_index.update(layout.source_index)
+        self._other_source = layout.source_index[OTHER_SOURCE]
         self.bind(0)
 
     def bind(self, slot: int) -> None:
@@ -91,18 +101,19 @@ class Metrics:
                 = None, events: int = 0, received: int = 0, decoded: Optional[int] = None) -> None:
         """One request answered ``status`` after ``seconds``: ``events`` stored for
         ``source``, ``received`` body bytes as sent, ``decoded`` once decompressed."""
-        lay, row = self.layout, self._row
-        p = lay.protocol_index.get(protocol or NO_PROTOCOL, lay.protocol_index[NO_PROTOCOL])
+        row = self._row
+        requests, events_at, bytes_at, duration = self._offsets.get(protocol, self._no_protocol)
         if 100 <= status < 600:
-            row[lay.requests + p * len(_STATUSES) + status - 100] += 1
+            row[requests + status] += 1
         if events:
-            s = lay.source_index.get(source or OTHER_SOURCE, len(lay.sources) - 1)
-            row[lay.events + p * len(lay.sources) + s] += events
+            row[events_at + self._source_index.get(source, self._other_source)] += events
         if received:
-            row[lay.bytes + p * 2] += received
+            row[bytes_at] += received
         if decoded:
-            row[lay.bytes + p * 2 + 1] += decoded
-        self._observe(lay.duration + p * _HISTOGRAM, seconds)
+            row[bytes_at + 1] += decoded
+        row[duration + bisect.bisect_left(self._bounds, seconds)] += 1
+        row[duration + _HISTOGRAM - 2] += seconds
+        row[duration + _HISTOGRAM - 1] += 1
 
     def commit(self, seconds: float) -> None:
         """One store commit took ``seconds``."""
