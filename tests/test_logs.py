@@ -127,3 +127,21 @@ def test_served_log_lines(tmp_path, fmt):
     else:
         assert " INFO fastingest.access: 403 POST / protocol=betterstack source=- " in line
         assert "detail=Unauthorized" in line
+
+
+def test_a_client_that_went_away_is_counted_as_499(lines):
+    """Nothing is answered (nobody to answer) and nothing stored, but the request is
+    logged and counted, as nginx's 499."""
+    from fastingest.server.metrics import Metrics
+    from test_server import RecordingStore
+    metrics = Metrics(["betterstack", "samsara"], ["app"])
+    app = create_app(tokens=TOKENS, store=RecordingStore(), metrics=metrics)
+    status, _, _ = asyncio.run(call_asgi(app, "POST", "/", {**AUTH, "content-type":
+                                                           "application/x-ndjson"},
+                                         [b'{"a": 1}\n'], disconnect=True))
+    assert status is None
+    (record,) = lines()
+    assert record.request["status"] == 499 and record.request["bytes"] == 9
+    assert record.request["detail"] == "client went away before the answer"
+    assert 'fastingest_requests_total{protocol="betterstack",status="499"} 1' in \
+        metrics.render().decode()

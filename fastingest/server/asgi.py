@@ -63,6 +63,9 @@ OVERLOAD_LOG_EVERY = 10.0
 METRICS_PATH = "/metrics"
 _METRICS_FORBIDDEN = text_response(403, "Forbidden.")
 _METRICS_METHODS = text_response(405, "Method not allowed.", (b"allow", b"GET, HEAD"))
+#: Counted and logged (never sent) for a client that went away before its answer, as
+#: nginx's 499 "client closed request".
+_GONE = text_response(499, "client went away before the answer")
 
 
 class IngestApp:
@@ -149,8 +152,9 @@ class IngestApp:
                     response = await self._exchange(exchange, receive, scope["headers"], tally)
                 finally:
                     self._in_flight(-exchange.stores_events)
-                if response is None:
-                    return   # the client went away: nobody to answer
+                if response is None:   # the client went away: nobody to answer,
+                    self._account(scope, client, exchange, _GONE, tally, started)   # but count
+                    return
         self._account(scope, client, exchange, response, tally, started)
         await self._respond(send, response)
 
