@@ -1,6 +1,6 @@
 """Hostile load against `fastingest serve` on loopback: memory and latency under attack.
 
-Three attacks, each against a fresh server process (its peak RSS, VmHWM, is per attack):
+Five attacks, each against a fresh server process (its peak RSS, VmHWM, is per attack):
 
 * **gzip**: N concurrent requests, each ~30 KB of gzip inflating to 20 MiB of
   ``{"a":1}`` lines (2,621,440 events: within every limit, so they are stored), for each N
@@ -12,11 +12,16 @@ Three attacks, each against a fresh server process (its peak RSS, VmHWM, is per 
   connections that send a request head one byte every second, reconnecting when
   closed, while a normal client keeps trying (fresh connection, 30 s timeout, retrying a
   refusal at once); the time until it is first served.
+* **samsara** (unauthenticated): ``POST /v1/events`` with 8 MiB of ``[{},{},...]``
+  (2,796,201 invalid events): the 400 answer's size (it was one verdict per event).
+* **headers** (unauthenticated): 64 requests, each with a distinct 4 MB
+  ``Content-Encoding: identity,...`` header (kept by a parse cache, and httptools takes
+  heads of any size): each must get 431 without the server's memory growing.
 
 After each attack every event acknowledged with 202 is counted in the store (SQLite, or
 a NATS JetStream stream with ``--store nats``): nothing acknowledged may be missing.
 
-    python benchmarks/hostile.py                           # all attacks, SQLite, ~3 min
+    python benchmarks/hostile.py                           # all attacks, SQLite, ~4 min
     python benchmarks/hostile.py --attack gzip --concurrency 1,4,8 --store nats
 
 Bounded: loopback only; each attack stops after its requests or ``--slowloris-seconds``.
@@ -119,16 +124,23 @@ def post(port: int, body: bytes, content_type: str, encoding: Optional[str] = No
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": content_type}
     if encoding:
         headers["Content-Encoding"] = encoding
+    status, _, took = request(port, "/", headers, body, timeout)
+    return status, took
+
+
+def request(port: int, path: str, headers: Dict[str, str], body: bytes,
+            timeout: float = 300) -> Tuple[int, bytes, float]:
+    """One POST on a fresh connection: (status, answer, seconds); status 0 when it failed."""
     started = time.monotonic()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        conn.request("POST", "/", body=body, headers=headers)
+        conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
-        response.read()
+        answer = response.read()
         conn.close()
-        return response.status, time.monotonic() - started
+        return response.status, answer, time.monotonic() - started
     except (OSError, http.client.HTTPException):
-        return 0, time.monotonic() - started
+        return 0, b"", time.monotonic() - started
 
 
 class Small:
@@ -306,9 +318,50 @@ def attack_slowloris(args: argparse.Namespace, tmp: str) -> bool:
     return good
 
 
+def attack_samsara(args: argparse.Namespace, tmp: str) -> bool:
+    n = (8 * MiB - 2) // 3
+    body = b"[" + b"{}," * (n - 1) + b"{}]"
+    print(f"\n## samsara: 8 MiB of [{{}},{{}},...] = {n:,} invalid events, unauthenticated")
+    store, _ = fresh_store(args, tmp, "samsara")
+    server = Server(tmp, store)
+    try:
+        base = server.status("VmRSS")
+        status, answer, took = request(server.port, "/v1/events",
+                                       {"Content-Type": "application/json"}, body)
+        peak = server.status("VmHWM")
+    finally:
+        server.stop()
+    good = status == 400 and len(answer) < 128 * 1024 and peak < 256 * MiB
+    print(f"status {status}, answer {len(answer):,} bytes in {took:.1f} s; peak RSS "
+          f"{peak / MiB:.0f} MiB (idle {base / MiB:.0f} MiB) — {'ok' if good else 'GOAL MISSED'}")
+    return good
+
+
+def attack_headers(args: argparse.Namespace, tmp: str) -> bool:
+    print("\n## headers: 64 requests with a distinct 4 MB Content-Encoding header each")
+    store, _ = fresh_store(args, tmp, "headers")
+    server = Server(tmp, store)
+    statuses: Dict[int, int] = {}
+    try:
+        base = server.status("VmRSS")
+        for i in range(64):
+            value = f"identity{i}," + "identity," * (4 * MiB // 9)
+            status, _, _ = request(server.port, "/", {
+                "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json",
+                "Content-Encoding": value}, b"{}")
+            statuses[status] = statuses.get(status, 0) + 1
+        peak = server.status("VmHWM")
+    finally:
+        server.stop()
+    good = statuses == {431: 64} and peak - base < 32 * MiB
+    print(f"statuses {statuses}; peak RSS {peak / MiB:.0f} MiB (idle {base / MiB:.0f} MiB) "
+          f"— {'ok' if good else 'GOAL MISSED'}")
+    return good
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--attack", default="gzip,msgpack,slowloris")
+    parser.add_argument("--attack", default="gzip,msgpack,slowloris,samsara,headers")
     parser.add_argument("--concurrency", default="1,2,4,8",
                         type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--max-inflight", type=int, default=64)
@@ -332,7 +385,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             for attack in args.attack.split(","):
                 ok &= {"gzip": attack_gzip, "msgpack": attack_msgpack,
-                       "slowloris": attack_slowloris}[attack](args, tmp)
+                       "slowloris": attack_slowloris, "samsara": attack_samsara,
+                       "headers": attack_headers}[attack](args, tmp)
         finally:
             if nats is not None:
                 nats.stop()

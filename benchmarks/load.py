@@ -19,6 +19,13 @@ best round of each is compared. At the end every acknowledged event is counted i
     python benchmarks/load.py --synchronous normal --clients 50 --duration 10
     python benchmarks/load.py --scaleout              # fastingest only: SQLite and NATS x 1, 2 workers
 
+``--protocols`` measures ``fastingest serve`` alone (SQLite, one worker) with the same
+log events sent through each protocol it speaks: Better Stack JSON, OTLP/HTTP protobuf
+(as the OpenTelemetry exporters send it), Elasticsearch ``_bulk`` NDJSON, Loki snappy
+protobuf (8 streams, as Promtail groups by labels) and Splunk HEC concatenated objects;
+``--protocols-list`` picks some. Each request template carries its own event times
+(64 templates, one millisecond apart), so every protocol's times repeat alike.
+
 ``--scaleout`` measures ``fastingest serve`` alone, for each store (``--stores
 sqlite,nats``) and worker count (``--workers 1,2``): SQLite in a fresh file, NATS
 JetStream in a fresh stream of a nats-server it starts in a temp dir (or ``--nats URL``).
@@ -116,12 +123,13 @@ class ServerProcess:
     to count events in when it is a NATS store."""
 
     def __init__(self, kind: str, db: str, synchronous: str, store: Optional[str] = None,
-                 workers: int = 1, nats_stream: Optional[str] = None) -> None:
+                 workers: int = 1, nats_stream: Optional[str] = None,
+                 protocol: str = "betterstack") -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
         if kind == "fastingest":
             cmd = [sys.executable, "-m", "fastingest", "serve", "--port", "0",
-                   "--token", f"bench={TOKEN}", "--protocol", "betterstack",
+                   "--token", f"bench={TOKEN}", "--protocol", protocol,
                    "--store", store or f"sqlite:{db}?synchronous={synchronous}",
                    "--workers", str(workers), "--log-level", "warning"]
         else:
@@ -246,8 +254,91 @@ class Clock:
                                                         t.tm_hour, t.tm_min, t.tm_sec, ms)
 
 
+# -- the same events in every protocol (--protocols) -------------------------------------------
+
+PROTOCOL_OK = {"betterstack": b"HTTP/1.1 202", "otlp": b"HTTP/1.1 200",
+               "elasticsearch": b"HTTP/1.1 200", "loki": b"HTTP/1.1 204", "splunk": b"HTTP/1.1 200"}
+
+
+def _log_events(n: int, v: int) -> List[dict]:
+    return [{"level": ("info", "warn", "error")[i % 3],
+             "message": f"GET /api/items/{v * 1000 + i} 200 in {i % 97}ms",
+             "host": f"web-{i % 8}", "request_id": f"{v:04x}{i:08x}-5f1d-4c3a-9e7b",
+             "user_id": 1000 + i} for i in range(n)]
+
+
+def _http(path: str, headers: List[Tuple[str, str]], body: bytes, method: str = "POST") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers) + f"Content-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def protocol_requests(protocol: str, n: int, variants: int = 64) -> List[bytes]:
+    """``variants`` requests of n events each in ``protocol``'s wire format; template v's
+    events are v milliseconds (plus their index in microseconds) after BASE_S."""
+    import base64
+
+    from fastingest.shipping import encode_field as _pb
+    out = []
+    for v in range(variants):
+        events = _log_events(n, v)
+        ns = [(BASE_S * 1000 + v) * 1_000_000 + i * 1000 for i in range(n)]
+        if protocol == "betterstack":
+            body = json.dumps([{**e, "dt": t} for e, t in zip(events, ns)],
+                              separators=(",", ":")).encode()
+            out.append(_http("/", [("Authorization", f"Bearer {TOKEN}"),
+                                   ("Content-Type", "application/json")], body))
+        elif protocol == "otlp":
+            records = b"".join(_pb(2, _pb(1, t, 1) + _pb(11, t, 1) + _pb(2, 9 + i % 3 * 4, 0)
+                                   + _pb(3, e["level"].upper()) + _pb(5, _pb(1, e["message"]))
+                                   + _pb(6, _pb(1, "host") + _pb(2, _pb(1, e["host"])))
+                                   + _pb(6, _pb(1, "request_id") + _pb(2, _pb(1, e["request_id"])))
+                                   + _pb(6, _pb(1, "user_id") + _pb(2, _pb(3, e["user_id"], 0))))
+                               for i, (e, t) in enumerate(zip(events, ns)))
+            resource = _pb(1, _pb(1, _pb(1, "service.name") + _pb(2, _pb(1, "api"))))
+            body = _pb(1, resource + _pb(2, _pb(1, _pb(1, "app")) + records))
+            out.append(_http("/v1/logs", [("Authorization", f"Bearer {TOKEN}"),
+                                          ("Content-Type", "application/x-protobuf")], body))
+        elif protocol == "elasticsearch":
+            lines = []
+            for e, t in zip(events, ns):
+                lines.append(b'{"create":{"_index":"logs"}}')
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 10**9))
+                lines.append(json.dumps({"@timestamp": f"{stamp}.{t % 10**9:09d}Z", **e},
+                                        separators=(",", ":")).encode())
+            body = b"\n".join(lines) + b"\n"
+            auth = base64.b64encode(f"elastic:{TOKEN}".encode()).decode()
+            out.append(_http("/_bulk", [("Authorization", f"Basic {auth}"),
+                                        ("Content-Type", "application/x-ndjson")], body, "PUT"))
+        elif protocol == "loki":
+            import cramjam
+            streams = {}
+            for e, t in zip(events, ns):
+                line = json.dumps({k: e[k] for k in ("message", "request_id", "user_id")},
+                                  separators=(",", ":"))
+                entry = _pb(1, _pb(1, t // 10**9, 0) + _pb(2, t % 10**9, 0)) + _pb(2, line)
+                key = f'{{host="{e["host"]}", level="{e["level"]}"}}'
+                streams.setdefault(key, []).append(_pb(2, entry))
+            push = b"".join(_pb(1, _pb(1, k) + b"".join(es)) for k, es in streams.items())
+            body = bytes(cramjam.snappy.compress_raw(push))
+            auth = base64.b64encode(f"user:{TOKEN}".encode()).decode()
+            headers = [("Authorization", f"Basic {auth}"),
+                       ("Content-Type", "application/x-protobuf")]
+            out.append(_http("/loki/api/v1/push", headers, body))
+        elif protocol == "splunk":
+            body = b"".join(json.dumps({"event": e, "host": e["host"], "sourcetype": "_json",
+                                        "time": f"{t // 10**9}.{t % 10**9:09d}"},
+                                       separators=(",", ":")).encode() for e, t in zip(events, ns))
+            out.append(_http("/services/collector/event",
+                             [("Authorization", f"Splunk {TOKEN}")], body))
+        else:
+            raise ValueError(protocol)
+    return out
+
+
 async def _client(port: int, requests: List[bytes], clock: Clock, stop_at: float,
-                  measure_from: float, latencies: List[int], counts: List[int]) -> None:
+                  measure_from: float, latencies: List[int], counts: List[int],
+                  ok: bytes = b"HTTP/1.1 202") -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = 0
     try:
@@ -255,10 +346,11 @@ async def _client(port: int, requests: List[bytes], clock: Clock, stop_at: float
             start = time.perf_counter_ns()
             if start / 1e9 >= stop_at:
                 return
-            writer.write(requests[i % len(requests)].replace(STAMP, clock.stamp()))
+            request = requests[i % len(requests)]
+            writer.write(request.replace(STAMP, clock.stamp()) if STAMP in request else request)
             i += 1
             head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 202"):
+            if not head.startswith(ok):
                 raise RuntimeError(f"unexpected answer: {head[:200]!r}")
             length = re.search(rb"(?i)content-length: *(\d+)", head)
             if length and int(length.group(1)):
@@ -286,7 +378,8 @@ def process_cpu(pid: int) -> Optional[float]:
 
 
 async def load(port: int, pid: int, requests: List[bytes], clients: int, warmup: float,
-               duration: float) -> Tuple[List[int], int, Optional[float]]:
+               duration: float, ok: bytes = b"HTTP/1.1 202"
+               ) -> Tuple[List[int], int, Optional[float]]:
     """Run the clients; the measured latencies, every acknowledged request, and the
     server's CPU seconds during the measured window."""
     now = time.perf_counter()
@@ -303,25 +396,27 @@ async def load(port: int, pid: int, requests: List[bytes], clients: int, warmup:
         return None if before is None or after is None else after - before
 
     cpu, *_ = await asyncio.gather(server_cpu(), *(
-        _client(port, requests, clock, stop_at, measure_from, latencies, counts)
+        _client(port, requests, clock, stop_at, measure_from, latencies, counts, ok)
         for _ in range(clients)))
     return latencies, counts[0], cpu
 
 
 def run_one(kind: str, synchronous: str, args, tmp: str, n: int, store_kind: str = "sqlite",
-            workers: int = 1) -> Dict[str, float]:
-    db = os.path.join(tmp, f"{kind}-{synchronous}-{store_kind}-{workers}-{n}.db")
+            workers: int = 1, protocol: str = "betterstack") -> Dict[str, float]:
+    db = os.path.join(tmp, f"{kind}-{synchronous}-{store_kind}-{workers}-{protocol}-{n}.db")
     store = stream = None
     if store_kind == "nats":   # a fresh stream per run, as SQLite gets a fresh file
         stream = f"LOAD_{workers}_{n}"
         store = f"{args.nats}?stream={stream}&prefix=load.w{workers}r{n}"
     elif kind == "fastingest" and args.sqlite_options:
         store = f"sqlite:{db}?synchronous={synchronous}&{args.sqlite_options}"
-    server = ServerProcess(kind, db, synchronous, store, workers, stream)
+    server = ServerProcess(kind, db, synchronous, store, workers, stream, protocol)
+    requests = args.requests if protocol == "betterstack" and not args.protocols \
+        else args.protocol_requests[protocol]
     try:
         latencies, acknowledged, cpu = asyncio.run(
-            load(server.port, server.proc.pid, args.requests, args.clients, args.warmup,
-                 args.duration))
+            load(server.port, server.proc.pid, requests, args.clients, args.warmup,
+                 args.duration, PROTOCOL_OK[protocol]))
     finally:
         server.stop()
     stored = server.stored()
@@ -362,6 +457,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="extra sqlite: store options for fastingest, e.g. checkpoint_bytes=0")
     p.add_argument("--nats", metavar="URL",
                    help="--scaleout: an existing NATS server (default: start one)")
+    p.add_argument("--protocols", action="store_true",
+                   help="fastingest only: the same events through each protocol")
+    p.add_argument("--protocols-list", default="betterstack,otlp,elasticsearch,loki,splunk",
+                   help="--protocols: which ones")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = p.parse_args(argv)
     if not (1 <= args.clients <= 500 and 1 <= args.events <= 10000
@@ -376,6 +475,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     body_size = len(args.requests[0].partition(b"\r\n\r\n")[2])
     if args.scaleout:
         return scaleout(args, body_size)
+    if args.protocols:
+        return protocols(args)
     modes = ("full", "normal") if args.synchronous == "both" else (args.synchronous,)
     print(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"{args.clients} clients x {args.events} events/request ({body_size} B JSON), "
@@ -405,6 +506,41 @@ def main(argv: Optional[List[str]] = None) -> int:
         with open(args.json, "w") as f:
             json.dump({"args": {k: v for k, v in vars(args).items() if k != "requests"},
                        "results": results}, f, indent=2)
+    return 0
+
+
+def protocols(args) -> int:
+    """fastingest serve with the same events in each protocol, alternating, best of rounds."""
+    names = [n.strip() for n in args.protocols_list.split(",") if n.strip()]
+    if not set(names) <= set(PROTOCOL_OK):
+        raise SystemExit(f"--protocols-list: some of {', '.join(PROTOCOL_OK)}")
+    args.protocol_requests = {n: protocol_requests(n, args.events) for n in names}
+    synchronous = "full" if args.synchronous == "both" else args.synchronous
+    body_sizes = {n: len(args.protocol_requests[n][0].partition(b"\r\n\r\n")[2]) for n in names}
+    sizes = ", ".join(f"{n} {size:,} B" for n, size in body_sizes.items())
+    print(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"{args.clients} clients x {args.events} events/request ({sizes}), "
+          f"{args.duration:g} s per run, best of {args.rounds}; SQLite synchronous={synchronous}")
+    runs: Dict[str, List[Dict[str, float]]] = {n: [] for n in names}
+    with tempfile.TemporaryDirectory(prefix="fastingest-load-") as tmp:
+        for r in range(args.rounds):
+            for name in names:   # alternate: drift hits all alike
+                runs[name].append(run_one("fastingest", synchronous, args, tmp, r,
+                                          protocol=name))
+    best = {k: max(v, key=lambda x: x["events_per_s"]) for k, v in runs.items()}
+    print("\n| protocol | events/s | requests/s | p50 ms | p99 ms | server CPU µs/event |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in names:
+        x = best[name]
+        print(f"| {name} | {x['events_per_s']:,.0f} | {x['requests_per_s']:,.0f} | "
+              f"{x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {x['cpu_us_per_event']:.1f} |")
+    for name, rs in runs.items():
+        print(f"{name}: rounds " + ", ".join(f"{x['events_per_s']:,.0f}" for x in rs) + " events/s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": {k: v for k, v in vars(args).items()
+                                if k not in ("requests", "protocol_requests")},
+                       "results": {"best": best, "runs": runs}}, f, indent=2)
     return 0
 
 

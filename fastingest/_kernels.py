@@ -19,21 +19,25 @@ from types import ModuleType
 from typing import List, Optional
 
 from . import framing as _py_framing
+from . import protobuf as _py_protobuf
 from . import timestamps as _py_timestamps
 from . import validate as _py_validate
 
 
 class Kernels:
-    """One implementation of the hot loops: framing (spans, limits) and event time."""
+    """One implementation of the hot loops: framing (spans, limits), event time, grammar
+    validation and the protobuf walkers of the shipper protocols."""
 
-    __slots__ = ("name", "framing", "timestamps", "validate", "parse_dt", "event_times")
+    __slots__ = ("name", "framing", "timestamps", "validate", "protobuf", "parse_dt",
+                 "event_times")
 
     def __init__(self, name: str, framing: ModuleType, timestamps: ModuleType,
-                 validate: ModuleType) -> None:
+                 validate: ModuleType, protobuf: ModuleType) -> None:
         self.name = name
         self.framing = framing
         self.timestamps = timestamps
         self.validate = validate
+        self.protobuf = protobuf
         self.parse_dt = timestamps.parse_dt
         self.event_times = timestamps.event_times
 
@@ -41,11 +45,11 @@ class Kernels:
         return f"<fastingest kernels {self.name!r}>"
 
 
-python = Kernels("python", _py_framing, _py_timestamps, _py_validate)
+python = Kernels("python", _py_framing, _py_timestamps, _py_validate, _py_protobuf)
 
 
 #: The compiled modules (each a ``fastingest/_X.pyx``).
-COMPILED = ("_framing", "_timestamps", "_validate")
+COMPILED = ("_framing", "_protobuf", "_timestamps", "_validate")
 
 
 def built_extensions() -> List[str]:
@@ -58,7 +62,7 @@ def built_extensions() -> List[str]:
 
 def _load_cython() -> Optional[Kernels]:
     try:
-        from . import _framing, _timestamps, _validate
+        from . import _framing, _protobuf, _timestamps, _validate
     except ImportError as exc:
         built = built_extensions()
         if built:   # built, yet unusable here: say so (a wheel without them is silent)
@@ -70,7 +74,7 @@ def _load_cython() -> Optional[Kernels]:
                 f"set FASTINGEST_PUREPYTHON=1 to choose the twins.",
                 RuntimeWarning, stacklevel=2)
         return None
-    return Kernels("cython", _framing, _timestamps, _validate)
+    return Kernels("cython", _framing, _timestamps, _validate, _protobuf)
 
 
 PUREPYTHON = bool(os.environ.get("FASTINGEST_PUREPYTHON"))

@@ -49,6 +49,7 @@ import zlib
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from .errors import DecompressionError, IngestError, PayloadTooLarge, UnsupportedMediaType
+from .formats import MAX_CACHED_HEADER
 from .limits import DEFAULT_LIMITS, Limits
 
 try:  # the [zstd] extra
@@ -124,12 +125,15 @@ def parse_content_encoding(content_encoding: Union[str, bytes, None]) -> List[st
         return []
     if isinstance(content_encoding, (bytes, bytearray)):
         content_encoding = bytes(content_encoding).decode("latin-1")
+    if len(content_encoding) > MAX_CACHED_HEADER:
+        return list(_parse_codings.__wrapped__(content_encoding))
     return list(_parse_codings(content_encoding))
 
 
 @functools.lru_cache(maxsize=64)
 def _parse_codings(content_encoding: str) -> Tuple[str, ...]:
-    # Cached: every request names one of a handful of spellings.
+    # Cached: every request names one of a handful of spellings (short ones only, see
+    # MAX_CACHED_HEADER).
     codings = []
     for token in content_encoding.split(","):
         name = token.strip().lower()

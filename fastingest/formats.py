@@ -19,6 +19,11 @@ MEDIA_TYPES = {
 
 KIND_NAMES = {KIND_JSON: "json", KIND_NDJSON: "ndjson", KIND_MSGPACK: "msgpack"}
 
+#: Header values (Content-Type, Content-Encoding) longer than this are parsed every time
+#: instead of being cached: the caches are keyed by the raw value, and a client could
+#: otherwise pin megabytes of header text in them, unauthenticated.
+MAX_CACHED_HEADER = 128
+
 
 def media_type(content_type: Union[str, bytes, None]) -> str:
     """The bare media type, lower-cased, parameters (``; charset=...``) dropped."""
@@ -47,6 +52,8 @@ def media_kind(content_type: Union[str, bytes, None]) -> int:
         content_type = bytes(content_type).decode("latin-1")
     if not isinstance(content_type, str):
         raise UnsupportedMediaType(detail="no Content-Type")
+    if len(content_type) > MAX_CACHED_HEADER:
+        return _kind.__wrapped__(content_type)
     return _kind(content_type)
 
 

@@ -169,12 +169,12 @@ class Serve:
 
     def __enter__(self) -> "Serve":
         try:
-            banner = self.out.wait_for(r"on (https?)://127\.0\.0\.1:(\d+)")
+            banner = self.out.wait_for(r" on (https?://(?:127\.0\.0\.1|\[::1\])):(\d+)")
         except BaseException:
             self.kill()
             raise
         self.port = int(banner.group(2))
-        self.url = f"{banner.group(1)}://127.0.0.1:{self.port}"
+        self.url = f"{banner.group(1)}:{self.port}"
         return self
 
     def __exit__(self, *exc) -> None:
@@ -321,10 +321,13 @@ def assert_acked_present_once(acked: Sequence[str], stored: Counter) -> None:
 
 
 def raw_exchange(port: int, data: bytes, wait: Optional[Callable[[socket.socket], None]] = None,
-                 timeout: float = 20) -> bytes:
-    """Send ``data`` on a fresh connection, optionally do ``wait(sock)``, then read
+                 timeout: float = 20, host: str = "127.0.0.1",
+                 source: Optional[str] = None) -> bytes:
+    """Send ``data`` on a fresh connection to ``host`` (from the local address
+    ``source``: any 127.x works on Linux), optionally do ``wait(sock)``, then read
     until the server closes or a whole response came; what the server sent."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+    with socket.create_connection((host, port), timeout=timeout,
+                                  source_address=None if source is None else (source, 0)) as sock:
         sock.sendall(data)
         if wait is not None:
             wait(sock)

@@ -42,6 +42,7 @@ def test_mypy_strict():
 @pytest.mark.skipif(_kernels.cython is None, reason="the compiled kernels are not built")
 def test_stubs_match_compiled_modules():
     proc = _run("mypy.stubtest", "fastingest._framing", "fastingest._validate", "fastingest._timestamps",
+                "fastingest._protobuf",
                 "--mypy-config-file", "pyproject.toml", "--ignore-disjoint-bases",
                 "--allowlist", "tests/stubtest-allowlist.txt")
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]

@@ -78,14 +78,17 @@ class Events(NamedTuple):
 
 
 class Request:
-    """The request head, parsed once: method, route path, the headers, client address."""
+    """The request head, parsed once: method, route path, the headers, client address,
+    and the query string (without ``?``; only HEC reads it)."""
 
-    __slots__ = ("method", "path", "headers", "client", "received_ns")
+    __slots__ = ("method", "path", "headers", "client", "received_ns", "query")
 
     def __init__(self, method: str, path: str, headers: HeaderList,
-                 client: Optional[str] = None, received_ns: Optional[int] = None) -> None:
+                 client: Optional[str] = None, received_ns: Optional[int] = None,
+                 query: str = "") -> None:
         self.method = method.upper()
         self.path = path
+        self.query = query
         # First value wins; header names are case-insensitive (ASGI sends them lower-cased).
         table: Dict[bytes, bytes] = {}
         for name, value in headers:
@@ -308,9 +311,10 @@ class Service:
             (p for p in self.protocols if p.specifies_not_found), self.protocols[0])
 
     def start(self, method: str, path: str, headers: HeaderList, *,
-              client: Optional[str] = None, received_ns: Optional[int] = None) -> Exchange:
+              client: Optional[str] = None, received_ns: Optional[int] = None,
+              query: str = "") -> Exchange:
         """Begin one request: the head is all a protocol needs to route and check it."""
-        request = Request(method, path, headers, client, received_ns)
+        request = Request(method, path, headers, client, received_ns, query)
         for protocol in self.protocols:
             exchange = protocol.start(request)
             if exchange is not None:
@@ -345,7 +349,9 @@ def declared_too_large(request: Request, limits: Limits) -> bool:
     reading anything; everything else about size is the codec's job while streaming.
     """
     declared = request.header(b"content-length")
-    if declared is None or not declared.isdigit():
+    # ASCII digits only: str.isdigit() also admits '²' (which int() refuses) and '١٢'
+    # (which int() reads), and not every ASGI server validates the header.
+    if declared is None or not declared.isascii() or not declared.isdigit():
         return False   # absent (chunked) or malformed: the HTTP layer's concern
     size = int(declared)
     if size <= min(limits.max_body, limits.max_compressed):
@@ -368,7 +374,12 @@ def client_in(client: Optional[str], networks: Sequence[Network]) -> bool:
     """Whether the client address lies in one of ``networks``.
 
     An unknown client (None, a Unix socket path, garbage) is never inside: admin
-    actions fail closed. IPv4-mapped IPv6 addresses count as their IPv4 address.
+    actions fail closed. An address is taken as written: an IPv4-mapped IPv6 address
+    (``::ffff:127.0.0.1``) is an IPv6 address, inside IPv6 networks only (list
+    ``::ffff:127.0.0.0/104`` to admit it). uvicorn's proxy-header trust check and
+    :mod:`fastingest.server.proxy` read addresses the same way, and ``fastingest
+    serve`` makes its IPv6 sockets IPv6-only, so that an IPv4 client always shows
+    as its IPv4 address.
     """
     if not client:
         return False
@@ -376,8 +387,6 @@ def client_in(client: Optional[str], networks: Sequence[Network]) -> bool:
         address = ipaddress.ip_address(client.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     return any(address.version == net.version and address in net for net in networks)
 
 

@@ -27,7 +27,13 @@ Routes: ``POST /v1/events``, ``GET``/``PUT /v1/api-status``; any other path is 4
 6. each event needs ``timestamp`` (a JSON integer, epoch ms), ``sourceId`` and
    ``eventName`` (strings): if any event is invalid → 400 with a JSON array, one entry
    per event in order: ``"OK"`` or ``{"<key>": "missing required key" | "must be an
-   integer" | "must be a string", ...}``;
+   integer" | "must be a string", ...}``. The array holds at most
+   :data:`MAX_VERDICTS` (1000) entries: a body with more events gets the first 1000
+   verdicts followed by one summary object ``{"notShown": <events after the first
+   1000>, "invalid": <how many of those are invalid>, "firstInvalid": <0-based index
+   of the first of those, or null>}`` (no verdict has these keys). The original
+   answers every event, which let a small body of ``{}`` elements ask for an answer
+   35 times its size; the answer is now bounded, and so is what the exchange holds;
 7. 202, once the store committed: empty body, or
    ``{"status":"OK","warning":"For completeness, please provide the
    'X-Samsara-publishedTimestamp' header."}`` when that header is absent.
@@ -107,6 +113,9 @@ STATUS_SET = {
 #: A PUT /v1/api-status body is one tiny object.
 STATUS_LIMITS = Limits(max_body=64 * 1024, max_compressed=64 * 1024, max_event=64 * 1024,
                        max_depth=8)
+
+#: Most per-event verdicts in a 400 answer (then one summary object; module doc, step 6).
+MAX_VERDICTS = 1000
 
 _LONG = re.compile(r"[+-]?[0-9]+")
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -254,7 +263,8 @@ class SamsaraExchange(DecodingExchange):
 
     Events are handed out for storing while every event so far is valid; after the
     first invalid one nothing more is (the request will be answered 400 and aborted),
-    but every later event is still checked so the answer has one entry per event.
+    but every later event is still checked: the answer has one entry per event for the
+    first :data:`MAX_VERDICTS`, then counts the rest.
     """
 
     UNAVAILABLE = UNAVAILABLE
@@ -265,13 +275,22 @@ class SamsaraExchange(DecodingExchange):
         self.published_ms = published_ms
         self._received_ms = received_ns // _MS
         self._count = 0
+        # Once an event is invalid: the first MAX_VERDICTS verdicts, and about the events
+        # after them, how many are invalid and the index of the first invalid one.
         self._verdicts: Optional[List[object]] = None
+        self._invalid_not_shown = 0
+        self._first_invalid_not_shown: Optional[int] = None
 
     def _at_end(self) -> None:
         if not self._decoder.is_array:
             self.response = NOT_AN_ARRAY
         elif self._verdicts is not None:
-            self.response = json_response(400, self._verdicts)
+            answer = self._verdicts
+            if self._count > MAX_VERDICTS:
+                answer = answer + [{"notShown": self._count - MAX_VERDICTS,
+                                    "invalid": self._invalid_not_shown,
+                                    "firstInvalid": self._first_invalid_not_shown}]
+            self.response = json_response(400, answer)
 
     def committed(self) -> Response:
         self._check_done()
@@ -296,10 +315,16 @@ class SamsaraExchange(DecodingExchange):
             problems = check_event(event)
             if problems is not None:
                 if self._verdicts is None:
-                    self._verdicts = ["OK"] * self._count
-                self._verdicts.append(problems)
+                    self._verdicts = ["OK"] * min(self._count, MAX_VERDICTS)
+                if self._count < MAX_VERDICTS:
+                    self._verdicts.append(problems)
+                else:
+                    self._invalid_not_shown += 1
+                    if self._first_invalid_not_shown is None:
+                        self._first_invalid_not_shown = self._count
             elif self._verdicts is not None:
-                self._verdicts.append("OK")
+                if self._count < MAX_VERDICTS:
+                    self._verdicts.append("OK")
             else:
                 # The original's (or ov value): only null and false count as absent.
                 value = event.get("receivedAt")
@@ -364,6 +389,6 @@ class StatusExchange(Exchange):
 
 
 __all__ = [
-    "EVENTS_PATH", "STATUS_PATH", "Samsara", "SamsaraExchange", "StatusCell", "StatusExchange",
-    "check_event", "is_json_media_type", "parse_published",
+    "EVENTS_PATH", "MAX_VERDICTS", "STATUS_PATH", "Samsara", "SamsaraExchange", "StatusCell",
+    "StatusExchange", "check_event", "is_json_media_type", "parse_published",
 ]

@@ -28,12 +28,13 @@ import asyncio
 import logging
 import sys
 import time
-from typing import (Any, Awaitable, Callable, Dict, Iterable, Iterator, Mapping, Optional,
-                    Sequence, Tuple, Union)
+from typing import (Any, Awaitable, Callable, Dict, Iterable, Iterator, List, Mapping,
+                    Optional, Sequence, Tuple, Union)
 
 from ..limits import DEFAULT_LIMITS, Limits
 from ..protocols import (LOOPBACK_NETWORKS, Events, Exchange, Protocol, Response, Service,
                          client_in, parse_networks, text_response)
+from ..protocols import elasticsearch, loki, otlp, splunk
 from ..protocols.betterstack import BetterStack
 from ..protocols.samsara import Samsara, StatusCell
 from .logs import MAX_TEXT, RequestLog
@@ -45,7 +46,20 @@ Message = Dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-PROTOCOLS = ("betterstack", "samsara")
+#: Every protocol the server speaks, served together by default (their paths do not clash).
+PROTOCOLS = ("betterstack", "samsara", "otlp", "elasticsearch", "loki", "splunk")
+#: Each protocol's default limits (the real services' sizes; see each module).
+DEFAULT_PROTOCOL_LIMITS: Dict[str, Limits] = {
+    "betterstack": DEFAULT_LIMITS,
+    "samsara": DEFAULT_LIMITS,
+    "otlp": otlp.DEFAULT_LIMITS,
+    "elasticsearch": elasticsearch.DEFAULT_LIMITS,
+    "loki": loki.DEFAULT_LIMITS,
+    "splunk": splunk.DEFAULT_LIMITS,
+}
+#: Routing precedence: ``GET``/``HEAD /`` is Elasticsearch's, ``POST /`` Better Stack's,
+#: so Elasticsearch is asked first.
+_PRECEDENCE = ("elasticsearch",)
 
 log = logging.getLogger("fastingest.server")
 
@@ -139,7 +153,8 @@ class IngestApp:
             return
         exchange = self.service.start(
             scope["method"], path, scope["headers"],
-            client=client[0] if client else None, received_ns=received_ns)
+            client=client[0] if client else None, received_ns=received_ns,
+            query=scope.get("query_string", b"").decode("latin-1"))
         response = exchange.response
         tally = _Tally()
         if response is None:
@@ -195,11 +210,10 @@ class IngestApp:
                 decoded=decoded, events=events, seconds=seconds, detail=detail)
 
     async def _respond(self, send: Send, response: Response) -> None:
-        await send({
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [*response.headers, (b"content-length", b"%d" % len(response.body))],
-        })
+        headers = list(response.headers)
+        if response.status != 204 and response.status != 304:   # (RFC 9110: no length there)
+            headers.append((b"content-length", b"%d" % len(response.body)))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
     async def _exchange(self, exchange: Exchange, receive: Receive,
@@ -368,7 +382,7 @@ def create_app(
     *,
     tokens: Mapping[str, str],
     store: Union[Store, str],
-    limits: Limits = DEFAULT_LIMITS,
+    limits: Union[Limits, Mapping[str, Limits], None] = None,
     protocols: Sequence[Union[str, Protocol]] = PROTOCOLS,
     admin_networks: Iterable[str] = LOOPBACK_NETWORKS,
     samsara_source: str = "samsara",
@@ -382,14 +396,21 @@ def create_app(
 ) -> IngestApp:
     """The ingestion server as an ASGI app.
 
-    * ``tokens``: source token → source name (Better Stack's ``Authorization: Bearer``).
+    * ``tokens``: token → source name, for every protocol and credential form
+      (``Bearer``, ``Basic`` with the token as password, ``ApiKey``, ``Splunk``).
     * ``store``: a :class:`~fastingest.server.stores.Store` or its URL (``sqlite:PATH``).
-    * ``limits``: body, compressed body and event size limits (413 beyond them).
-    * ``protocols``: ``"betterstack"`` (``POST /``) and/or ``"samsara"``
-      (``/v1/events``, ``/v1/api-status``), or ready :class:`Protocol` objects.
+    * ``limits``: body, compressed body and event size limits (413 beyond them): one
+      :class:`Limits` for every protocol, or a mapping protocol name → Limits; the
+      protocols left out get their own defaults (:data:`DEFAULT_PROTOCOL_LIMITS`).
+    * ``protocols``: names from :data:`PROTOCOLS` — ``"betterstack"`` (``POST /``),
+      ``"samsara"`` (``/v1/events``, ``/v1/api-status``), ``"otlp"`` (``/v1/logs``),
+      ``"elasticsearch"`` (``/_bulk``, ``GET /``), ``"loki"`` (``/loki/api/v1/push``),
+      ``"splunk"`` (``/services/collector/...``) — or ready :class:`Protocol` objects.
     * ``admin_networks``: client networks allowed to ``PUT /v1/api-status``.
     * ``samsara_source``: the source Samsara events are stored under; with
       ``samsara_auth`` they need a Bearer token instead, stored under its source.
+      Without ``samsara_auth``, a ``samsara_source`` that is also a token's source is
+      refused (ValueError): unauthenticated events would land among that source's.
     * ``read_timeout`` / ``body_timeout``: 408 when no body chunk came for that long /
       the whole body took that long.
     * ``status``: where the api-status lives (shared memory to share it between
@@ -401,19 +422,36 @@ def create_app(
     * ``access_log``: a log line for every request (rejected ones always get one).
     """
     admin_networks = tuple(admin_networks)
+    if ("samsara" in protocols and not samsara_auth
+            and samsara_source in set(tokens.values())):
+        raise ValueError(
+            f"the Samsara source {samsara_source!r} is also a token's source: anyone could "
+            f"add events to it through the unauthenticated /v1/events; choose another "
+            f"--samsara-source, or require tokens there with --samsara-auth")
     if isinstance(store, str):
         store = store_from_url(store)
-    built = []
+    built: List[Protocol] = []
     for protocol in protocols:
         if isinstance(protocol, Protocol):
             built.append(protocol)
-        elif protocol == "betterstack":
-            built.append(BetterStack(tokens, limits))
+            continue
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}: use {', '.join(PROTOCOLS)}")
+        own = protocol_limits(limits, protocol)
+        if protocol == "betterstack":
+            built.append(BetterStack(tokens, own))
         elif protocol == "samsara":
             built.append(Samsara(source=samsara_source, tokens=tokens if samsara_auth else None,
-                                 limits=limits, admin_networks=admin_networks, status=status))
+                                 limits=own, admin_networks=admin_networks, status=status))
+        elif protocol == "otlp":
+            built.append(otlp.Otlp(tokens, own))
+        elif protocol == "elasticsearch":
+            built.append(elasticsearch.Elasticsearch(tokens, own))
+        elif protocol == "loki":
+            built.append(loki.Loki(tokens, own))
         else:
-            raise ValueError(f"unknown protocol {protocol!r}: use {' or '.join(PROTOCOLS)}")
+            built.append(splunk.Splunk(tokens, own))
+    built.sort(key=lambda p: p.name not in _PRECEDENCE)   # stable: otherwise as given
     if metrics is True:
         metrics = Metrics([p.name for p in built], sources_of(tokens, samsara_source))
     return IngestApp(Service(built), store, read_timeout=read_timeout, body_timeout=body_timeout,
@@ -421,5 +459,14 @@ def create_app(
                      request_log=RequestLog(access_log), admin_networks=admin_networks)
 
 
-__all__ = ["IngestApp", "MAX_INFLIGHT", "METRICS_PATH", "PROTOCOLS", "READ_TIMEOUT", "create_app", "request_id",
-           "route_path"]
+def protocol_limits(limits: Union[Limits, Mapping[str, Limits], None], name: str) -> Limits:
+    """The limits protocol ``name`` gets from ``create_app``'s ``limits`` argument."""
+    if isinstance(limits, Limits):
+        return limits
+    if limits is not None and name in limits:
+        return limits[name]
+    return DEFAULT_PROTOCOL_LIMITS[name]
+
+
+__all__ = ["DEFAULT_PROTOCOL_LIMITS", "IngestApp", "MAX_INFLIGHT", "METRICS_PATH", "PROTOCOLS",
+           "READ_TIMEOUT", "create_app", "protocol_limits", "request_id", "route_path"]

@@ -1,9 +1,10 @@
-"""fastingest serve: both ingestion APIs on uvicorn, events into SQLite or NATS.
+"""fastingest serve: the ingestion APIs on uvicorn, events into SQLite or NATS.
 
   fastingest serve                                  # 127.0.0.1:9000, sqlite:fastingest.db
   fastingest serve --token app=s3cret --token web=0ther --store sqlite:/var/lib/events.db
   FASTINGEST_TOKENS="app=s3cret,web=0ther" fastingest serve --host 0.0.0.0
   fastingest serve --workers 4 --store 'nats://127.0.0.1:4222?stream=FASTINGEST'
+  fastingest serve --protocol otlp,loki --max-body otlp=128MiB
   fastingest serve --ssl-certfile cert.pem --ssl-keyfile key.pem   # HTTPS
 
 Without any token a random one is created for the source "default" and printed with a
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import logging
 import multiprocessing
 import os
 import re
@@ -35,13 +35,16 @@ import ssl
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import Limits
 from ..protocols import LOOPBACK_NETWORKS, parse_networks
-from .asgi import MAX_INFLIGHT, PROTOCOLS, READ_TIMEOUT, create_app
-from .connections import (HEADER_TIMEOUT, MAX_CONNECTIONS, Guard, http_protocol,
+from . import sockets
+from .asgi import DEFAULT_PROTOCOL_LIMITS, MAX_INFLIGHT, PROTOCOLS, READ_TIMEOUT, create_app
+from .connections import (HEADER_TIMEOUT, MAX_CONNECTIONS, Guard, guarded_protocol,
                           raise_open_file_limit)
+from .headcaps import DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, capped_protocol
 from .logs import LOG_FORMATS, logging_config
 from .metrics import Metrics, sources_of
+from .proxy import DEFAULT_TRUSTED, ProxyHeaders, parse_trusted
 
 TOKENS_ENV = "FASTINGEST_TOKENS"
 #: The TLS key's password, when not in --ssl-keyfile-password-file (never on the
@@ -77,6 +80,64 @@ def parse_tokens(pairs: Iterable[str]) -> Dict[str, str]:
     return tokens
 
 
+#: ``--protocol`` shorthands.
+PROTOCOL_GROUPS = {"all": PROTOCOLS, "both": ("betterstack", "samsara")}
+#: Protocols whose requests carry a token (all but Samsara, which is open by default).
+TOKEN_PROTOCOLS = ("betterstack", "otlp", "elasticsearch", "loki", "splunk")
+_LIMIT_FLAGS = ("max_body", "max_compressed", "max_event")
+
+
+def parse_protocols(values: Iterable[str]) -> Tuple[str, ...]:
+    """``--protocol`` values (each a name, ``all``, ``both``, or a comma list) → names, in
+    order, without repeats; ValueError for an unknown one."""
+    names: List[str] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            group = PROTOCOL_GROUPS.get(part, (part,))
+            for name in group:
+                if name not in PROTOCOLS:
+                    raise ValueError(f"unknown protocol {part!r}: use "
+                                     f"{', '.join(PROTOCOLS)}, all or both")
+                if name not in names:
+                    names.append(name)
+    if not names:
+        raise ValueError("--protocol names no protocol")
+    return tuple(names)
+
+
+def _size_setting(text: str) -> Tuple[Optional[str], int]:
+    """``SIZE`` or ``PROTOCOL=SIZE`` (one protocol's limit)."""
+    name, sep, size = text.partition("=")
+    if not sep:
+        return None, parse_size(text)
+    name = name.strip().lower()
+    if name not in PROTOCOLS:
+        raise argparse.ArgumentTypeError(f"unknown protocol {name!r} in {text!r}")
+    return name, parse_size(size)
+
+
+def build_limits(args: argparse.Namespace, protocols: Iterable[str]) -> Dict[str, Limits]:
+    """Each served protocol's Limits: its defaults, then ``--max-*`` settings without a
+    protocol (all protocols), then those naming it."""
+    out: Dict[str, Limits] = {}
+    for name in protocols:
+        values = {flag: getattr(DEFAULT_PROTOCOL_LIMITS[name], flag) for flag in _LIMIT_FLAGS}
+        for flag in _LIMIT_FLAGS:
+            for target, size in getattr(args, flag, None) or ():
+                if target is None:
+                    values[flag] = size
+            for target, size in getattr(args, flag, None) or ():
+                if target == name:
+                    values[flag] = size
+        out[name] = Limits(max_body=values["max_body"], max_compressed=values["max_compressed"],
+                           max_event=values["max_event"],
+                           max_depth=DEFAULT_PROTOCOL_LIMITS[name].max_depth)
+    return out
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -99,6 +160,14 @@ def _workers(text: str) -> int:
     return int(text)
 
 
+def _trusted(text: str) -> str:
+    try:
+        parse_trusted(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _network(text: str) -> str:
     try:
         parse_networks([text])
@@ -110,7 +179,8 @@ def _network(text: str) -> str:
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add the ``serve`` subcommand to the ``fastingest`` command."""
     p = subparsers.add_parser(
-        "serve", help="run the ingestion server (Better Stack and Samsara APIs)",
+        "serve", help="run the ingestion server (Better Stack, Samsara, OTLP/HTTP logs, "
+                      "Elasticsearch _bulk, Loki push and Splunk HEC)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
@@ -120,8 +190,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                    help="the certificate's private key (PEM; default: in --ssl-certfile)")
     p.add_argument("--ssl-keyfile-password-file", metavar="PATH",
                    help=f"file whose first line is the key's password (or ${KEY_PASSWORD_ENV})")
-    p.add_argument("--protocol", choices=(*PROTOCOLS, "both"), default="both",
-                   help="which API to serve (default both: their paths do not clash)")
+    p.add_argument("--protocol", action="append", metavar="NAME[,NAME...]",
+                   help=f"which APIs to serve, repeatable or comma-separated: "
+                        f"{', '.join(PROTOCOLS)}; 'all' (the default: their paths do not "
+                        f"clash) or 'both' (betterstack,samsara)")
     p.add_argument("--store", default=DEFAULT_STORE,
                    help=f"where events go (default {DEFAULT_STORE}; "
                         "sqlite:PATH?synchronous=normal trades power-loss safety for speed; "
@@ -136,16 +208,38 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     p.add_argument("--admin-network", action="append", type=_network, metavar="CIDR",
                    help="client network allowed to PUT /v1/api-status and GET /metrics "
                         "(repeatable; default loopback only)")
+    p.add_argument("--proxy-headers", action="store_true",
+                   help="behind a reverse proxy: take the client address from "
+                        "X-Forwarded-For (and the scheme from X-Forwarded-Proto) on "
+                        "connections from --forwarded-allow-ips; a trusted proxy that sends "
+                        "no X-Forwarded-For leaves the client unknown (never an admin). Off "
+                        "by default: the headers are ignored, and so is uvicorn's "
+                        "FORWARDED_ALLOW_IPS environment variable")
+    p.add_argument("--forwarded-allow-ips", type=_trusted, default=None, metavar="LIST",
+                   help=f"comma-separated addresses/CIDRs of the trusted proxies (default "
+                        f"{DEFAULT_TRUSTED}; '*' trusts every peer: then any client picks "
+                        f"its address); implies --proxy-headers")
     p.add_argument("--samsara-source", default="samsara",
                    help="source name of Samsara events (default samsara)")
     p.add_argument("--samsara-auth", action="store_true",
                    help="require a Bearer token on /v1/events too (stored under its source)")
-    p.add_argument("--max-body", type=parse_size, default=DEFAULT_LIMITS.max_body,
-                   metavar="SIZE", help="decompressed body limit (default 20MiB)")
-    p.add_argument("--max-compressed", type=parse_size, default=DEFAULT_LIMITS.max_compressed,
-                   metavar="SIZE", help="compressed body limit (default 10MiB)")
-    p.add_argument("--max-event", type=parse_size, default=DEFAULT_LIMITS.max_event,
-                   metavar="SIZE", help="one event's limit (default 1MiB)")
+    p.add_argument("--max-body", type=_size_setting, action="append", metavar="[PROTOCOL=]SIZE",
+                   help="decompressed body limit, for every protocol or one (repeatable; "
+                        "defaults: betterstack/samsara 20MiB, otlp 64MiB, elasticsearch "
+                        "100MiB, loki 100MiB, splunk 800MiB)")
+    p.add_argument("--max-compressed", type=_size_setting, action="append",
+                   metavar="[PROTOCOL=]SIZE",
+                   help="compressed body limit (defaults: betterstack/samsara 10MiB, otlp "
+                        "64MiB, elasticsearch 100MiB, loki 100MiB, splunk 800MiB)")
+    p.add_argument("--max-event", type=_size_setting, action="append", metavar="[PROTOCOL=]SIZE",
+                   help="one event's limit (defaults: betterstack/samsara 1MiB, otlp, "
+                        "elasticsearch and splunk 10MiB, loki 256KiB: its line limit)")
+    p.add_argument("--max-header-size", type=parse_size, default=DEFAULT_MAX_HEAD,
+                   metavar="SIZE", help="request line + header fields, per request: 431 "
+                                        "beyond it (default 32KiB)")
+    p.add_argument("--max-headers", type=_count, default=DEFAULT_MAX_HEADERS, metavar="N",
+                   help=f"header fields per request: 431 beyond it "
+                        f"(default {DEFAULT_MAX_HEADERS})")
     p.add_argument("--read-timeout", type=_seconds, default=READ_TIMEOUT, metavar="SECONDS",
                    help=f"408 when no body data came for this long (default {READ_TIMEOUT:g})")
     p.add_argument("--body-timeout", type=_seconds, default=None, metavar="SECONDS",
@@ -179,18 +273,10 @@ def _tokens(args: argparse.Namespace) -> Tuple[Dict[str, str], Optional[str]]:
     pairs += args.token
     tokens = parse_tokens(pairs)
     created = None
-    if not tokens and args.protocol in ("betterstack", "both"):
+    if not tokens and any(p in TOKEN_PROTOCOLS for p in args.protocols):
         created = secrets.token_urlsafe(18)
         tokens[created] = "default"
     return tokens, created
-
-
-def _url(host: str, port: int, scheme: str = "http") -> str:
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
 
 
 def _tls(args: argparse.Namespace) -> Dict[str, Any]:
@@ -229,14 +315,14 @@ def _server_class() -> Any:
         """uvicorn that announces itself once it really listens (the port known, even
         for ``--port 0``): the banner doubles as the readiness signal."""
 
-        def __init__(self, config: "uvicorn.Config", on_ready: Callable[[int], None]) -> None:
+        def __init__(self, config: "uvicorn.Config", on_ready: Callable[[], None]) -> None:
             super().__init__(config)
             self._on_ready = on_ready
 
         async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
             await super().startup(sockets=sockets)
             if self.started and not self.should_exit:
-                self._on_ready(self.servers[0].sockets[0].getsockname()[1])
+                self._on_ready()
 
         def serve_until_stopped(self, sockets: Optional[List[socket.socket]] = None) -> int:
             """Run; 0 after a stop, 1 when it could not start (uvicorn exits with its
@@ -264,10 +350,10 @@ def run(args: argparse.Namespace) -> int:
     status = multiprocessing.RawValue(ctypes.c_bool, True) if workers > 1 else None
     log_format = getattr(args, "log_format", "text")
     try:
+        protocols = parse_protocols(getattr(args, "protocol", None) or ["all"])
+        args.protocols = protocols
         tokens, created = _tokens(args)
-        limits = Limits(max_body=args.max_body, max_compressed=args.max_compressed,
-                        max_event=args.max_event)
-        protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
+        limits = build_limits(args, protocols)
         tls = _tls(args)
         metrics = Metrics(protocols, sources_of(tokens, args.samsara_source), workers)
 
@@ -282,15 +368,26 @@ def run(args: argparse.Namespace) -> int:
                 access_log=args.access_log)
 
         app = make_app()   # also checks the options, before any process is started
+        head_protocol, head_options = capped_protocol(
+            getattr(args, "max_header_size", DEFAULT_MAX_HEAD),
+            getattr(args, "max_headers", DEFAULT_MAX_HEADERS))
     except ValueError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2
 
+    trusted = getattr(args, "forwarded_allow_ips", None)
+    proxy_headers = getattr(args, "proxy_headers", False) or trusted is not None
+    if trusted == "*":
+        sys.stderr.write("fastingest serve: warning: --forwarded-allow-ips '*' trusts every "
+                         "peer: any client can choose its address with X-Forwarded-For, and "
+                         "the admin check of PUT /v1/api-status protects nothing\n")
     raise_open_file_limit()   # before the connection cap is derived from it
     header_timeout = getattr(args, "header_timeout", HEADER_TIMEOUT)
     max_connections = getattr(args, "max_connections", None)
 
     def config_for(app: Any) -> "uvicorn.Config":
+        if proxy_headers:
+            app = ProxyHeaders(app, trusted or DEFAULT_TRUSTED)
         # One Guard per process: made here, in each worker after the fork.
         guard = Guard(header_timeout, max_connections, on_close=metrics.connection_closed)
         return uvicorn.Config(
@@ -298,13 +395,27 @@ def run(args: argparse.Namespace) -> int:
             log_level=args.log_level, log_config=logging_config(log_format, args.log_level),
             access_log=False,   # fastingest writes its own request lines (logs.py)
             timeout_graceful_shutdown=args.graceful_timeout,
-            loop="auto", http=http_protocol(guard), **tls)   # uvloop, httptools if installed
+            # never uvicorn's proxy-header middleware (on by default, trusting
+            # $FORWARDED_ALLOW_IPS): see fastingest.server.proxy
+            proxy_headers=False, loop="auto",   # uvloop when installed
+            http=guarded_protocol(head_protocol, guard), **head_options, **tls)
 
     config = config_for(app)
-    logging.getLogger("fastingest").setLevel(args.log_level.upper())
+    try:
+        # Bound here, not by uvicorn: IPv6-only, and the banner names the real address.
+        sock = sockets.reserve_port(args.host, args.port) if workers > 1 else None
+        reserved = sock is not None
+        if sock is None:
+            sock = sockets.bind(args.host, args.port)
+    except OSError as exc:
+        sys.stderr.write(f"fastingest serve: cannot listen on {args.host}:{args.port}: "
+                         f"{exc}\n")
+        return 1
+    url = sockets.url(sock)
+    if tls:
+        url = "https" + url[len("http"):]
 
-    def ready(port: int) -> None:
-        url = _url(args.host, port, "https" if tls else "http")
+    def ready() -> None:
         each = f", {workers} workers" if workers > 1 else ""
         print(f"fastingest serve: {' + '.join(protocols)} on {url}, store {args.store}{each}",
               flush=True)
@@ -316,42 +427,34 @@ def run(args: argparse.Namespace) -> int:
                   f"-H 'Content-Type: application/json' -d {shlex.quote(FIRST_EVENT)}", flush=True)
 
     if workers > 1:
-        return _run_workers(workers, make_app, config_for, config, ready, server_class, metrics)
+        return _run_workers(workers, make_app, config_for, config, ready, server_class,
+                            sock, reserved, metrics)
     server = server_class(config, ready)
     # On SIGTERM/SIGINT uvicorn shuts down gracefully, then re-raises the signal, so the
-    # process ends "killed by SIGTERM" as supervisors expect.
-    status_code: int = server.serve_until_stopped()
+    # process ends "killed by SIGTERM" as supervisors expect. uvicorn listens on the
+    # socket (config.backlog) and closes it.
+    status_code: int = server.serve_until_stopped(sockets=[sock])
     return status_code
 
 
 def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable[[Any], Any],
-                 config: Any, ready: Callable[[int], None], server_class: Any,
-                 metrics: Metrics) -> int:
-    """Reserve the port, fork ``workers`` uvicorn servers on it, supervise them."""
-    from .workers import Supervisor, listen_on, reserve_port
-    try:
-        # Each worker listens on its own SO_REUSEPORT socket (balanced by the kernel);
-        # where that is missing, they all share one socket bound here.
-        reserved = reserve_port(config.host, config.port)
-        sock = reserved if reserved is not None else config.bind_socket()
-    except OSError as exc:
-        sys.stderr.write(f"fastingest serve: cannot listen on {config.host}:{config.port}: "
-                         f"{exc}\n")
-        return 1
-    except SystemExit:   # uvicorn logged why (address in use...)
-        return 1
-    port = sock.getsockname()[1]
+                 config: Any, ready: Callable[[], None], server_class: Any,
+                 sock: socket.socket, reserved: bool, metrics: Metrics) -> int:
+    """Fork ``workers`` uvicorn servers on ``sock``'s port, supervise them. Each worker
+    listens on its own SO_REUSEPORT socket (balanced by the kernel) when ``reserved``
+    (``sock`` only holds the port); else they all share ``sock``."""
+    from .workers import Supervisor
 
     def worker(listening: Callable[[], None]) -> int:
         # In the forked child: its own socket, app, store, event loop and metrics row.
         metrics.bind(supervisor.slot)
-        own = listen_on(sock, config.backlog) if reserved is not None else sock
-        server = server_class(config_for(make_app()), lambda _port: listening())
+        own = sockets.listen_on(sock, config.backlog) if reserved else sock
+        server = server_class(config_for(make_app()), listening)
         status: int = server.serve_until_stopped(sockets=[own])
         return status
 
     try:
-        supervisor = Supervisor(workers, worker, on_ready=lambda: ready(port))
+        supervisor = Supervisor(workers, worker, on_ready=ready)
         return supervisor.run()
     except RuntimeError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
@@ -360,4 +463,4 @@ def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable
         sock.close()
 
 
-__all__ = ["register", "run", "parse_size", "parse_tokens"]
+__all__ = ["build_limits", "parse_protocols", "parse_size", "parse_tokens", "register", "run"]

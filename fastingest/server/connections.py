@@ -3,7 +3,8 @@
 uvicorn times out idle keep-alive connections, but not a request head that arrives a
 byte at a time, nor a fresh connection that sends nothing: a few thousand such
 connections (slowloris) take every file descriptor and lock everyone else out. The
-protocol classes made here wrap uvicorn's (httptools or h11) with a :class:`Guard`:
+protocol class made here wraps uvicorn's (httptools or h11, capped by :mod:`.headcaps`)
+with a :class:`Guard`:
 
 * **Header timeout.** A connection must complete each request head (request line and
   headers) within ``header_timeout`` seconds of connecting, or of the first byte of a
@@ -179,7 +180,9 @@ def guarded_protocol(base: type, guard: Guard) -> type:
             if cycle is None or cycle.response_complete:
                 guard.head_bytes(self)
             super().data_received(data)
-            if self.cycle is not cycle:   # the parser completed a request head
+            # the parser completed a request head, or the head was refused (431: the
+            # connection lingers, then closes; see headcaps)
+            if self.cycle is not cycle or getattr(self, "head_refused", False):
                 guard.head_done(self)
 
         def connection_lost(self, exc: Optional[Exception]) -> None:
@@ -190,18 +193,5 @@ def guarded_protocol(base: type, guard: Guard) -> type:
     return GuardedProtocol
 
 
-def http_protocol(guard: Guard) -> type:
-    """uvicorn's best HTTP protocol here (httptools, else h11), guarded."""
-    base: type
-    try:
-        import httptools  # noqa: F401
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-        base = HttpToolsProtocol
-    except ImportError:   # pragma: no cover - httptools comes with the [server] extra
-        from uvicorn.protocols.http.h11_impl import H11Protocol
-        base = H11Protocol
-    return guarded_protocol(base, guard)
-
-
 __all__ = ["EVICT_AFTER", "Guard", "HEADER_TIMEOUT", "MAX_CONNECTIONS", "default_max_connections",
-           "guarded_protocol", "http_protocol", "raise_open_file_limit"]
+           "guarded_protocol", "raise_open_file_limit"]

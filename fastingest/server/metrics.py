@@ -175,7 +175,7 @@ class Metrics:
         for p, protocol in enumerate(lay.protocols):
             for s, source in enumerate(lay.sources):
                 value = v[lay.events + p * len(lay.sources) + s]
-                if value or (protocol != NO_PROTOCOL and source != OTHER_SOURCE):
+                if value:   # (most protocol/source pairs never occur)
                     sample("fastingest_events_accepted_total",
                            {"protocol": protocol, "source": source}, value)
         family("fastingest_request_bytes_total", "counter",

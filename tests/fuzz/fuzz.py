@@ -45,6 +45,10 @@ def run_one(name: str, argv: list) -> None:
         import fastingest  # noqa: F401  (instrumented before the harnesses import it)
         import fastingest.protocols.betterstack  # noqa: F401
         import fastingest.protocols.samsara  # noqa: F401
+        import fastingest.protocols.elasticsearch  # noqa: F401
+        import fastingest.protocols.loki  # noqa: F401
+        import fastingest.protocols.otlp  # noqa: F401
+        import fastingest.protocols.splunk  # noqa: F401
     from harnesses import HARNESSES
 
     check = HARNESSES[name]

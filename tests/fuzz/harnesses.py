@@ -18,13 +18,18 @@ two-byte little-endian cut points, then the body.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
+import datetime
 import gzip
+import math
 import struct
+import sys
 import zlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import msgpack
+import orjson
 
 import fastingest
 from fastingest import IngestError, Limits, StreamDecoder, _kernels
@@ -384,6 +389,79 @@ def check_exchange(data: bytes) -> None:
     assert all(a == answers[0] for a in answers), ("protocols disagree", answers)
 
 
+# -- body to stored row ------------------------------------------------------------------
+
+_DEEP = Limits(max_depth=1000)   # beyond orjson's 254 levels: the iterative writer's path
+_EPOCH_DT = datetime.datetime(1970, 1, 1)
+
+
+def stored_json(value: Any) -> Any:
+    """What a stored event must read back as (jsonout's rules, written independently):
+    the reference for :func:`check_stored_row`."""
+    if isinstance(value, dict):
+        return {(base64.b64encode(k).decode() if isinstance(k, bytes) else k): stored_json(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [stored_json(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, msgpack.ExtType):
+        return {"ext": value.code, "data": base64.b64encode(value.data).decode()}
+    if isinstance(value, msgpack.Timestamp):
+        try:
+            d = _EPOCH_DT + datetime.timedelta(seconds=value.seconds)
+        except OverflowError:
+            return {"seconds": value.seconds, "nanoseconds": value.nanoseconds}
+        return (f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:"
+                f"{d.second:02d}.{value.nanoseconds:09d}Z")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def check_stored_row(data: bytes) -> None:
+    """Body to stored row: every event the Better Stack exchange hands to a store is
+    written by ``jsonout.dumps`` (what both stores keep) as JSON that reads back as
+    :func:`stored_json` says, and ``fastingest tail``'s line around it is JSON too.
+    Options bits 5-6 choose the content type, bit 4 allows 1000 levels of nesting."""
+    from fastingest.jsonout import dumps
+    from fastingest.protocols import Service
+    from fastingest.protocols.betterstack import BetterStack
+    from fastingest.server.tail import line
+
+    opt = data[0] if data else 0
+    ctype = CTYPES[(opt >> 5) & 3]
+    opts = Options(data, ctype)
+    limits = _DEEP if opt & 16 else opts.limits
+    for k in kernel_sets():
+        with using(k):
+            service = Service([BetterStack({"tok": "app"}, limits=limits)])
+            ex = service.start("POST", "/", [(b"authorization", b"Bearer tok"),
+                                             (b"content-type", ctype.encode())],
+                               received_ns=RECEIVED)
+            batches = []
+            for a, b in zip([0] + opts.cuts, opts.cuts + [len(opts.body)]):
+                if ex.response is None:
+                    batches.append(ex.feed(opts.body[a:b]))
+            if ex.response is None:
+                batches.append(ex.end())
+            if ex.response is not None:
+                assert ex.response.status in _STATUSES, ex.response
+                continue
+            for got in batches:
+                if got is None:
+                    continue
+                for event, time_ns in zip(got.events, got.times_ns):
+                    text = dumps(event)
+                    saved = sys.getrecursionlimit()
+                    sys.setrecursionlimit(max(saved, 10_000))
+                    try:
+                        assert orjson.loads(text) == stored_json(event), (event, text)
+                    finally:
+                        sys.setrecursionlimit(saved)
+                    orjson.loads(line(got.source, time_ns, got.received_ns, text))
+
+
 HARNESSES: Dict[str, Callable[[bytes], None]] = {
     "decode_json": _decode_harness(JSON),
     "decode_ndjson": _decode_harness(NDJSON),
@@ -394,4 +472,10 @@ HARNESSES: Dict[str, Callable[[bytes], None]] = {
     "parse_dt": check_parse_dt,
     "validators": check_validators,
     "exchange": check_exchange,
+    "stored_row": check_stored_row,
 }
+
+# The shipper-protocol readers (OTLP, Loki, Elasticsearch _bulk, Splunk HEC).
+from shipper_harnesses import SHIPPER_HARNESSES  # noqa: E402
+
+HARNESSES.update(SHIPPER_HARNESSES)

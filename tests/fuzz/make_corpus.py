@@ -114,6 +114,75 @@ def main() -> None:
         bytes([1, 0xA9, 0]) + b"not-a-number\n[]",
     ]
     write("exchange", ex)
+    deep: object = {"leaf": b"\x00"}
+    for _ in range(300):
+        deep = {b"k": [deep]}
+    rows = [
+        encode_input(b"\x81\xc4\x01k\x01", 2 << 5),                             # a bin key
+        encode_input(b"\x81\xa1a\xc7\x0c\xff" + (0).to_bytes(4, "big")              # year 31690
+                     + (10**12).to_bytes(8, "big", signed=True), 2 << 5),
+        encode_input(msgpack.packb([{"t": msgpack.Timestamp(-62135596800, 0)},      # 0001-01-01
+                                    {"t": msgpack.Timestamp(-62135596801, 999999999)},
+                                    {"t": msgpack.Timestamp(253402300799, 1)},     # 9999-12-31
+                                    {"t": msgpack.Timestamp(253402300800, 0)}]), 2 << 5),
+        encode_input(msgpack.packb({"aw==": 1, b"k": 2, "x": msgpack.ExtType(1, b"\xff"),
+                                    "f": float("nan"), "i": float("-inf")}, use_bin_type=True),
+                     2 << 5, (3,)),
+        encode_input(msgpack.packb(deep, use_bin_type=True), (2 << 5) | 16),
+        encode_input(JSON_BODIES[5], 16),
+        encode_input(NDJSON_BODIES[0], 1 << 5),
+        encode_input(MSGPACK_BODIES[3], 2 << 5),
+    ]
+    write("stored_row", rows)
+    shipper_seeds()
+
+
+def shipper_seeds() -> None:
+    """Seeds of the shipper-protocol harnesses (shipper_harnesses.py)."""
+    import gzip
+    import json
+    import sys
+    sys.path.insert(0, str(HERE.parent))
+    from shippers import field, loki_entry, loki_push
+    from fastingest.snappy import compress_block
+
+    kv = lambda k, v: field(1, k) + field(2, field(1, v))  # noqa: E731
+    record = (field(1, (1796544182426450500).to_bytes(8, "little"), 1) + field(2, 9, 0)
+              + field(3, "INFO") + field(5, field(1, "hello")) + field(6, kv("k", "v"))
+              + field(8, 1, 5) + field(9, bytes(range(16))) + field(10, bytes(range(8))))
+    nested = field(5, field(6, field(1, kv("a", "b")) + field(1, field(1, "n") + field(2, field(3, 5, 0)))))
+    otlp = field(1, field(1, field(1, kv("service.name", "svc")))
+                 + field(2, field(1, field(1, "lib") + field(2, "1")) + field(2, record)
+                         + field(2, field(5, nested))))
+    write("otlp_protobuf", [bytes([0, 0]) + otlp, bytes([1, 0]) + otlp, bytes([6, 0]) + otlp[:40],
+                            bytes([0, 0]) + b"\x0a\x02\x12\x00", bytes([3, 0]) + field(1, field(2, field(2, b"\x0b")))])
+    push = loki_push([('{app="web", env="prod"}', [loki_entry(1796544182, 5, "line", [("k", "v")]),
+                                                   loki_entry(0, 0, "x")]), ('{a="b"}', [])])
+    write("loki_protobuf", [bytes([0, 0]) + push, bytes([1, 0]) + push, bytes([0, 0]) + push[:25],
+                            bytes([0, 0]) + loki_push([("{}", [])]), bytes([2, 0]) + loki_push([('{a="1"}', [loki_entry(1, 0, "y" * 80)])])])
+    write("snappy", [bytes([0, 0]) + compress_block(push), bytes([2, 0]) + compress_block(b"a" * 500),
+                     bytes([0, 0]) + b"\x05abc", bytes([0, 0]) + b"\xff\xff\xff\xff\x0f", bytes([0, 0])])
+    otlp_json = json.dumps({"resourceLogs": [{"resource": {"attributes": [{"key": "s", "value": {"stringValue": "v"}}]},
+                                             "scopeLogs": [{"scope": {"name": "n"}, "logRecords": [
+                                                 {"timeUnixNano": "1796544182426450500", "body": {"kvlistValue": {"values": [
+                                                     {"key": "a", "value": {"arrayValue": {"values": [{"intValue": "5"}]}}}]}},
+                                                  "traceId": "000102030405060708090A0B0C0D0E0F", "severityNumber": 9}]}]}]}).encode()
+    loki_json = json.dumps({"streams": [{"stream": {"app": "x", "n": 5}, "values": [["1", "l", {"k": "v"}], None]},
+                                        {"labels": '{a="b"}', "entries": [{"ts": "2026-12-06T08:02:58Z", "line": "x"}]}]}).encode()
+    write("shipper_json", [bytes([0, 0]) + otlp_json, bytes([1, 0]) + otlp_json, bytes([0, 0]) + loki_json,
+                           bytes([2, 0]) + loki_json, bytes([0, 0]) + b'{"streams":[]}'])
+    hec = b'{"event": "a", "time": 1796544182.4264505}{"event": {"x": 1}, "fields": {"f": "v"}} {"event": "b"}'
+    write("hec", [bytes([0, 20]) + hec, bytes([1, 7]) + hec, bytes([0, 3]) + b'{"event":""}',
+                  bytes([128, 5]) + b"line one\r\nline two\n\nthree", bytes([0, 0]) + b"[1]"])
+    bulk = (b'{"index":{"_index":"logs","_id":"x"}}\n{"@timestamp":"2026-12-06T08:02:58Z","m":1}\n'
+            b'{"create":{}}\n{"m":2}\n{"delete":{"_id":"1"}}\n{"update":{"_id":"1"}}\n{"doc":{}}\n')
+    write("bulk", [bytes([0, 30]) + bulk, bytes([1, 9]) + bulk, bytes([0, 0]) + b'{"index":{}}\n"x"\n',
+                   bytes([2, 4]) + b'{"foo":{}}\n', bytes([0, 2]) + b'{"index":{}}\n{}'])
+    gz = gzip.compress(bulk)
+    write("shipper_exchange", [
+        bytes([0, 2, 4, 0]) + otlp, bytes([1, 2, 2, 6]) + bulk, bytes([3, 2, 2, 5]) + loki_json,
+        bytes([3, 2, 2, 4]) + compress_block(push), bytes([5, 1, 1]) + hec, bytes([6, 1, 1]) + b"raw line\n",
+        bytes([7, 1, 2]), bytes([1, 3, 2, 6, 7]) + gz, bytes([9, 0, 0]), bytes([0x5B, 1, 1]) + b"x\n"])
 
 
 if __name__ == "__main__":

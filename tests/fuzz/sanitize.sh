@@ -57,12 +57,14 @@ set +e
     set -e
     echo "== codec tests under ASan + UBSan"
     if [ -n "${SANITIZE_QUICK:-}" ]; then
-        candidates="tests/test_adversarial.py tests/test_memory.py tests/fuzz/test_fuzz.py tests/test_differential.py"
+        candidates="tests/test_adversarial.py tests/test_memory.py tests/fuzz/test_fuzz.py tests/test_differential.py
+                    tests/test_otlp.py tests/test_loki.py"
     else
         candidates="tests/test_decode.py tests/test_stream.py tests/test_split.py tests/test_framing.py
                     tests/test_validate.py tests/test_timestamps.py tests/test_compression.py
                     tests/test_adversarial.py tests/test_differential.py tests/test_memory.py
-                    tests/test_protocols.py tests/fuzz/test_fuzz.py"
+                    tests/test_protocols.py tests/fuzz/test_fuzz.py tests/test_otlp.py
+                    tests/test_loki.py tests/test_shipper_differential.py"
     fi
     tests=""
     for t in $candidates; do

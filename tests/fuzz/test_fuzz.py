@@ -116,3 +116,37 @@ def test_fuzz_smoke(tmp_path):
     print(proc.stdout[-6000:])
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert "total executions:" in proc.stdout
+
+
+def test_hec_object_over_max_event_is_413_before_a_later_syntax_error():
+    """hec (first run): an object whose syntax error lies past max_event bytes was a
+    code 6 fed whole and a 413 fed byte by byte. Only an object's first max_event bytes
+    are judged now: the size limit, crossed first, answers in every chunking."""
+    HARNESSES["hec"](b'\x01\x07{"event": "a", "time": 1796544182.426\xb4505}'
+                     b'{"event": {"x": 1}, "fields": {"f": "v"}} {"event": "b"}')
+
+
+def test_bulk_bad_action_line_before_an_oversized_line_wins_whatever_the_chunking():
+    """bulk (first run): a malformed action line followed by a line over max_event was
+    the 413 fed whole (the scanner's fatal fault discarded the line faults before it)
+    and the 400 byte by byte. The lines before a fatal fault are judged first now."""
+    HARNESSES["bulk"](b'\x01\t{\xffindex":{"_indep":"#ogs","_id":"x"}}\n{"@tim\n'
+                      b'{"@timestamp":"2026-12-06T088Z","m\n{"@timestamp":"2026-12-06T08:02:58Z",'
+                      b'"m"d":"2"}}\n{"update":{]_id":"0"}}')
+
+
+def test_hec_event_without_event_key_before_a_syntax_error_answers_first():
+    """hec (second run): the first object lacks "event" (code 12), the third is not
+    JSON (code 6). Fed whole, framing met the syntax error before the first object was
+    checked; now the objects before a framing fault are checked first."""
+    HARNESSES["hec"](b'\x00\x14{"evae":"tn ", "time": 1796544182.4264505}'
+                     b'{"event": {"x": 1}, "fields": {"f": "v"}} {"": "a", "b"}')
+
+
+def test_hec_raw_line_of_max_event_bytes_before_crlf_is_accepted_in_any_chunking():
+    """hec (45 s run): a raw line of exactly max_event bytes ended by "\\r\\n" was taken
+    whole but a 413 fed byte by byte (the unfinished line, its "\\r" included, was one
+    byte over). A trailing "\\r" may now wait for its "\\n"."""
+    HARNESSES["hec"](b'\xdd\xf5\x82hree0on\xdb\r\nl\x97\x9a\xf5ne0on\xdb\r\n\x91\xf5\x9al\x97'
+                     b'\x8bo\xdde\xf5n\x91\x8b\xdd\xf5\x82he0o\xff\xff\x00\x00\r\nlon\xdb\r\n'
+                     b'l\x97\x9a\xf5ree')
