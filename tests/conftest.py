@@ -56,3 +56,13 @@ def using(kernels):
         yield kernels
     finally:
         _kernels.active = saved
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory):
+    """A nats-server with JetStream for the test module (its own: tests that pause or
+    stop it disturb no other module); see tests/servers.py."""
+    from servers import NatsServer, require_nats_server
+    server = NatsServer(require_nats_server(), tmp_path_factory.mktemp("nats")).start()
+    yield server
+    server.stop()

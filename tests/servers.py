@@ -87,16 +87,18 @@ class NatsServer:
     """``nats-server -js -a 127.0.0.1 -p PORT -sd DIR``: start, stop, restart (same port
     and storage), pause (SIGSTOP: connected, but nothing answers) and resume."""
 
-    def __init__(self, binary: str, store_dir) -> None:
+    def __init__(self, binary: str, store_dir, args: Sequence[str] = ()) -> None:
         self.binary = binary
         self.store_dir = str(store_dir)
+        self.args = list(args)   # e.g. --user/--pass
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self) -> "NatsServer":
         self.proc = subprocess.Popen(
-            [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.store_dir],
+            [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.store_dir,
+             *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log = Lines(self.proc.stderr)
         try:
@@ -310,6 +312,29 @@ def sqlite_writer(path: str, name: str, barrier) -> None:
         await store.close()
 
     asyncio.run(go())
+
+
+def transaction_peak(store, batches: int, batch: int = 10_000) -> int:
+    """The tracemalloc peak (bytes) of one transaction of ``batches`` x ``batch`` tiny
+    events (``{"a": 1}``, the most events per byte) into ``store``, which is opened and
+    closed around it; the batch is built before, as the codec hands it over."""
+    import tracemalloc
+    events, times = [{"a": 1}] * batch, [1] * batch
+
+    async def run() -> int:
+        await store.open()
+        tracemalloc.start()
+        try:
+            tx = store.begin()
+            for _ in range(batches):
+                await tx.add("m", events, times, 0)
+            await tx.commit()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def assert_acked_present_once(acked: Sequence[str], stored: Counter) -> None:

@@ -22,24 +22,16 @@ import pytest
 
 from fastingest.server.stores import StoreError, store_from_url
 from fastingest.server.stores.nats import (MSG_ID, RECEIVED_HEADER, SOURCE_HEADER,
-                                           TIME_HEADER, NATSStore, _header_dict, _headers,
-                                           header_source, parse_duration, request_key,
-                                           subject_token)
-from servers import (AUTH, ROOT, TOKEN, Load, NatsServer, Serve, assert_acked_present_once,
-                     raw_exchange, require_nats_server, stream_messages)
+                                           TIME_HEADER, NATSStore, _headers, header_source,
+                                           parse_duration, request_key, subject_token)
+from fastingest.server.stores.natspublish import header_dict
+from servers import (AUTH, ROOT, TOKEN, Load, Serve, assert_acked_present_once, raw_exchange,
+                     stream_messages)
 
 STREAM = "EVENTS"
 PREFIX = "ingest.events"
 ODD_SOURCE = "web.eu *1"        # needs escaping in a subject token
 ODD_TOKEN = "odd-token"
-
-
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory):
-    binary = require_nats_server()
-    server = NatsServer(binary, tmp_path_factory.mktemp("nats")).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -126,22 +118,21 @@ def test_every_202_event_is_in_the_stream_once_with_subject_and_headers(served, 
         assert abs(int(headers[RECEIVED_HEADER]) - time.time_ns()) < 120 * 10**9
 
 
-def test_retry_with_the_same_request_id_is_stored_once(served, nats_server):
+def test_retry_with_the_same_key_and_body_is_stored_once(served, nats_server):
     before = len(stored(nats_server))
     events = [{"id": f"retry-{i}"} for i in range(3)]
     for headers in ({"Idempotency-Key": "order-42"}, {"Idempotency-Key": "order-42"},
-                    {"X-Request-Id": "req-7"}, {"X-Request-Id": "req-7"},
                     {"Idempotency-Key": "k" * 300}, {"Idempotency-Key": "k" * 300}):
         assert post(served, events, {**AUTH, **headers}).status_code == 202
-    # No id: two requests, stored twice (the client did not say they are one).
-    assert post(served, events).status_code == 202
-    assert post(served, events).status_code == 202
+    # No key, or only X-Request-Id (tracing): every request is new, stored again.
+    for headers in ({}, {}, {"X-Request-Id": "req-7"}, {"X-Request-Id": "req-7"}):
+        assert post(served, events, {**AUTH, **headers}).status_code == 202
     ids = ids_in(stored(nats_server)[before:])
-    assert ids == {f"retry-{i}": 5 for i in range(3)}   # order-42, req-7, k*300, 2 x none
+    assert ids == {f"retry-{i}": 6 for i in range(3)}   # order-42, k*300, 2 x none, 2 x req-7
     # The same key from another source is another request.
     r = post(served, events, {**AUTH, "Authorization": f"Bearer {ODD_TOKEN}",
                               "Idempotency-Key": "order-42"})
-    assert r.status_code == 202 and len(stored(nats_server)) == before + 18
+    assert r.status_code == 202 and len(stored(nats_server)) == before + 21
 
 
 def test_a_large_request_is_stored_whole(served, nats_server):
@@ -318,7 +309,7 @@ def test_nats_store_urls_and_names():
         "app", "a%2Eb", "x%20y%2A%3E", "%C3%A9", "%25", "%"]
     assert [header_source(s) for s in ("app", "web.eu *1", "é", "50%")] == [
         "app", "web.eu *1", "%C3%A9", "50%25"]
-    assert _header_dict(_headers("a:b:0", 5, b"6", b"app")) == {
+    assert header_dict(_headers("a:b:0", 5, b"6", b"app")) == {
         MSG_ID: "a:b:0", TIME_HEADER: "5", RECEIVED_HEADER: "6", SOURCE_HEADER: "app"}
     assert parse_duration("90") == 90 and parse_duration("1.5h") == 5400
     assert request_key("order-42") == "order-42"

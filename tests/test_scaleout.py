@@ -273,7 +273,7 @@ def test_body_timeout_cuts_a_drip_fed_body(tmp_path):
 def test_request_id_header_reaches_the_store(tmp_path):
     from fastingest.server.asgi import request_id
     assert request_id([(b"x-request-id", b"r1"), (b"idempotency-key", b" k1 ")]) == "k1"
-    assert request_id([(b"X-Request-Id", b"r1")]) == "r1"
+    assert request_id([(b"X-Request-Id", b"r1")]) is None   # tracing, not idempotency
     assert request_id([(b"idempotency-key", b"")]) is None
 
 

@@ -31,7 +31,7 @@ import orjson
 
 from ..batch import Batch
 from ..compression import parse_content_encoding
-from ..errors import IngestError
+from ..errors import IngestError, PayloadTooLarge
 from ..limits import Limits
 from ..stream import StreamDecoder
 
@@ -162,6 +162,12 @@ class Exchange:
         response, which also becomes ``response``."""
         raise RuntimeError("this exchange stores nothing")
 
+    def too_large(self, detail: str) -> Response:
+        """The store can never keep this request whole (an event over its message size
+        limit, more than its stream holds): the protocol's 413, which also becomes
+        ``response``; ``detail`` says why (``error``, for logging)."""
+        raise RuntimeError("this exchange stores nothing")
+
     def timed_out(self) -> Response:
         """The client sent the body too slowly (the server's read timeout): 408, with
         ``Connection: close``; it also becomes ``response``."""
@@ -232,6 +238,11 @@ class DecodingExchange(Exchange):
     def failed(self) -> Response:
         self.response = self.UNAVAILABLE
         return self.UNAVAILABLE
+
+    def too_large(self, detail: str) -> Response:
+        self._fail(PayloadTooLarge(detail=detail))
+        assert self.response is not None
+        return self.response
 
     def _batch(self, batch: Batch) -> Optional[Events]:
         raise NotImplementedError

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from ..errors import IngestError
+from ..errors import IngestError, PayloadTooLarge
 from ..shipping import RecordBatches
 from ..wholebody import WholeBody
 from . import Answer, Events, Exchange, Response, _gather
@@ -75,6 +75,11 @@ class BatchedExchange(Exchange):
     def failed(self) -> Response:
         self.response = self.UNAVAILABLE
         return self.UNAVAILABLE
+
+    def too_large(self, detail: str) -> Response:
+        self._fail(PayloadTooLarge(detail=detail))
+        assert self.response is not None
+        return self.response
 
     def _fail(self, exc: IngestError) -> None:
         self.error = exc

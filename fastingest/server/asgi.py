@@ -6,13 +6,16 @@
 Per request the app asks the protocols for an exchange, streams the body into it chunk
 by chunk (stopping as soon as the response is decided: an early 403/413/415 reads
 nothing), adds the events it yields to one store transaction, and answers 202 only
-after that transaction committed. Any error, or a client that goes away, aborts it.
+after that transaction committed. Any error, or a client that goes away, aborts it. A
+store error answers 503 (retry later), or 413 when the store can never keep the request
+whole (:class:`~fastingest.server.stores.StoreTooLarge`).
 
 A body that stops arriving is answered 408 (and the connection closed) once no chunk
 came for ``read_timeout`` seconds, or the whole body took longer than
 ``body_timeout``; uvicorn itself never times out a request body. The transaction is
-named after the client's ``Idempotency-Key`` (else ``X-Request-Id``) header, so that
-a store that can (NATS) keeps a retried request once.
+named after the client's ``Idempotency-Key`` header and given a digest of the body as
+sent (with its Content-Type and Content-Encoding), so that a store that can (NATS)
+keeps a retried request once, and a reused key with another body as another request.
 
 When mounted in a framework that does not forward lifespan events to sub-apps, the
 store opens on first use; call ``await app.startup()`` / ``await app.shutdown()`` from
@@ -25,6 +28,7 @@ the host's lifespan to open it eagerly and to flush it on exit.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import sys
 import time
@@ -39,7 +43,7 @@ from ..protocols.betterstack import BetterStack
 from ..protocols.samsara import Samsara, StatusCell
 from .logs import MAX_TEXT, RequestLog
 from .metrics import CONTENT_TYPE, Metrics, sources_of
-from .stores import Store, StoreError, Transaction, store_from_url
+from .stores import Store, StoreError, StoreTooLarge, Transaction, store_from_url
 
 Scope = Dict[str, Any]
 Message = Dict[str, Any]
@@ -63,8 +67,11 @@ _PRECEDENCE = ("elasticsearch",)
 
 log = logging.getLogger("fastingest.server")
 
-#: Request headers naming a request across retries (first one present wins).
-REQUEST_ID_HEADERS = (b"idempotency-key", b"x-request-id")
+#: Request headers naming a request across retries (first one present wins). Only
+#: Idempotency-Key: X-Request-Id names a request for tracing, and proxies set it.
+REQUEST_ID_HEADERS = (b"idempotency-key",)
+#: Request headers that change what a body means: part of the request digest.
+DIGESTED_HEADERS = (b"content-type", b"content-encoding")
 #: Default seconds without a body chunk before 408.
 READ_TIMEOUT = 30.0
 #: Default in-flight budget: request bodies one process reads, decodes and commits at
@@ -225,7 +232,9 @@ class IngestApp:
         next is decoded, and the loop is yielded to between batches: a body inflating
         to millions of events neither piles them up nor keeps other requests waiting.
         """
-        tx = _Pending(self.store, request_id(headers), tally)
+        key = request_id(headers)
+        digest = request_digest(headers) if key is not None else None
+        tx = _Pending(self.store, key, tally)
         committed = False
         loop = asyncio.get_running_loop()
         body_deadline = None if self.body_timeout is None else loop.time() + self.body_timeout
@@ -246,6 +255,8 @@ class IngestApp:
                 del message
                 tally.received += len(chunk)
                 if chunk:
+                    if digest is not None:
+                        digest.update(chunk)
                     await tx.add_batches(exchange.feed_batches(chunk))
                     del chunk   # not kept while the next one is awaited
                     if exchange.response is not None:
@@ -254,11 +265,15 @@ class IngestApp:
             if exchange.response is not None:
                 return exchange.response
             committing = time.perf_counter()
-            await tx.commit()
+            await tx.commit(None if digest is None else digest.digest())
             committed = True
             if self.metrics is not None:
                 self.metrics.commit(time.perf_counter() - committing)
             return exchange.committed()
+        except StoreTooLarge as exc:
+            response = exchange.too_large(str(exc))
+            log.warning("store refused a request, answering %d: %s", response.status, exc)
+            return response
         except StoreError as exc:
             if self.metrics is not None:
                 self.metrics.store_error()
@@ -334,8 +349,11 @@ class _Pending:
             if close is not None:   # stopped early (a store error): release the decoder
                 close()
 
-    async def commit(self) -> None:
+    async def commit(self, digest: Optional[bytes] = None) -> None:
+        """Commit; ``digest``: of the body as sent (see ``request_digest``)."""
         if self.tx is not None:
+            if digest is not None:
+                self.tx.set_request_digest(digest)
             await self.tx.commit()
 
     async def abort(self) -> None:
@@ -355,7 +373,7 @@ else:   # pragma: no cover
 
 
 def request_id(headers: Iterable[Tuple[bytes, bytes]]) -> Optional[str]:
-    """The client's name for this request: ``Idempotency-Key``, else ``X-Request-Id``."""
+    """The client's name for this request across retries: its ``Idempotency-Key``."""
     found: Dict[bytes, str] = {}
     for name, value in headers:
         name = name.lower()
@@ -367,6 +385,18 @@ def request_id(headers: Iterable[Tuple[bytes, bytes]]) -> Optional[str]:
         if name in found:
             return found[name]
     return None
+
+
+def request_digest(headers: Iterable[Tuple[bytes, bytes]]) -> "hashlib.blake2b":
+    """A digest to feed the body to, started with the headers that say what it means."""
+    digest = hashlib.blake2b(digest_size=16)
+    found: Dict[bytes, bytes] = {}
+    for name, value in headers:   # the first value wins, as for the protocols
+        found.setdefault(name.lower(), value)
+    for name in DIGESTED_HEADERS:
+        value = found.get(name, b"").strip()
+        digest.update(b"%d:%b\n" % (len(value), value))
+    return digest
 
 
 def route_path(scope: Scope) -> str:
@@ -469,4 +499,5 @@ def protocol_limits(limits: Union[Limits, Mapping[str, Limits], None], name: str
 
 
 __all__ = ["DEFAULT_PROTOCOL_LIMITS", "IngestApp", "MAX_INFLIGHT", "METRICS_PATH", "PROTOCOLS",
-           "READ_TIMEOUT", "create_app", "protocol_limits", "request_id", "route_path"]
+           "READ_TIMEOUT", "create_app", "protocol_limits", "request_digest", "request_id",
+           "route_path"]

@@ -45,6 +45,8 @@ from .headcaps import DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, capped_protocol
 from .logs import LOG_FORMATS, logging_config
 from .metrics import Metrics, sources_of
 from .proxy import DEFAULT_TRUSTED, ProxyHeaders, parse_trusted
+from .stores import STORE_ENV, redact_url
+from .workers import HEARTBEAT_TIMEOUT
 
 TOKENS_ENV = "FASTINGEST_TOKENS"
 #: The TLS key's password, when not in --ssl-keyfile-password-file (never on the
@@ -194,14 +196,18 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                    help=f"which APIs to serve, repeatable or comma-separated: "
                         f"{', '.join(PROTOCOLS)}; 'all' (the default: their paths do not "
                         f"clash) or 'both' (betterstack,samsara)")
-    p.add_argument("--store", default=DEFAULT_STORE,
-                   help=f"where events go (default {DEFAULT_STORE}; "
+    p.add_argument("--store", default=os.environ.get(STORE_ENV) or DEFAULT_STORE,
+                   help=f"where events go (default ${STORE_ENV}, else {DEFAULT_STORE}; "
                         "sqlite:PATH?synchronous=normal trades power-loss safety for speed; "
                         "nats://HOST:PORT[?stream=NAME&replicas=N&max_age=7d...] for "
                         "NATS JetStream)")
     p.add_argument("--workers", type=_workers, default=1, metavar="N",
                    help="worker processes sharing the port (default 1; each has its own "
                         "store connection)")
+    p.add_argument("--worker-timeout", type=_seconds, default=HEARTBEAT_TIMEOUT,
+                   metavar="SECONDS",
+                   help="with --workers: replace a worker whose event loop sent no heartbeat "
+                        f"for this long (default {HEARTBEAT_TIMEOUT:g})")
     p.add_argument("--token", action="append", default=[], metavar="SOURCE=TOKEN",
                    help=f"accept this Bearer token for SOURCE (repeatable; also ${TOKENS_ENV}="
                         "'src1=tok1,src2=tok2')")
@@ -417,7 +423,8 @@ def run(args: argparse.Namespace) -> int:
 
     def ready() -> None:
         each = f", {workers} workers" if workers > 1 else ""
-        print(f"fastingest serve: {' + '.join(protocols)} on {url}, store {args.store}{each}",
+        print(f"fastingest serve: {' + '.join(protocols)} on {url}, "
+              f"store {redact_url(args.store)}{each}",
               flush=True)
         if created is not None:
             cacert = f"--cacert {shlex.quote(tls['ssl_certfile'])} " if tls else ""
@@ -428,7 +435,8 @@ def run(args: argparse.Namespace) -> int:
 
     if workers > 1:
         return _run_workers(workers, make_app, config_for, config, ready, server_class,
-                            sock, reserved, metrics)
+                            sock, reserved, metrics,
+                            getattr(args, "worker_timeout", HEARTBEAT_TIMEOUT))
     server = server_class(config, ready)
     # On SIGTERM/SIGINT uvicorn shuts down gracefully, then re-raises the signal, so the
     # process ends "killed by SIGTERM" as supervisors expect. uvicorn listens on the
@@ -439,7 +447,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable[[Any], Any],
                  config: Any, ready: Callable[[], None], server_class: Any,
-                 sock: socket.socket, reserved: bool, metrics: Metrics) -> int:
+                 sock: socket.socket, reserved: bool, metrics: Metrics,
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> int:
     """Fork ``workers`` uvicorn servers on ``sock``'s port, supervise them. Each worker
     listens on its own SO_REUSEPORT socket (balanced by the kernel) when ``reserved``
     (``sock`` only holds the port); else they all share ``sock``."""
@@ -454,7 +463,8 @@ def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable
         return status
 
     try:
-        supervisor = Supervisor(workers, worker, on_ready=ready)
+        supervisor = Supervisor(workers, worker, on_ready=ready,
+                                heartbeat_timeout=heartbeat_timeout)
         return supervisor.run()
     except RuntimeError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")

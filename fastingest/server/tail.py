@@ -3,6 +3,7 @@
   fastingest tail                                    # every event in sqlite:fastingest.db
   fastingest tail --store sqlite:events.db --source app --since 10m
   fastingest tail --store 'nats://127.0.0.1:4222?stream=FASTINGEST' --follow
+  FASTINGEST_STORE='nats://...' fastingest tail      # the store of fastingest serve
 
 One line per event, in the order the store committed them:
 
@@ -30,7 +31,7 @@ import orjson
 
 from ..jsonout import format_ns
 from ..timestamps import parse_dt
-from .stores import StoreError
+from .stores import STORE_ENV, StoreError
 
 DEFAULT_STORE = "sqlite:fastingest.db"
 
@@ -115,9 +116,9 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     p = subparsers.add_parser(
         "tail", help="print stored events as NDJSON (SQLite or NATS JetStream)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--store", default=DEFAULT_STORE,
+    p.add_argument("--store", default=os.environ.get(STORE_ENV) or DEFAULT_STORE,
                    help=f"sqlite:PATH or nats://HOST:PORT[?stream=NAME&prefix=P] "
-                        f"(default {DEFAULT_STORE})")
+                        f"(default ${STORE_ENV}, else {DEFAULT_STORE})")
     p.add_argument("--source", action="append", default=[], metavar="SOURCE",
                    help="only this source's events (repeatable)")
     p.add_argument("--since", metavar="WHEN",

@@ -5,7 +5,7 @@ on its own ``SO_REUSEPORT`` socket (Linux, BSD), so the kernel spreads new conne
 evenly over the workers; with one shared listening socket, whichever worker wakes first
 accepts a whole burst (measured: 19 of 20 simultaneous connections to one of two
 workers), and with keep-alive connections that imbalance lasts. Without
-``SO_REUSEPORT`` the workers share the parent's socket.
+``SO_REUSEPORT`` the workers share the parent's socket (see :mod:`.sockets`).
 
 * each worker builds its own app and store after the fork (its own SQLite writer
   thread and connection, its own NATS connection); nothing with a thread or a socket
@@ -15,6 +15,12 @@ workers), and with keep-alive connections that imbalance lasts. Without
   stops the whole server with exit status 1; one that dies later (a crash, the OOM
   killer, a ``kill`` of that pid) is replaced, with a growing delay if replacements
   keep dying before they listen;
+* a worker that hangs is replaced too: once listening, each worker's event loop sends a
+  heartbeat over the ready pipe every ``heartbeat_timeout / 4`` seconds (1 s at most);
+  one silent for ``heartbeat_timeout`` seconds (stopped, deadlocked, stuck in a loop
+  that never yields) gets SIGKILL and a replacement. With ``SO_REUSEPORT`` the kernel
+  keeps giving a hung worker its share of new connections, so waiting for it to die
+  would time those clients out;
 * SIGTERM or SIGINT to the parent is passed to every worker as SIGTERM: each finishes
   its requests in flight, commits, exits; then the parent exits;
 * workers get SIGTERM if the parent dies (Linux ``PR_SET_PDEATHSIG``), so they never
@@ -25,15 +31,16 @@ The ``/v1/api-status`` flag lives in shared memory created before the fork (see
 """
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import logging
 import os
 import select
 import signal
-import socket
 import struct
 import sys
+import threading
 import time
 import traceback
 from types import FrameType
@@ -42,6 +49,8 @@ from typing import Callable, Dict, List, Optional
 log = logging.getLogger("fastingest.server")
 
 _PID = struct.Struct("i")
+#: Seconds a listening worker may go without a heartbeat before it is replaced.
+HEARTBEAT_TIMEOUT = 10.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
 _PR_SET_PDEATHSIG = 1
@@ -52,13 +61,15 @@ Target = Callable[[Callable[[], None]], int]
 
 
 class _Worker:
-    __slots__ = ("pid", "slot", "ready", "started")
+    __slots__ = ("pid", "slot", "ready", "started", "last_beat", "killed")
 
     def __init__(self, pid: int, slot: int) -> None:
         self.pid = pid
         self.slot = slot
         self.ready = False
         self.started = time.monotonic()
+        self.last_beat = self.started
+        self.killed = False   # for a missed heartbeat
 
 
 class Supervisor:
@@ -72,14 +83,18 @@ class Supervisor:
     #: In a worker: its slot number.
     slot = 0
 
-    def __init__(self, workers: int, target: Target, on_ready: Callable[[], None]) -> None:
+    def __init__(self, workers: int, target: Target, on_ready: Callable[[], None],
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
+        if not heartbeat_timeout > 0:
+            raise ValueError("heartbeat_timeout must be positive")
         if not hasattr(os, "fork"):
             raise RuntimeError("--workers needs a Unix system (os.fork)")
         self.workers = workers
         self.target = target
         self.on_ready = on_ready
+        self.heartbeat_timeout = heartbeat_timeout
         self._children: Dict[int, _Worker] = {}
         self._stopping = False
         self._announced = False
@@ -94,6 +109,7 @@ class Supervisor:
         os.set_blocking(wake_r, False)
         os.set_blocking(wake_w, False)
         os.set_blocking(ready_r, False)
+        os.set_blocking(self._ready_w, False)   # a worker never blocks on a full pipe
         saved = {sig: signal.signal(sig, _noop) for sig in _HANDLED}
         saved_wakeup = signal.set_wakeup_fd(wake_w)
         self._pipes = (ready_r, wake_r, wake_w)
@@ -101,15 +117,18 @@ class Supervisor:
             for _ in range(self.workers):
                 self._spawn()
             while self._children or (self._respawn_at and not self._stopping):
-                timeout = None
+                due_at = [w.last_beat + self.heartbeat_timeout
+                          for w in self._children.values() if w.ready and not w.killed]
                 if self._respawn_at and not self._stopping:
-                    timeout = max(0.0, min(self._respawn_at) - time.monotonic())
+                    due_at += self._respawn_at
+                timeout = max(0.0, min(due_at) - time.monotonic()) if due_at else None
                 readable, _, _ = select.select([ready_r, wake_r], [], [], timeout)
                 if wake_r in readable:
                     self._signals(os.read(wake_r, 512))
                 if ready_r in readable:
                     self._ready(os.read(ready_r, 4096))
                 self._reap()
+                self._kill_silent()
                 now = time.monotonic()
                 due = [t for t in self._respawn_at if t <= now]
                 if due and not self._stopping:
@@ -148,15 +167,30 @@ class Supervisor:
             _kill(worker.pid, signal.SIGTERM)
 
     def _ready(self, data: bytes) -> None:
+        """Ready messages and heartbeats (the same: a worker's pid)."""
+        now = time.monotonic()
         for (pid,) in _PID.iter_unpack(data[:len(data) - len(data) % _PID.size]):
             worker = self._children.get(pid)
             if worker is not None:
-                worker.ready = True
-                self._failures = 0
+                worker.last_beat = now
+                if not worker.ready:
+                    worker.ready = True
+                    self._failures = 0
         if not self._announced and not self._stopping and len(self._children) == self.workers \
                 and all(w.ready for w in self._children.values()):
             self._announced = True
             self.on_ready()
+
+    def _kill_silent(self) -> None:
+        """SIGKILL listening workers whose heartbeat stopped; reaping replaces them."""
+        now = time.monotonic()
+        for worker in self._children.values():
+            if worker.ready and not worker.killed \
+                    and now - worker.last_beat > self.heartbeat_timeout:
+                log.error("fastingest serve: worker %d sent no heartbeat for %.1f s (hung or "
+                          "stopped); killing it", worker.pid, now - worker.last_beat)
+                worker.killed = True
+                _kill(worker.pid, signal.SIGKILL)
 
     def _reap(self) -> None:
         while self._children:
@@ -196,12 +230,7 @@ class Supervisor:
             for fd in (ready_r, wake_r, wake_w):
                 os.close(fd)
             _die_with(parent)
-            ready_w = self._ready_w
-
-            def ready() -> None:
-                os.write(ready_w, _PID.pack(os.getpid()))
-
-            status = self.target(ready)
+            status = self.target(self._heartbeats(self._ready_w))
         except BaseException:   # noqa: B902 - a worker reports everything, then exits
             traceback.print_exc()
         finally:
@@ -210,34 +239,38 @@ class Supervisor:
             os._exit(status)
 
 
-def reserve_port(host: str, port: int) -> Optional[socket.socket]:
-    """A socket bound to ``host:port`` with ``SO_REUSEPORT`` but not listening: it holds
-    the port (and tells which, for port 0) for the workers' :func:`listen_on` sockets.
-    None where the platform has no ``SO_REUSEPORT`` (the workers then share one socket)."""
-    if not hasattr(socket, "SO_REUSEPORT"):
-        return None
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    def _heartbeats(self, ready_w: int) -> Callable[[], None]:
+        """The worker's ``ready``: tells the parent, then keeps telling it from the
+        event loop it was called on (a loop that stops running stops the beats)."""
+        interval = min(1.0, self.heartbeat_timeout / 4)
+        message = _PID.pack(os.getpid())
 
+        def beat() -> None:
+            try:
+                os.write(ready_w, message)
+            except (BlockingIOError, BrokenPipeError):   # pipe full: the next one;
+                pass                                     # parent gone: PDEATHSIG follows
 
-def listen_on(reserved: socket.socket, backlog: int) -> socket.socket:
-    """A worker's own listening socket on the reserved address (``SO_REUSEPORT``)."""
-    sock = socket.socket(reserved.family, reserved.type, reserved.proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(reserved.getsockname())
-    sock.listen(backlog)
-    sock.setblocking(False)
-    return sock
+        def ready() -> None:
+            beat()
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:   # not called from a loop: a thread beats instead
+                def beating() -> None:
+                    while True:
+                        time.sleep(interval)
+                        beat()
+                threading.Thread(target=beating, name="fastingest-heartbeat",
+                                 daemon=True).start()
+                return
+
+            def tick() -> None:
+                beat()
+                loop.call_later(interval, tick)
+
+            loop.call_later(interval, tick)
+
+        return ready
 
 
 def _noop(signum: int, frame: Optional[FrameType]) -> None:
@@ -269,4 +302,4 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-__all__ = ["Supervisor", "listen_on", "reserve_port"]
+__all__ = ["HEARTBEAT_TIMEOUT", "Supervisor"]

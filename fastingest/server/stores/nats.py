@@ -15,50 +15,71 @@ Every event is one message:
 * headers ``Fastingest-Time`` (event time) and ``Fastingest-Received`` (reception
   time), both int64 ns since the epoch as decimal text, ``Fastingest-Source`` (the
   source name; ``%XX``-encoded beyond printable ASCII and for ``%`` itself), and
-  ``Nats-Msg-Id: <source token>:<request id>:<event index>``.
+  ``Nats-Msg-Id`` (below).
 
 How a request is kept, all or nothing as far as JetStream allows:
 
-* **Buffered, then published.** ``add`` keeps the request's messages in memory (at
-  most the body limit, 20 MiB by default); nothing is published before the body was
-  read and accepted, so a request that fails to decode publishes nothing.
-* **Acknowledged means stored.** ``commit`` publishes every message at once (one
-  write to the socket, no round trip per event: the protocol frames are built here,
-  which costs a fraction of nats-py's per-message ``publish``) and waits for all of
-  JetStream's acknowledgements; only then does the server answer 202. NATS unreachable, an error
-  acknowledgement or none within ``ack_timeout`` → :class:`StoreError` → 503.
-* **Retries are de-duplicated.** JetStream drops a message whose ``Nats-Msg-Id`` it
-  has seen within ``duplicate_window``. The request id is the client's
-  ``Idempotency-Key`` (or ``X-Request-Id``) header, so a client that retries a 503
-  with the same key gets every event stored exactly once — even when the first attempt
-  was partly or wholly stored and only its acknowledgement was lost (JetStream has no
-  multi-message transactions: a 503 means "not acknowledged", not "nothing stored").
-  Without such a header each request gets a random id, and a retry is a new request.
+* **Spooled, then published.** ``add`` writes the request's events to a compact spool
+  (:mod:`.natsspool`: 12 bytes plus the JSON per event, on disk beyond ``spool_bytes``);
+  nothing is published before the body was read and accepted, so a request that fails
+  to decode publishes nothing, and memory does not grow with the event count.
+* **Checked before publishing.** The stream's limits are read when the store opens
+  (and again after it is recreated): a request that can never fit whole — an event
+  over the stream's ``max_msg_size`` or the server's ``max_payload``, more messages or
+  bytes than ``max_msgs``, ``max_bytes`` or ``max_msgs_per_subject`` allow — is refused
+  with :class:`~fastingest.server.stores.StoreTooLarge` (413) before anything is sent.
+  On a ``discard=new`` stream with such limits, a request that does not fit in the room
+  left gets 503 before anything is sent (the stream's state is asked at each commit).
+  Never a 202 for events the stream would drop at once.
+* **Acknowledged means stored.** ``commit`` publishes in windows of about 256 KiB
+  (protocol frames built here: nats-py's ``publish()`` costs ~6 µs per message), with
+  at most ``INFLIGHT_BYTES`` per connection published and not yet acknowledged, and
+  waits for every one of JetStream's acknowledgements; only then does the server answer
+  202. NATS unreachable, an error acknowledgement, or ``ack_timeout`` seconds without
+  any progress (no acknowledgement while the request waits for one) →
+  :class:`~fastingest.server.stores.StoreError` → 503. Every wait has that deadline.
+* **Retries are de-duplicated, and only true retries.** The message id is
+  ``<source token>:<key>:<digest>:<index>``: the client's ``Idempotency-Key``, a digest
+  of the request (its body as sent, given by the server; else of the events), and the
+  event's position. JetStream drops a message whose id it has seen within
+  ``duplicate_window``, so a client that retries a 503 with the same key and body gets
+  every event stored once — even when the first attempt was partly or wholly stored
+  and only its acknowledgement was lost (JetStream has no multi-message transactions:
+  a 503 means "not acknowledged", not "nothing stored"). The same key with another
+  body is another request, stored (never silently dropped), so nobody can pre-empt
+  another client's key either. After ``duplicate_window`` a retry is stored again.
+  Without a key each request gets a random id.
 * **Reconnects.** The connection reconnects forever (every ``reconnect_wait``
   seconds); while it is down requests fail fast with 503, and when NATS is back
-  ingestion resumes on its own (the stream is created again if it went missing).
+  ingestion resumes on its own. A stream that went missing is created again on
+  reconnecting and on the first "no stream" answer to a publish.
 
 The stream is created on start if missing, with ``subjects=[<prefix>.>]`` and the
 configured ``retention`` (``limits``, ``interest``, ``workqueue``), ``max_age``,
-``max_bytes``, ``replicas``, ``storage`` and ``duplicate_window``; an existing stream
-is used as it is. NATS's ``max_payload`` (1 MiB by default) must exceed the largest
-event (``--max-event``) plus its headers, else such requests get 503.
+``max_bytes``, ``max_msgs``, ``max_msg_size``, ``discard`` (``new`` by default: a full
+stream refuses rather than evicts), ``replicas``, ``storage`` and ``duplicate_window``;
+an existing stream is used as it is (its limits are read and honoured).
+
+Credentials never appear in logs, errors or ``repr``: URLs are printed through
+:func:`~fastingest.server.stores.redact_url`. They can stay off the command line:
+``FASTINGEST_NATS_USER``/``FASTINGEST_NATS_PASSWORD`` or ``FASTINGEST_NATS_TOKEN``
+in the environment, or ``?creds=FILE`` (a NATS ``.creds`` file: JWT and NKey seed) or
+``?nkey=FILE`` (an NKey seed) in the URL.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import logging
+import os
 import re
-import sys
 import uuid
-from typing import (Any, AsyncIterator, Awaitable, Dict, List, Optional, Sequence, Tuple,
-                    Union)
+from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs, quote, unquote
 
-from ...jsonout import dumps
-from . import Store, StoreError, Transaction
+from . import Store, StoreError, StoreTooLarge, Transaction, redact, redact_url
+from .natspublish import Publisher
+from .natsspool import Spool
 
 log = logging.getLogger("fastingest.server")
 
@@ -69,6 +90,17 @@ SOURCE_HEADER = "Fastingest-Source"
 
 RETENTIONS = ("limits", "interest", "workqueue")
 STORAGES = ("file", "memory")
+DISCARDS = ("new", "old")
+
+#: Environment variables with credentials for servers whose URL has none.
+USER_ENV = "FASTINGEST_NATS_USER"
+PASSWORD_ENV = "FASTINGEST_NATS_PASSWORD"
+TOKEN_ENV = "FASTINGEST_NATS_TOKEN"
+
+#: A request's spool in memory before it goes to a temporary file.
+SPOOL_BYTES = 1024 * 1024
+#: Seconds between two attempts to recreate a missing stream.
+RECREATE_INTERVAL = 1.0
 
 _SAFE = re.compile(r"[A-Za-z0-9_-]+")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
@@ -78,7 +110,13 @@ _PLAIN_ID = re.compile(r"[!-~]{1,128}")
 _DURATION = re.compile(r"(\d+(?:\.\d*)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
-
+#: The header block's fixed bytes: "NATS/1.0\r\n", four "Name: " and "\r\n", the blank line.
+_HEADER_FIXED = len(b"NATS/1.0\r\nNats-Msg-Id: \r\nFastingest-Time: \r\n"
+                    b"Fastingest-Received: \r\nFastingest-Source: \r\n\r\n")
+#: JetStream's own bytes per stored message beyond subject, headers and payload
+#: (record length, sequence, timestamp, subject and header lengths, hash).
+_FILE_OVERHEAD = 22 + 4 + 8
+_MEMORY_OVERHEAD = 16
 def subject_token(source: str) -> str:
     """``source`` as one subject token: ``[A-Za-z0-9_-]`` kept, every other byte of its
     UTF-8 form written ``%XX``, so any source name maps to a distinct, valid token."""
@@ -112,43 +150,64 @@ def request_key(request_id: Optional[str]) -> str:
                                   digest_size=16).hexdigest()
 
 
-class _Acks:
-    """The acknowledgements one commit still waits for; ``future`` settles once."""
+class StreamLimits:
+    """What the stream holds at most (-1: no limit), read from its configuration."""
 
-    __slots__ = ("future", "left")
+    __slots__ = ("max_msg_size", "max_bytes", "max_msgs", "max_msgs_per_subject",
+                 "discard_new", "overhead")
 
-    def __init__(self, future: "asyncio.Future[Any]", left: int) -> None:
-        self.future = future
-        self.left = left
+    def __init__(self, max_msg_size: int = -1, max_bytes: int = -1, max_msgs: int = -1,
+                 max_msgs_per_subject: int = -1, discard_new: bool = False,
+                 memory: bool = False) -> None:
+        self.max_msg_size = max_msg_size
+        self.max_bytes = max_bytes
+        self.max_msgs = max_msgs
+        self.max_msgs_per_subject = max_msgs_per_subject
+        self.discard_new = discard_new
+        self.overhead = _MEMORY_OVERHEAD if memory else _FILE_OVERHEAD
 
-    def ack(self) -> None:
-        self.left -= 1
-        if self.left == 0 and not self.future.done():
-            self.future.set_result(None)
+    @classmethod
+    def of(cls, config: Any) -> "StreamLimits":
+        """The limits of a nats-py ``StreamConfig``."""
+        def limit(value: Optional[int]) -> int:
+            return -1 if value is None or value <= 0 else int(value)
+        return cls(limit(config.max_msg_size), limit(config.max_bytes),
+                   limit(config.max_msgs), limit(config.max_msgs_per_subject),
+                   str(getattr(config.discard, "value", config.discard)) == "new",
+                   str(getattr(config.storage, "value", config.storage)) == "memory")
 
-    def fail(self, message: str) -> None:
-        if not self.future.done():
-            self.future.set_exception(StoreError(message))
+    @property
+    def fill_checked(self) -> bool:
+        """A full stream refuses messages: check the room left before publishing."""
+        return self.discard_new and (self.max_bytes >= 0 or self.max_msgs >= 0)
 
 
 class NATSStore(Store):
     """Events published to the JetStream stream ``stream``; see the module docstring.
 
     ``servers``: one URL or several (``nats://host:4222``; a cluster's members, for
-    failover). ``prefix``: subjects are ``<prefix>.<source>``. ``retention``,
-    ``max_age`` (seconds, 0 = forever), ``max_bytes`` (-1 = unlimited), ``replicas``,
-    ``storage``, ``duplicate_window`` (seconds): used when the stream is created.
-    ``ack_timeout``: seconds a commit may take to send its events and get every
-    acknowledgement.
-    ``connect_timeout``: per connection attempt; ``reconnect_wait``: between attempts.
+    failover; ``nats://user:password@host`` or ``nats://token@host`` for credentials).
+    ``prefix``: subjects are ``<prefix>.<source>``. ``retention``, ``max_age`` (seconds,
+    0 = forever), ``max_bytes``, ``max_msgs``, ``max_msg_size`` (-1 = unlimited),
+    ``discard`` (``new``: a full stream refuses, ``old``: it evicts its oldest),
+    ``replicas``, ``storage``, ``duplicate_window`` (seconds): used when the stream is
+    created. ``ack_timeout``: seconds a commit may wait without any acknowledgement
+    coming. ``connect_timeout``: per connection attempt; ``reconnect_wait``: between
+    attempts. ``user``/``password``, ``token``, ``creds`` (a ``.creds`` file) or
+    ``nkey`` (an NKey seed file): credentials for servers whose URL has none.
+    ``spool_bytes``: a request's events kept in memory before its spool goes to disk.
     """
 
     def __init__(self, servers: Union[str, Sequence[str]] = "nats://127.0.0.1:4222", *,
                  stream: str = "FASTINGEST", prefix: str = "fastingest",
                  retention: str = "limits", max_age: float = 0.0, max_bytes: int = -1,
+                 max_msgs: int = -1, max_msg_size: int = -1, discard: str = "new",
                  replicas: int = 1, storage: str = "file", duplicate_window: float = 120.0,
                  ack_timeout: float = 5.0, connect_timeout: float = 2.0,
-                 reconnect_wait: float = 0.5) -> None:
+                 reconnect_wait: float = 0.5, user: Optional[str] = None,
+                 password: Optional[str] = None, token: Optional[str] = None,
+                 creds: Optional[str] = None, nkey: Optional[str] = None,
+                 spool_bytes: int = SPOOL_BYTES) -> None:
         self.servers = [servers] if isinstance(servers, str) else list(servers)
         if not self.servers:
             raise ValueError("at least one NATS server URL is needed")
@@ -157,58 +216,92 @@ class NATSStore(Store):
         if not _TOKEN.fullmatch(prefix):
             raise ValueError(f"subject prefix {prefix!r}: dot-separated tokens of "
                              "letters, digits, _ and -")
-        retention, storage = retention.lower(), storage.lower()
+        retention, storage, discard = retention.lower(), storage.lower(), discard.lower()
         if retention not in RETENTIONS:
             raise ValueError(f"retention must be one of {', '.join(RETENTIONS)}")
         if storage not in STORAGES:
             raise ValueError(f"storage must be one of {', '.join(STORAGES)}")
+        if discard not in DISCARDS:
+            raise ValueError(f"discard must be one of {', '.join(DISCARDS)}")
         if not (replicas >= 1 and max_age >= 0 and duplicate_window > 0 and ack_timeout > 0
-                and connect_timeout > 0 and reconnect_wait >= 0):
+                and connect_timeout > 0 and reconnect_wait >= 0 and spool_bytes >= 0):
             raise ValueError("replicas must be >= 1, durations positive")
+        for name, path in (("creds", creds), ("nkey", nkey)):
+            if path is not None and not os.path.isfile(path):
+                raise ValueError(f"{name} file {path!r} not found")
         self.stream = stream
         self.prefix = prefix
         self.retention = retention
         self.max_age = max_age
         self.max_bytes = max_bytes
+        self.max_msgs = max_msgs
+        self.max_msg_size = max_msg_size
+        self.discard = discard
         self.replicas = replicas
         self.storage = storage
         self.duplicate_window = duplicate_window
         self.ack_timeout = ack_timeout
         self.connect_timeout = connect_timeout
         self.reconnect_wait = reconnect_wait
+        self.spool_bytes = spool_bytes
+        self._auth = {key: value for key, value in (
+            ("user", user), ("password", password), ("token", token),
+            ("user_credentials", creds), ("nkeys_seed", nkey)) if value is not None}
+        #: Secrets to scrub from any text logged (beside URLs' user information).
+        self._secrets = [s for s in (password, token) if s]
+        for server in self.servers:
+            info = server.partition("://")[2].partition("@")
+            if info[1]:
+                self._secrets += [p for p in info[0].partition(":")[::2] if len(p) > 3][-1:]
+        self.limits = StreamLimits()   # until the stream is known
         self._nc = None              # nats.aio.client.Client once open
         self._open_lock: Optional[asyncio.Lock] = None
         self._closed = False
-        self._reply_prefix = ""
-        self._tokens = itertools.count(1)
-        self._waiting: Dict[str, _Acks] = {}    # reply token -> the commit it belongs to
+        #: Acknowledgements come to <reply_prefix><window token>.
+        self.reply_prefix = ""
+        self._publisher = Publisher(self)
         self._subjects: Dict[str, str] = {}      # source -> subject
         self._tasks: "set[asyncio.Task[Any]]" = set()
+        self._recreated_at = -RECREATE_INTERVAL
 
     @classmethod
     def from_url(cls, url: str) -> "NATSStore":
-        """``nats://HOST:PORT[,HOST:PORT...][?stream=S&prefix=P&retention=limits&max_age=7d
-        &max_bytes=N&replicas=3&storage=file&duplicate_window=2m&ack_timeout=5s
-        &connect_timeout=2s&reconnect_wait=500ms]`` (``tls://`` for TLS)."""
+        """``nats://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][?stream=S&prefix=P
+        &retention=limits&max_age=7d&max_bytes=N&max_msgs=N&max_msg_size=N&discard=new
+        &replicas=3&storage=file&duplicate_window=2m&ack_timeout=5s&connect_timeout=2s
+        &reconnect_wait=500ms&creds=FILE&nkey=FILE&spool_bytes=N]`` (``tls://`` for
+        TLS); credentials also from ``FASTINGEST_NATS_USER``/``_PASSWORD``/``_TOKEN``."""
         scheme, _, rest = url.partition("://")
         hosts, _, query = rest.partition("?")
         servers = [f"{scheme}://{h.strip()}" for h in hosts.split(",") if h.strip()]
         options: Dict[str, object] = {}
         for key, values in parse_qs(query, strict_parsing=bool(query)).items():
             value = unquote(values[-1])
-            if key in ("stream", "prefix", "retention", "storage"):
+            if key in ("stream", "prefix", "retention", "storage", "discard", "creds", "nkey"):
                 options[key] = value
             elif key in ("max_age", "duplicate_window", "ack_timeout", "connect_timeout",
                          "reconnect_wait"):
                 options[key] = parse_duration(value)
-            elif key in ("max_bytes", "replicas"):
+            elif key in ("max_bytes", "max_msgs", "max_msg_size", "replicas", "spool_bytes"):
                 options[key] = int(value)
             else:
                 raise ValueError(f"unknown nats store option {key!r}")
+        for key, name in (("user", USER_ENV), ("password", PASSWORD_ENV), ("token", TOKEN_ENV)):
+            if os.environ.get(name):
+                options[key] = os.environ[name]
         return cls(servers, **options)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
-        return f"NATSStore({self.servers!r}, stream={self.stream!r}, prefix={self.prefix!r})"
+        return (f"NATSStore({[redact_url(s) for s in self.servers]!r}, "
+                f"stream={self.stream!r}, prefix={self.prefix!r})")
+
+    def where(self) -> str:
+        """The servers, fit to print (credentials redacted)."""
+        return ", ".join(redact_url(s) for s in self.servers)
+
+    def redact(self, text: str) -> str:
+        """``text`` without any credential of this store."""
+        return redact(text, self._secrets)
 
     def subject(self, source: str) -> str:
         """The subject of ``source``'s events."""
@@ -226,7 +319,7 @@ class NATSStore(Store):
     def begin(self, request_id: Optional[str] = None) -> "NATSTransaction":
         if self._closed:
             raise StoreError("the store is closed")
-        return NATSTransaction(self, request_key(request_id))
+        return NATSTransaction(self, request_id)
 
     async def close(self) -> None:
         """Flush what is buffered and close the connection."""
@@ -236,14 +329,17 @@ class NATSStore(Store):
         nc, self._nc = self._nc, None
         for task in list(self._tasks):
             task.cancel()
+        self._publisher.fail_all("the store is closed")
         if nc is not None:
             try:
                 await nc.drain()   # delivers pending acks, flushes, closes
-            except Exception:
-                await nc.close()
-        for acks in set(self._waiting.values()):
-            acks.fail("the store is closed")
-        self._waiting.clear()
+            except Exception as exc:
+                try:
+                    await nc.close()
+                except Exception as again:
+                    log.warning("NATS store: closing the connection: %s: %s (after %s)",
+                                type(again).__name__, self.redact(str(again)),
+                                self.redact(str(exc)))
 
     # -- connection ----------------------------------------------------------------------
 
@@ -260,9 +356,13 @@ class NATSStore(Store):
                     self._nc = await self._connect()
             nc = self._nc
         if not nc.is_connected:  # type: ignore[attr-defined]
-            raise StoreError(f"not connected to NATS ({', '.join(self.servers)}): "
-                             "reconnecting")
+            raise StoreError(f"not connected to NATS ({self.where()}): reconnecting")
         return nc
+
+    def connect_options(self) -> Dict[str, Any]:
+        """What :func:`nats.connect` gets besides the servers and callbacks."""
+        return dict(self._auth, connect_timeout=self.connect_timeout,
+                    reconnect_time_wait=self.reconnect_wait)
 
     async def _connect(self) -> Any:
         import nats
@@ -270,39 +370,39 @@ class NATSStore(Store):
         try:
             # A bounded first attempt (every server twice): a server that cannot reach
             # NATS at start fails loudly instead of hanging; once connected it
-            # reconnects forever (see below).
+            # reconnects forever (see below). pending_size=0: nothing is buffered while
+            # disconnected, and nats-py never forces a flush (its forced flush swallows
+            # cancellation, so a deadline could not hold); INFLIGHT_BYTES bounds what
+            # waits in its buffer instead.
             await nc.connect(
                 self.servers, name="fastingest", allow_reconnect=True,
-                max_reconnect_attempts=1, reconnect_time_wait=self.reconnect_wait,  # type: ignore[arg-type]
-                connect_timeout=self.connect_timeout,  # type: ignore[arg-type]
+                max_reconnect_attempts=1, pending_size=0,
                 ping_interval=10, max_outstanding_pings=3,   # a dead peer noticed in ~30 s
                 error_cb=self._on_error, disconnected_cb=self._on_disconnected,
-                reconnected_cb=self._on_reconnected, closed_cb=self._on_closed)
+                reconnected_cb=self._on_reconnected, closed_cb=self._on_closed,
+                **self.connect_options())
         except Exception as exc:
-            try:
-                await nc.close()
-            except Exception:
-                pass
-            raise StoreError(f"cannot connect to NATS at {', '.join(self.servers)}: "
-                             f"{type(exc).__name__}: {exc}") from exc
+            await _close_quietly(nc)
+            raise StoreError(f"cannot connect to NATS at {self.where()}: "
+                             f"{type(exc).__name__}: {self.redact(str(exc))}") from None
         # Reconnect forever from now on (nats-py reads this option at every attempt):
         # a NATS restart must not need a server restart.
         nc.options["max_reconnect_attempts"] = -1
         try:
-            self._reply_prefix = f"_INBOX.{uuid.uuid4().hex}."
-            await nc.subscribe(self._reply_prefix + "*", cb=self._on_ack)
+            self.reply_prefix = f"_INBOX.{uuid.uuid4().hex}."
+            await nc.subscribe(self.reply_prefix + "*", cb=self._on_ack)
             await self._ensure_stream(nc)
         except Exception as exc:
-            await nc.close()
+            await _close_quietly(nc)
             raise StoreError(f"NATS JetStream stream {self.stream!r} unusable: "
-                             f"{type(exc).__name__}: {exc}") from exc
+                             f"{type(exc).__name__}: {self.redact(str(exc))}") from None
         log.info("NATS store: connected to %s, stream %s, subjects %s.>",
-                 nc.connected_url.netloc if nc.connected_url else self.servers[0],
-                 self.stream, self.prefix)
+                 _host(nc), self.stream, self.prefix)
         return nc
 
     async def _ensure_stream(self, nc: Any) -> None:
-        """Create the stream unless it exists (an existing one is left as it is)."""
+        """Create the stream unless it exists (an existing one is left as it is); read
+        its limits."""
         from nats.js import api
         from nats.js.errors import BadRequestError, NotFoundError
         js = nc.jetstream(timeout=max(self.ack_timeout, 5.0))
@@ -313,25 +413,35 @@ class NATSStore(Store):
                 name=self.stream, subjects=[f"{self.prefix}.>"],
                 retention=api.RetentionPolicy(self.retention),
                 storage=api.StorageType(self.storage), num_replicas=self.replicas,
-                max_age=self.max_age, max_bytes=self.max_bytes,
+                max_age=self.max_age, max_bytes=self.max_bytes, max_msgs=self.max_msgs,
+                max_msg_size=self.max_msg_size, discard=api.DiscardPolicy(self.discard),
                 duplicate_window=self.duplicate_window)
             try:
-                await js.add_stream(config)
+                info = await js.add_stream(config)
                 log.info("NATS store: created stream %s", self.stream)
-                return
-            except BadRequestError:
-                # Another server or worker created it at the same time: use theirs.
-                info = await js.stream_info(self.stream)
+            except BadRequestError as exc:
+                # Another server or worker created it at the same time (with another
+                # configuration): use theirs. Anything else (overlapping subjects...)
+                # is the error to report.
+                try:
+                    info = await js.stream_info(self.stream)
+                except NotFoundError:
+                    raise StoreError(f"creating stream {self.stream!r}: "
+                                     f"{exc.description or exc}") from None
+        self.limits = StreamLimits.of(info.config)
         wanted = f"{self.prefix}.>"
         subjects = info.config.subjects or []
         if wanted not in subjects:
             log.warning("NATS store: stream %s has subjects %s, not %s: events may not be "
                         "kept (publishes will then fail with 503)",
                         self.stream, subjects, wanted)
+        if info.config.no_ack:
+            log.warning("NATS store: stream %s acknowledges nothing (no_ack): every "
+                        "request will time out", self.stream)
 
     async def _on_error(self, exc: Exception) -> None:
         # nats-py reports every failed reconnection attempt here: too noisy for warning.
-        log.debug("NATS: %s: %s", type(exc).__name__, exc)
+        log.debug("NATS: %s: %s", type(exc).__name__, self.redact(str(exc)))
 
     async def _on_disconnected(self) -> None:
         if self._closed:
@@ -339,121 +449,85 @@ class NATSStore(Store):
         log.warning("NATS store: connection lost; answering 503 until it is back")
         # Nobody will acknowledge what was in flight: fail those commits now instead of
         # letting each wait for its ack_timeout.
-        for acks in set(self._waiting.values()):
-            acks.fail("NATS connection lost before every event was acknowledged")
-        self._waiting.clear()
+        self._publisher.fail_all("NATS connection lost before every event was acknowledged")
 
     async def _on_reconnected(self) -> None:
         nc = self._nc
-        log.warning("NATS store: reconnected to %s",
-                    nc.connected_url.netloc if nc is not None and nc.connected_url else "?")
-        if nc is not None:
-            # A NATS node restarted without its storage lost the stream: create it again.
-            task = asyncio.get_running_loop().create_task(self._recreate(nc))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        log.warning("NATS store: reconnected to %s", _host(nc))
+        # A NATS node restarted without its storage lost the stream: create it again.
+        self.check_stream(force=True)
 
-    async def _recreate(self, nc: Any) -> None:
+    async def _on_ack(self, msg: Any) -> None:
+        self._publisher.on_ack(msg)
+
+    def check_stream(self, force: bool = False) -> None:
+        """Check (and create) the stream in the background, at most once per
+        RECREATE_INTERVAL unless ``force``."""
+        nc = self._nc
+        loop = asyncio.get_running_loop()
+        if nc is None or self._closed or not force \
+                and loop.time() - self._recreated_at < RECREATE_INTERVAL:
+            return
+        self._recreated_at = loop.time()
+        task = loop.create_task(self._recreate_now(nc))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recreate_now(self, nc: Any) -> None:
         try:
             await self._ensure_stream(nc)
         except Exception as exc:
-            log.error("NATS store: checking stream %s after reconnecting: %s: %s",
-                      self.stream, type(exc).__name__, exc)
+            log.error("NATS store: checking stream %s: %s: %s",
+                      self.stream, type(exc).__name__, self.redact(str(exc)))
 
     async def _on_closed(self) -> None:
         if not self._closed:
             log.error("NATS store: connection closed for good")
 
-    async def _on_ack(self, msg: Any) -> None:
-        """JetStream's answer to one publish (the reply subject names it)."""
-        acks = self._waiting.pop(msg.subject[len(self._reply_prefix):], None)
-        if acks is None:
-            return   # the commit already failed or timed out
-        data = msg.data
-        if data.startswith(b'{"stream"'):   # {"stream":..,"seq":..[,"duplicate":true]}
-            acks.ack()
-            return
-        headers = msg.headers or {}
-        if headers.get("Status") == "503":
-            acks.fail(f"no JetStream stream takes subject {msg.subject!r} "
-                      f"(is stream {self.stream!r} there?)")
-            return
-        try:
-            import orjson
-            answer = orjson.loads(data)
-        except Exception:
-            answer = None
-        if isinstance(answer, dict) and "error" not in answer and "seq" in answer:
-            acks.ack()
-        else:
-            error = answer.get("error") if isinstance(answer, dict) else None
-            acks.fail(f"JetStream refused an event: {error or data[:200]!r}")
-
     # -- publishing ------------------------------------------------------------------------
 
-    async def _publish(self, messages: List["_Message"]) -> None:
-        """Publish every message, wait for every acknowledgement; StoreError if not."""
-        nc = await self._connection()
-        limit = nc.max_payload
-        loop = asyncio.get_running_loop()
-        acks = _Acks(loop.create_future(), len(messages))
-        waiting, prefix = self._waiting, self._reply_prefix.encode()
-        tokens: List[bytes] = []
+    def message_limit(self, nc: Any) -> int:
+        """The largest message (headers and payload) the server and stream take."""
+        limit = int(nc.max_payload)
+        if self.limits.max_msg_size >= 0:
+            limit = min(limit, self.limits.max_msg_size)
+        return limit
+
+    async def _check_room(self, nc: Any, count: int, stored: int,
+                          per_subject: Dict[bytes, int]) -> None:
+        """StoreTooLarge if the stream can never hold the request whole; StoreError if
+        a stream that refuses when full has no room for it now."""
+        limits = self.limits
+        for what, value, limit in (("events", count, limits.max_msgs),
+                                   ("bytes", stored, limits.max_bytes),
+                                   ("events of one source", max(per_subject.values()),
+                                    limits.max_msgs_per_subject)):
+            if 0 <= limit < value:
+                raise StoreTooLarge(f"the request is {value} {what}, more than stream "
+                                    f"{self.stream!r} holds ({limit}): it would not be "
+                                    f"kept whole")
+        if not limits.fill_checked:
+            return
+        from nats.js.errors import NotFoundError
         try:
-            frames = []
-            for subject, headers, payload in messages:
-                if len(headers) + len(payload) > limit:
-                    raise StoreError(f"an event of {len(payload)} bytes is over the NATS "
-                                     f"server's max_payload ({limit}): raise max_payload "
-                                     "or lower --max-event")
-                token = b"%d" % next(self._tokens)
-                tokens.append(token)
-                frames.append(b"HPUB %b %b%b %d %d\r\n%b%b\r\n" % (
-                    subject, prefix, token, len(headers), len(headers) + len(payload),
-                    headers, payload))
-            for token in tokens:
-                waiting[token.decode()] = acks
-            if not nc.is_connected:   # lost while building: feed no reconnect buffer
-                raise StoreError("NATS connection lost while publishing")
-            # One deadline for sending and for the acknowledgements: a big request
-            # waits for nats-py's flusher, which a lost connection may never run again.
-            await _wait(self._send(nc, frames, messages, tokens, prefix, acks.future),
-                        self.ack_timeout)
-        except asyncio.TimeoutError:
-            raise StoreError(f"JetStream did not acknowledge {acks.left} of "
-                             f"{len(messages)} events within {self.ack_timeout:g} s") from None
-        except StoreError:
-            raise
-        except Exception as exc:   # nats errors: connection closed, outbound buffer full...
-            raise StoreError(f"publishing to NATS: {type(exc).__name__}: {exc}") from exc
-        finally:
-            for token in tokens:
-                waiting.pop(token.decode(), None)
-            if not acks.future.done():
-                acks.future.cancel()
-            elif not acks.future.cancelled():
-                acks.future.exception()   # retrieved: no "never retrieved" warning
+            state = (await nc.jetstream(timeout=self.ack_timeout).stream_info(self.stream)).state
+        except NotFoundError:
+            self.check_stream()
+            raise StoreError(f"stream {self.stream!r} is missing (creating it again)") from None
+        except Exception as exc:   # no answer within ack_timeout, connection lost...
+            raise StoreError(f"asking stream {self.stream!r} for its room: "
+                             f"{type(exc).__name__}: {self.redact(str(exc))}") from None
+        if 0 <= limits.max_msgs < state.messages + count \
+                or 0 <= limits.max_bytes < state.bytes + stored:
+            raise StoreError(f"stream {self.stream!r} is full ({state.messages} events, "
+                             f"{state.bytes} bytes; discard=new): the request would not be "
+                             "kept whole")
 
-
-    @staticmethod
-    async def _send(nc: Any, frames: List[bytes], messages: List["_Message"],
-                    tokens: List[bytes], prefix: bytes, acked: "asyncio.Future[None]") -> None:
-        send = getattr(nc, "_send_command", None)
-        if send is not None:
-            # The request's messages go out as one write: nats-py's publish() costs
-            # ~6 µs per message (header validation and encoding); these frames are the
-            # same protocol bytes, built once.
-            await send(b"".join(frames))
-            await nc._flush_pending()
-        else:   # pragma: no cover - a nats-py without the internals used above
-            for (subject, headers, payload), token in zip(messages, tokens):
-                await nc.publish(subject.decode(), payload, reply=(prefix + token).decode(),
-                                 headers=_header_dict(headers))
-        await acked
-
-
-#: One message: subject, header block (``NATS/1.0`` ... blank line), payload — bytes.
-_Message = Tuple[bytes, bytes, bytes]
+    async def _publish(self, spool: Spool, id_middle: bytes, stored: int) -> None:
+        """Check the stream's room, publish, wait for every acknowledgement."""
+        nc = await self._connection()
+        await self._check_room(nc, spool.count, stored, spool.per_subject)
+        await self._publisher.publish(nc, spool, id_middle)
 
 #: Printable ASCII but ``%``: kept as it is in the Fastingest-Source header.
 _HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
@@ -466,71 +540,110 @@ def header_source(source: str) -> str:
 
 
 def _headers(msg_id: str, time_ns: int, received: bytes, source: bytes) -> bytes:
+    """A message's header block (what :class:`~.natspublish.Publisher` builds in pieces)."""
     return (b"NATS/1.0\r\nNats-Msg-Id: %b\r\nFastingest-Time: %d\r\n"
             b"Fastingest-Received: %b\r\nFastingest-Source: %b\r\n\r\n"
             % (msg_id.encode(), time_ns, received, source))
 
 
-def _header_dict(block: bytes) -> Dict[str, str]:
-    out = {}
-    for line in block.decode().split("\r\n")[1:]:
-        if line:
-            key, _, value = line.partition(": ")
-            out[key] = value
-    return out
+def _host(nc: Any) -> str:
+    """Where ``nc`` is connected, without credentials."""
+    url = getattr(nc, "connected_url", None)
+    if url is None:
+        return "?"
+    return f"{url.hostname}:{url.port}" if url.port else str(url.hostname)
 
 
-if sys.version_info >= (3, 11):
-    async def _wait(work: Awaitable[None], timeout: float) -> None:
-        """``await work``, or TimeoutError after ``timeout`` seconds (work cancelled)."""
-        async with asyncio.timeout(timeout):
-            await work
-else:   # pragma: no cover
-    async def _wait(work: Awaitable[None], timeout: float) -> None:
-        await asyncio.wait_for(work, timeout)
+async def _close_quietly(nc: Any) -> None:
+    try:
+        await nc.close()
+    except Exception:
+        pass
+
+
+def _digits_below(n: int) -> int:
+    """Decimal digits of 0, 1, ..., n-1 together (the message indexes of a request)."""
+    total, low, width = 0, 0, 1
+    while low < n:
+        high = 10 ** width
+        total += (min(n, high) - low) * width
+        low, width = high, width + 1
+    return total
 
 
 class NATSTransaction(Transaction):
-    """The messages of one request, published together at commit."""
+    """The events of one request, spooled, published together at commit."""
 
-    __slots__ = ("_store", "request_key", "_messages", "_state")
+    __slots__ = ("_store", "request_key", "_spool", "_digest", "_fixed", "_state")
 
     _OPEN, _DONE = range(2)
 
-    def __init__(self, store: NATSStore, request_key: str) -> None:
+    def __init__(self, store: NATSStore, request_id: Optional[str] = None) -> None:
         self._store = store
-        self.request_key = request_key
-        self._messages: List[_Message] = []
+        self.request_key = request_key(request_id)
+        self._spool: Optional[Spool] = None
+        self._digest: Optional[bytes] = None   # the request's, from the server
+        self._fixed = 0   # JetStream's bytes beyond the JSON, all messages (upper bound)
         self._state = self._OPEN
 
     async def add(self, source: str, events: List[Dict[str, Any]], times_ns: Sequence[int],
                   received_ns: int) -> None:
         if self._state != self._OPEN:
             raise StoreError("the transaction is finished")
+        store = self._store
         # Fail fast while NATS is down: 503 now, without reading the rest of the body.
-        await self._store._connection()
-        subject = self._store.subject(source).encode()
-        received = b"%d" % received_ns
+        nc = await store._connection()
+        if not events:
+            return
+        subject_text = store.subject(source)
+        subject = subject_text.encode()
         source_value = header_source(source).encode()
-        base = f"{subject_token(source)}:{self.request_key}:"
-        messages = self._messages
-        index = len(messages)
-        for event, time_ns in zip(events, times_ns):
-            messages.append((subject, _headers(base + str(index), time_ns, received,
-                                               source_value), dumps(event)))
-            index += 1
+        if self._spool is None:
+            self._spool = Spool(store.spool_bytes)
+        # Headers but for the event time and index: "<token>:<key>:<32 hex>:" ids.
+        header = (_HEADER_FIXED + len(subject_text) - len(store.prefix) - 1
+                  + len(self.request_key) + 35 + len(b"%d" % received_ns) + len(source_value))
+        limit = store.message_limit(nc)
+
+        def check(index: int, time_ns: int, payload: bytes) -> None:
+            size = header + len(b"%d" % index) + len(b"%d" % time_ns) + len(payload)
+            if size > limit:
+                raise StoreTooLarge(
+                    f"an event of {len(payload)} bytes ({size} with its headers) is over the "
+                    f"largest message NATS takes ({limit} bytes: the server's max_payload or "
+                    f"stream {store.stream!r}'s max_msg_size)")
+
+        try:
+            # JSON longer than limit - header - 40 (both numbers' digits) is checked exactly.
+            self._spool.write(subject, source_value, received_ns, events, times_ns,
+                              limit - header - 40, check)
+        except OSError as exc:
+            raise StoreError(f"spooling the request: {exc}") from None
+        self._fixed += len(events) * (header + 20 + len(subject) + store.limits.overhead)
+
+    def set_request_digest(self, digest: bytes) -> None:
+        self._digest = digest
 
     async def commit(self) -> None:
         if self._state != self._OPEN:
             raise StoreError("the transaction is finished")
         self._state = self._DONE
-        messages, self._messages = self._messages, []
-        if messages:
-            await self._store._publish(messages)
+        spool, self._spool = self._spool, None
+        if spool is None:
+            return
+        try:
+            digest = hashlib.blake2b(self._digest, digest_size=16).hexdigest() \
+                if self._digest is not None else spool.digest().hex()
+            stored = spool.json_bytes + self._fixed + _digits_below(spool.count)
+            await self._store._publish(spool, f"{self.request_key}:{digest}".encode(), stored)
+        finally:
+            spool.close()
 
     async def abort(self) -> None:
         self._state = self._DONE
-        self._messages = []
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.close()
 
 
 # -- reading: `fastingest tail` ------------------------------------------------------------
@@ -547,13 +660,11 @@ async def read_events(store: NATSStore, sources: Sequence[str] = (), since_ns: O
     from nats.js import api
     try:
         nc = await nats.connect(store.servers, name="fastingest-tail",
-                                connect_timeout=store.connect_timeout,
-                                max_reconnect_attempts=1,
-                                reconnect_time_wait=store.reconnect_wait,
-                                error_cb=store._on_error)
+                                max_reconnect_attempts=1, error_cb=store._on_error,
+                                **store.connect_options())
     except Exception as exc:
-        raise StoreError(f"cannot connect to NATS at {', '.join(store.servers)}: "
-                         f"{type(exc).__name__}: {exc}") from exc
+        raise StoreError(f"cannot connect to NATS at {store.where()}: "
+                         f"{type(exc).__name__}: {store.redact(str(exc))}") from None
     if follow:   # connected once: from now on ride out NATS restarts (as the store does)
         nc.options["max_reconnect_attempts"] = -1
     try:
@@ -573,7 +684,7 @@ async def read_events(store: NATSStore, sources: Sequence[str] = (), since_ns: O
                                      config=config)
         except Exception as exc:
             raise StoreError(f"reading stream {store.stream!r}: {type(exc).__name__}: "
-                             f"{exc}") from exc
+                             f"{store.redact(str(exc))}") from None
         info = await sub.consumer_info()
         if not follow and info.num_pending == 0 and info.delivered.consumer_seq == 0:  # type: ignore[union-attr]
             return   # nothing stored (that matches)
@@ -593,5 +704,5 @@ async def read_events(store: NATSStore, sources: Sequence[str] = (), since_ns: O
         await nc.close()
 
 
-__all__ = ["NATSStore", "NATSTransaction", "header_source", "parse_duration", "read_events",
-           "request_key", "subject_token"]
+__all__ = ["NATSStore", "NATSTransaction", "StreamLimits", "header_source", "parse_duration",
+           "read_events", "request_key", "subject_token"]

@@ -14,11 +14,17 @@ How it stays fast and safe:
 * **Group commit.** While the writer commits, new commits queue up; it then writes all
   of them in one transaction (one fsync) and wakes every waiter. Nobody waits for a
   timer: under light load a commit goes alone, under heavy load they share.
-* **All or nothing.** A transaction keeps its rows in memory until ``commit``; only
-  then does the writer see them. A request larger than ``spill_bytes`` of JSON spills
-  its rows, as they arrive, into a per-connection ``TEMP`` staging table, so memory
-  stays bounded; commit moves them into ``events`` in the same SQLite transaction as
-  everything else, abort deletes them. Readers never see a partial request.
+* **All or nothing, bounded.** A transaction keeps its rows in memory until
+  ``commit``; only then does the writer see them. A request of more than ``spill_rows``
+  rows or ``spill_bytes`` of JSON spills its rows, as they arrive, into a ``TEMP``
+  staging table of its own (private to the writer's connection, no index), so a request
+  holds at most that much in memory whatever its event count; commit copies the table
+  into ``events`` in the same SQLite transaction as everything else (one scan in rowid
+  order), and the request's end drops it whole. Readers never see a partial
+  request. Once queued, a commit belongs to the writer: it is written whole or not at
+  all, whatever happens to the request that queued it (a cancelled request's
+  ``abort`` leaves a queued commit alone; the writer drops the staged rows of a commit
+  that failed).
 * **Durable acknowledgements.** ``synchronous=FULL`` by default: when ``commit``
   returns, the events survive a power loss. ``synchronous=normal`` (``sqlite:PATH?
   synchronous=normal``) is faster and still loses nothing when the process dies, only
@@ -38,14 +44,34 @@ How it stays fast and safe:
   bounds that wait and SQLite's, so a writer stuck elsewhere means 503s, not hung
   requests; WAL lets readers run alongside.
 
-If a group fails (disk full, lock timeout), every transaction in it fails with
-:class:`~fastingest.server.stores.StoreError` and nothing of the group is kept.
+Faults:
+
+* If a group fails (disk full, lock timeout), every transaction in it fails with
+  :class:`~fastingest.server.stores.StoreError` and nothing of the group is kept. The
+  writer thread survives anything a group raises; a connection that failed to open,
+  or whose state is unknown after an error, is opened again for the next group (the
+  spilled rows of requests in flight are then lost with the old connection's ``TEMP``
+  table: those requests fail whole).
+* The file deleted or replaced while open (``rm``, ``mv`` over it): SQLite would go on
+  writing into the orphaned file, gone at the next start. The writer compares the
+  path's inode (and its ``-wal``'s and ``-shm``'s) with the files it has open before and
+  after every group: on a mismatch that group fails and so does every later request
+  (503) until the server is restarted, which starts a new file. First it checkpoints
+  what the WAL holds into the file it has open (a database moved away is complete; one
+  whose ``-wal`` alone was deleted loses nothing) and deletes the old ``-wal``/``-shm``
+  if they are still at the path: SQLite would apply them to the next database there. It
+  never reopens by itself: another process may still have the old files open, and
+  mixing generations of them corrupts a database.
+* Files are created private: the database (and so its ``-wal`` and ``-shm``, which
+  SQLite creates with the database's mode) and ``PATH-lock`` are created ``0600``.
+  Existing files keep their mode.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
 import itertools
+import logging
 import os
 import queue
 import sqlite3
@@ -56,11 +82,10 @@ from urllib.parse import parse_qs
 
 from ...jsonout import dumps
 
-try:
-    import fcntl
-except ImportError:   # pragma: no cover - Windows: SQLite's busy handler alone
-    fcntl = None  # type: ignore[assignment]
 from . import Store, StoreError, Transaction
+from .sqlite_threads import FILE_MODE, Checkpointer, WriterLock
+
+log = logging.getLogger("fastingest.server")
 
 MiB = 1024 * 1024
 
@@ -73,21 +98,22 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_source_time ON events (source, time_ns);
 """
-# Spilled rows of unfinished requests; TEMP is private to the writer's connection.
-STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS staging (
-    tx INTEGER NOT NULL, source TEXT NOT NULL, time_ns INTEGER NOT NULL,
-    received_ns INTEGER NOT NULL, event TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS temp.staging_tx ON staging (tx);
-"""
+# Spilled rows of an unfinished request go to a TEMP table of its own (private to the
+# writer's connection, no index): its commit copies it into events in rowid order with
+# one table scan, and its end drops the table whole (a shared, indexed staging table
+# made every commit an index walk and every end a DELETE of its rows).
+CREATE_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS staging_%d (source TEXT NOT NULL, "
+                "time_ns INTEGER NOT NULL, received_ns INTEGER NOT NULL, event TEXT NOT NULL)")
 INSERT = "INSERT INTO main.events (source, time_ns, received_ns, event) VALUES "
-STAGE = "INSERT INTO temp.staging (source, time_ns, received_ns, event, tx) VALUES "
+STAGE = "INSERT INTO temp.staging_%d (source, time_ns, received_ns, event) VALUES "
 MOVE = ("INSERT INTO main.events (source, time_ns, received_ns, event) "
-        "SELECT source, time_ns, received_ns, event FROM temp.staging WHERE tx = ? ORDER BY rowid")
-DROP = "DELETE FROM temp.staging WHERE tx = ?"
+        "SELECT source, time_ns, received_ns, event FROM temp.staging_%d")
+DROP = "DROP TABLE IF EXISTS temp.staging_%d"
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
+
+#: The files SQLite keeps beside a database in WAL mode.
+WAL_FILES = ("-wal", "-shm")
 
 #: Rows travel flat: [source, time_ns, received_ns, event, source, ...] (no tuple per row).
 FIELDS = 4
@@ -97,9 +123,12 @@ CHUNK = 128
 
 _COMMIT, _STAGE, _ABORT, _PING = range(4)
 
+#: (st_dev, st_ino) of the database and its WAL files, None for a missing one.
+_Identity = Tuple[Optional[Tuple[int, int]], ...]
+
 
 class _Op:
-    """One request to the writer thread; ``future`` is settled on ``loop``."""
+    """One request to the writer thread; ``future`` (if any) is settled on ``loop``."""
 
     __slots__ = ("kind", "txid", "rows", "staged", "size", "loop", "future")
 
@@ -122,34 +151,43 @@ class SQLiteStore(Store):
 
     ``synchronous``: ``"full"`` (default; acknowledged means on disk), ``"normal"``,
     ``"off"``, ``"extra"``. ``busy_timeout``: seconds to wait for another process's
-    write lock. ``spill_bytes``: JSON bytes a transaction keeps in memory before
-    spilling to the staging table. ``max_group_rows``: rows one group commit gathers
-    at most before writing (bounds the latency one huge group adds).
-    ``checkpoint_bytes``: committed JSON bytes between two background checkpoints
-    (0: SQLite checkpoints inside commits, its default).
+    write lock. ``spill_rows`` / ``spill_bytes``: rows / JSON bytes a transaction keeps
+    in memory before spilling them to the staging table (whichever comes first).
+    ``max_group_rows``: rows one group commit gathers at most before writing (bounds
+    the latency one huge group adds). ``checkpoint_bytes``: committed JSON bytes between
+    two background checkpoints (0: SQLite checkpoints inside commits, its default).
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], *, synchronous: str = "full",
-                 busy_timeout: float = 5.0, spill_bytes: int = 4 * MiB,
+                 busy_timeout: float = 5.0, spill_bytes: int = 4 * MiB, spill_rows: int = 16384,
                  max_group_rows: int = 100_000, checkpoint_bytes: int = 4 * MiB) -> None:
         synchronous = synchronous.lower()
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
-        if spill_bytes < 1 or max_group_rows < 1 or busy_timeout < 0 or checkpoint_bytes < 0:
-            raise ValueError("spill_bytes and max_group_rows must be positive, "
+        if spill_bytes < 1 or spill_rows < 1 or max_group_rows < 1 or busy_timeout < 0 \
+                or checkpoint_bytes < 0:
+            raise ValueError("spill_bytes, spill_rows and max_group_rows must be positive, "
                              "busy_timeout and checkpoint_bytes not negative")
         self.path = os.fspath(path)
+        if not self.path:
+            # SQLite would open a temporary database: every event lost at exit.
+            raise ValueError("the SQLite store needs a file path (an empty one opens a "
+                             "temporary database, deleted with everything in it at exit)")
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self.spill_bytes = spill_bytes
+        self.spill_rows = spill_rows
         self.max_group_rows = max_group_rows
-        # An in-memory or URI database cannot be opened a second time for checkpoints.
-        shared = self.path not in ("", ":memory:") and not self.path.startswith("file:")
-        self.checkpoint_bytes = checkpoint_bytes if shared else 0
+        #: A file of our own (not in memory, not a URI): watched, created private,
+        #: opened a second time for checkpoints.
+        self.is_file = self.path != ":memory:" and not self.path.startswith("file:")
+        self.checkpoint_bytes = checkpoint_bytes if self.is_file else 0
         self._queue: "queue.SimpleQueue[_Op]" = queue.SimpleQueue()
         self._thread: Optional[threading.Thread] = None
         self._start_lock = threading.Lock()
         self._closed = False
+        #: Why every request fails from now on (the file was deleted or replaced).
+        self._dead: Optional[str] = None
         self._txids = itertools.count(1)
         #: Group commits written and request commits in them (their ratio is the
         #: average group size); updated by the writer thread.
@@ -158,8 +196,8 @@ class SQLiteStore(Store):
 
     @classmethod
     def from_url(cls, rest: str) -> "SQLiteStore":
-        """``PATH[?synchronous=normal&busy_timeout=10&spill_bytes=...&checkpoint_bytes=...]``
-        (after ``sqlite:``)."""
+        """``PATH[?synchronous=normal&busy_timeout=10&spill_bytes=...&spill_rows=...
+        &checkpoint_bytes=...]`` (after ``sqlite:``)."""
         path, _, query = rest.partition("?")
         options: Dict[str, object] = {}
         for key, values in parse_qs(query, strict_parsing=bool(query)).items():
@@ -168,7 +206,7 @@ class SQLiteStore(Store):
                 options[key] = value
             elif key == "busy_timeout":
                 options[key] = float(value)
-            elif key in ("spill_bytes", "max_group_rows", "checkpoint_bytes"):
+            elif key in ("spill_bytes", "spill_rows", "max_group_rows", "checkpoint_bytes"):
                 options[key] = int(value)
             else:
                 raise ValueError(f"unknown sqlite store option {key!r}")
@@ -202,144 +240,44 @@ class SQLiteStore(Store):
 
     # -- the loop side -------------------------------------------------------------------
 
-    async def _submit(self, op: _Op) -> None:
+    def _enqueue(self, op: _Op, wait: bool = True) -> "Optional[asyncio.Future[Any]]":
+        """Hand ``op`` to the writer (StoreError if the store is closed: then it was not
+        queued); with ``wait``, the future it settles."""
         if self._closed:
             raise StoreError("the store is closed")
         self._ensure_writer()
-        loop = asyncio.get_running_loop()
-        op.loop = loop
-        op.future = loop.create_future()
+        if wait:
+            op.loop = asyncio.get_running_loop()
+            op.future = op.loop.create_future()
         self._queue.put(op)
-        await op.future
+        return op.future
+
+    async def _submit(self, op: _Op) -> None:
+        await self._enqueue(op)  # type: ignore[misc]
 
     def _ensure_writer(self) -> None:
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None:
-                    thread = threading.Thread(target=self._writer, name="fastingest-sqlite",
-                                              daemon=True)
+                    thread = threading.Thread(target=_Writer(self).run,
+                                              name="fastingest-sqlite", daemon=True)
                     thread.start()
                     self._thread = thread
 
-    # -- the writer thread ---------------------------------------------------------------
-
     def _connect(self) -> sqlite3.Connection:
+        if self.is_file:
+            _create_private(self.path)   # before SQLite creates it 0644
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        if self.checkpoint_bytes:   # the checkpointer thread does it, outside commits
-            conn.execute("PRAGMA wal_autocheckpoint=0")
-        conn.executescript(SCHEMA)
-        conn.executescript(STAGING)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            if self.checkpoint_bytes:   # the checkpointer thread does it, outside commits
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.executescript(SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
         return conn
-
-    def _connect_locked(self, lock: Optional["_WriterLock"]) -> sqlite3.Connection:
-        """Connect and set up under the writers' lock: on a fresh file, the first
-        ``journal_mode=WAL`` of several processes at once can answer "database is
-        locked" at once, without waiting in SQLite's busy handler."""
-        if lock is None:
-            return self._connect()
-        lock.acquire()
-        try:
-            return self._connect()
-        finally:
-            lock.release()
-
-    def _writer(self) -> None:
-        fatal: Optional[BaseException] = None
-        conn = None
-        lock = None
-        checkpointer: Optional[_Checkpointer] = None
-        try:
-            lock = _WriterLock.open(self.path, self.busy_timeout)
-            conn = self._connect_locked(lock)
-            if self.checkpoint_bytes:
-                checkpointer = _Checkpointer(self.path, self.busy_timeout)
-        except Exception as exc:   # unwritable path, not a database...: every op fails
-            fatal = exc
-        pending_bytes = 0   # committed since the last checkpoint was asked for
-        stopping = False
-        while not stopping:
-            ops = [self._queue.get()]
-            rows = len(ops[0].rows or ()) // FIELDS
-            while rows < self.max_group_rows:
-                try:
-                    op = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                ops.append(op)
-                rows += len(op.rows or ()) // FIELDS
-            if _STOP in ops:
-                stopping = True
-                ops = [op for op in ops if op is not _STOP]
-            error = fatal if fatal is not None else self._write(conn, ops, lock)  # type: ignore[arg-type]
-            if error is None:
-                commits = sum(op.kind == _COMMIT for op in ops)
-                if commits:
-                    self.groups_written += 1
-                    self.commits_written += commits
-                    if checkpointer is not None:
-                        pending_bytes += sum(op.size for op in ops if op.kind == _COMMIT)
-                        if pending_bytes >= self.checkpoint_bytes:
-                            pending_bytes = 0
-                            checkpointer.wake()
-            self._settle(ops, error)
-        # Anything submitted while stopping finds a closed store.
-        leftovers = []
-        while True:
-            try:
-                leftovers.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        self._settle([op for op in leftovers if op is not _STOP], StoreError("the store is closed"))
-        if checkpointer is not None:
-            checkpointer.stop()
-        if conn is not None:
-            conn.close()   # the last connection to close checkpoints what is left
-        if lock is not None:
-            lock.close()
-
-    @staticmethod
-    def _write(conn: sqlite3.Connection, ops: Sequence[_Op],
-               lock: Optional["_WriterLock"] = None) -> Optional[BaseException]:
-        """Apply a group of ops in one SQLite transaction; the error if it failed."""
-        if all(op.kind == _PING for op in ops):
-            return None
-        commits = [op for op in ops if op.kind == _COMMIT]
-        locked = False
-        try:
-            if commits and lock is not None:
-                lock.acquire()   # OperationalError after busy_timeout
-                locked = True
-            # IMMEDIATE takes the write lock up front (waiting busy_timeout for other
-            # processes) when the main file is written; staging alone needs no lock on it.
-            conn.execute("BEGIN IMMEDIATE" if commits else "BEGIN")
-            try:
-                for op in ops:
-                    if op.kind == _STAGE:
-                        _insert(conn, STAGE, f"(?, ?, ?, ?, {int(op.txid)})", op.rows)  # type: ignore[arg-type]
-                    elif op.kind == _ABORT:
-                        conn.execute(DROP, (op.txid,))
-                for op in commits:
-                    if op.staged:   # a transaction's spilled rows precede its last ones
-                        conn.execute(MOVE, (op.txid,))
-                        conn.execute(DROP, (op.txid,))
-                rows: List[object] = []
-                for op in commits:
-                    if op.rows:
-                        rows += op.rows
-                _insert(conn, INSERT, "(?, ?, ?, ?)", rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except Exception as exc:
-            return exc
-        finally:
-            if locked:
-                lock.release()  # type: ignore[union-attr]
-        return None
 
     @staticmethod
     def _settle(ops: Sequence[_Op], error: Optional[BaseException]) -> None:
@@ -349,6 +287,8 @@ class SQLiteStore(Store):
             if op.future is not None and op.loop is not None:
                 by_loop.setdefault(op.loop, []).append(op.future)
         message = None if error is None else f"{type(error).__name__}: {error}"
+        if isinstance(error, StoreError):
+            message = str(error)
         for loop, futures in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_settle_futures, futures, message, error)
@@ -356,129 +296,296 @@ class SQLiteStore(Store):
                 pass
 
 
-class _Checkpointer:
-    """A thread with its own connection that runs ``PRAGMA wal_checkpoint(PASSIVE)``
-    when woken (several wake-ups while one runs make one more)."""
+class _Writer:
+    """The writer thread: its connection (opened on demand, and again after a failure),
+    the writers' lock, the checkpointer, and the transactions with spilled rows."""
 
-    def __init__(self, path: str, busy_timeout: float) -> None:
-        self._conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
-                                     check_same_thread=False)
-        self._wanted = threading.Event()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="fastingest-sqlite-checkpoint",
-                                        daemon=True)
-        self._thread.start()
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.conn: Optional[sqlite3.Connection] = None
+        self.lock: Optional[WriterLock] = None
+        self.checkpointer: Optional[Checkpointer] = None
+        #: What the connection has open (checked against the path around each group).
+        self.identity: Optional[_Identity] = None
+        #: txid -> True while all its spilled rows are in this connection's staging
+        #: table, False once some are not (a failed spill, a new connection): its
+        #: commit then fails whole.
+        self.staged: Dict[int, bool] = {}
+        self.pending_bytes = 0   # committed since the last checkpoint was asked for
 
-    def wake(self) -> None:
-        self._wanted.set()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wanted.set()
-        self._thread.join()
-        self._conn.close()
-
-    def _run(self) -> None:
-        while True:
-            self._wanted.wait()
-            self._wanted.clear()
-            if self._stopping:
-                return
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error:
-                pass   # busy (another process checkpoints) or I/O: the next one retries
-
-
-class _WriterLock:
-    """An exclusive lock on ``PATH-lock`` that the writers of every process take
-    around a write transaction (see the module docstring).
-
-    Waiting is a blocking ``flock()``: the kernel wakes the waiter the moment the lock
-    is released, so two busy processes alternate fairly (polling with short sleeps
-    let the releasing process take the lock again before the sleeper woke: p99 150-210
-    ms against 40-57 ms blocking, two workers under load). A blocking ``flock()``
-    cannot time out, though, and a writer stuck elsewhere must give 503s, not hang
-    every request: a helper thread does the blocking wait, the writer waits for it
-    at most ``timeout`` seconds, and a lock obtained after the writer gave up is
-    released at once.
-    """
-
-    __slots__ = ("fd", "timeout", "_requests", "_thread")
-
-    def __init__(self, fd: int, timeout: float) -> None:
-        self.fd = fd
-        self.timeout = timeout
-        self._requests: "queue.SimpleQueue[Optional[_Grant]]" = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._waiter, name="fastingest-sqlite-lock",
-                                        daemon=True)
-        self._thread.start()
-
-    @classmethod
-    def open(cls, path: str, timeout: float) -> Optional["_WriterLock"]:
-        """The lock for database ``path``; None where there is nothing to share
-        (in-memory or URI databases, no fcntl, an unwritable directory)."""
-        if fcntl is None or path in ("", ":memory:") or path.startswith("file:"):
-            return None
+    def run(self) -> None:
+        store = self.store
         try:
-            fd = os.open(path + "-lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
-                         0o644)
-        except OSError:
-            return None
-        return cls(fd, timeout)
-
-    def acquire(self) -> None:
-        """Take the lock; OperationalError if another process held it ``timeout`` s."""
-        try:   # the common case: nobody else is writing
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        grant = _Grant()
-        self._requests.put(grant)
-        if grant.event.wait(self.timeout):
-            return
-        with grant.lock:
-            if grant.granted:   # it came just now
-                return
-            grant.abandoned = True
-        raise sqlite3.OperationalError(
-            f"database is locked (another process kept writing for {self.timeout:g} s)")
-
-    def release(self) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        self._requests.put(None)
-        self._thread.join(self.timeout + 1)
-        os.close(self.fd)
-
-    def _waiter(self) -> None:
+            self.lock = WriterLock.open(store.path, store.busy_timeout) if store.is_file \
+                else None
+        except Exception as exc:   # no thread to spare...: SQLite's busy handler alone
+            log.warning("SQLite store: no writers' lock for %s: %s", store.path, exc)
+        stopping = False
+        while not stopping:
+            ops = [store._queue.get()]
+            rows = len(ops[0].rows or ()) // FIELDS
+            while rows < store.max_group_rows:
+                try:
+                    op = store._queue.get_nowait()
+                except queue.Empty:
+                    break
+                ops.append(op)
+                rows += len(op.rows or ()) // FIELDS
+            if _STOP in ops:
+                stopping = True
+                ops = [op for op in ops if op is not _STOP]
+            try:
+                self._group(ops)
+            except Exception as exc:   # the thread must not die: these fail, a new connection
+                log.error("SQLite store: writer error: %s: %s", type(exc).__name__, exc)
+                self._disconnect()
+                store._settle(ops, exc)
+        # Anything submitted while stopping finds a closed store.
+        leftovers = []
         while True:
-            grant = self._requests.get()
-            if grant is None:
+            try:
+                leftovers.append(store._queue.get_nowait())
+            except queue.Empty:
+                break
+        store._settle([op for op in leftovers if op is not _STOP],
+                      StoreError("the store is closed"))
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+        self._disconnect()   # the last connection to close checkpoints what is left
+        if self.lock is not None:
+            self.lock.close()
+
+    def _group(self, ops: List[_Op]) -> None:
+        """Write one group and settle its ops: its commits first, in a transaction of
+        their own, so that a request waits for its commit and not for the rows other
+        requests spill meanwhile (a transaction of spills and aborts, on the TEMP table
+        only: no lock, no fsync). A transaction's spills always precede its commit in
+        an earlier group (``add`` waits for them), and its abort follows them."""
+        commits = [op for op in ops if op.kind == _COMMIT]
+        rest = [op for op in ops if op.kind != _COMMIT]
+        for part in (commits, rest):
+            if part:
+                self._part(part)
+
+    def _part(self, ops: List[_Op]) -> None:
+        """Write ``ops`` in one SQLite transaction and settle them."""
+        store = self.store
+        if store._dead is not None:
+            store._settle(ops, StoreError(store._dead))
+            return
+        if self.conn is None:
+            try:
+                self._connect()
+            except Exception as exc:   # the next group tries again
+                self._disconnect()
+                store._settle(ops, exc)
                 return
-            # flock locks belong to the open file, not the thread: the writer thread
-            # holds what this thread obtained, and releases it.
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-            with grant.lock:
-                if grant.abandoned:
-                    fcntl.flock(self.fd, fcntl.LOCK_UN)
-                    continue
-                grant.granted = True
-            grant.event.set()
+        lost = [op for op in ops if self._incomplete(op)]
+        if lost:   # they fail alone, whole; the rest of the group goes on
+            ops = [op for op in ops if op not in lost]
+            self._drop([op.txid for op in lost if op.kind == _COMMIT])
+            store._settle(lost, StoreError("rows this request spilled were lost (the store's "
+                                           "connection was reopened after an error)"))
+        error: Optional[BaseException] = self._check_file()
+        if error is None and any(op.kind != _PING for op in ops):
+            error = _write(self.conn, ops, self.lock)  # type: ignore[arg-type]
+            if error is None:
+                self._written(ops)
+                # Written, but into a file deleted or replaced meanwhile: lost, say so.
+                error = self._check_file()
+            else:
+                self._failed(ops, error)
+        store._settle(ops, error)
+
+    def _incomplete(self, op: _Op) -> bool:
+        """A spill or commit of a transaction some of whose spilled rows are missing."""
+        if op.kind == _COMMIT and op.staged:
+            return self.staged.get(op.txid) is not True
+        return op.kind == _STAGE and self.staged.get(op.txid) is False
+
+    def _written(self, ops: Sequence[_Op]) -> None:
+        commits = 0
+        for op in ops:
+            if op.kind == _STAGE:
+                self.staged.setdefault(op.txid, True)
+            elif op.kind in (_COMMIT, _ABORT):
+                self.staged.pop(op.txid, None)
+                if op.kind == _COMMIT:
+                    commits += 1
+                    self.pending_bytes += op.size
+        if commits:
+            self.store.groups_written += 1
+            self.store.commits_written += commits
+            if self.checkpointer is not None \
+                    and self.pending_bytes >= self.store.checkpoint_bytes:
+                self.pending_bytes = 0
+                self.checkpointer.wake()
+
+    def _failed(self, ops: Sequence[_Op], error: BaseException) -> None:
+        """Nothing of the group was kept: spills of it are missing (those transactions
+        can no longer commit), failed commits' and aborts' staged rows are dropped."""
+        drop = []
+        for op in ops:
+            if op.kind == _STAGE:
+                self.staged[op.txid] = False
+            elif op.kind == _ABORT or op.kind == _COMMIT and op.staged:
+                drop.append(op.txid)
+        if self.conn is not None and self.conn.in_transaction:   # ROLLBACK failed
+            self._disconnect()
+        elif not isinstance(error, sqlite3.OperationalError):
+            # Not busy/full/I/O but e.g. a corrupt or closed connection: start afresh.
+            self._disconnect()
+        self._drop(drop)
+
+    def _drop(self, txids: Sequence[int]) -> None:
+        for txid in txids:
+            self.staged.pop(txid, None)
+        if not txids or self.conn is None:
+            return
+        try:
+            for txid in txids:
+                self.conn.execute(DROP % txid)
+        except sqlite3.Error:   # left in TEMP until the connection closes: invisible
+            pass
+
+    def _connect(self) -> None:
+        store = self.store
+        lock = self.lock
+        # Set up under the writers' lock: on a fresh file, the first journal_mode=WAL of
+        # several processes at once can answer "database is locked" at once, without
+        # waiting in SQLite's busy handler.
+        if lock is not None:
+            lock.acquire()
+        try:
+            self.conn = store._connect()
+            if store.is_file:
+                wal = self.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+                self.identity = _identity(store.path, WAL_FILES if wal else ())
+                if None in self.identity:
+                    raise StoreError(f"{store.path}: a file went missing while opening it")
+        finally:
+            if lock is not None:
+                lock.release()
+        # Spilled rows of the old connection (if any) are gone with its TEMP table.
+        for txid in self.staged:
+            self.staged[txid] = False
+        if store.checkpoint_bytes and self.checkpointer is None:
+            self.checkpointer = Checkpointer(store.path, store.busy_timeout)
+
+    def _disconnect(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def _check_file(self) -> Optional[StoreError]:
+        """None while the path still names the files the connection has open; else the
+        store is dead from now on (see the module docstring)."""
+        store = self.store
+        if self.identity is None:
+            return None
+        now = _identity(store.path, WAL_FILES[:len(self.identity) - 1])
+        if now == self.identity:
+            return None
+        changed = [store.path + suffix for suffix, a, b
+                   in zip(("",) + WAL_FILES, self.identity, now) if a != b]
+        store._dead = (f"the SQLite database was deleted or replaced while open "
+                       f"({', '.join(changed)}): nothing more is written into the orphaned "
+                       f"file; restart the server to start a new one")
+        log.error("SQLite store: %s", store._dead)
+        if self.checkpointer is not None:   # it would checkpoint with stale WAL files
+            self.checkpointer.stop()
+            self.checkpointer = None
+        self._retire_wal()
+        return StoreError(store._dead)
+
+    def _retire_wal(self) -> None:
+        """Leave no committed data in the WAL, and no WAL of the old file beside the new
+        one: SQLite would apply it to whatever database is at the path next (and it
+        neither checkpoints nor deletes the WAL of a moved database on close)."""
+        conn, identity, path = self.conn, self.identity, self.store.path
+        if conn is not None:
+            try:   # into the file we have open: a database moved away is then complete
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:
+                pass
+        for suffix, ours in zip(WAL_FILES, identity[1:] if identity else ()):
+            if ours is not None and _identity(path + suffix, ())[0] == ours:
+                try:
+                    os.unlink(path + suffix)
+                except OSError:
+                    pass
 
 
-class _Grant:
-    """One wait for the writers' lock, between the writer and the waiter thread."""
+def _write(conn: sqlite3.Connection, ops: Sequence[_Op],
+           lock: Optional["WriterLock"] = None) -> Optional[BaseException]:
+    """Apply a group of ops in one SQLite transaction; the error if it failed."""
+    commits = [op for op in ops if op.kind == _COMMIT]
+    locked = False
+    try:
+        if commits and lock is not None:
+            lock.acquire()   # OperationalError after busy_timeout
+            locked = True
+        # IMMEDIATE takes the write lock up front (waiting busy_timeout for other
+        # processes) when the main file is written; staging alone needs no lock on it.
+        conn.execute("BEGIN IMMEDIATE" if commits else "BEGIN")
+        try:
+            for op in ops:
+                txid = int(op.txid)
+                if op.kind == _STAGE:
+                    conn.execute(CREATE_STAGE % txid)
+                    _insert(conn, STAGE % txid, "(?, ?, ?, ?)", op.rows)  # type: ignore[arg-type]
+                elif op.kind == _ABORT:
+                    conn.execute(DROP % txid)
+            for op in commits:
+                if op.staged:   # a transaction's spilled rows precede its last ones
+                    conn.execute(MOVE % op.txid)
+                    conn.execute(DROP % op.txid)
+            rows: List[object] = []
+            for op in commits:
+                if op.rows:
+                    rows += op.rows
+            _insert(conn, INSERT, "(?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass   # the caller sees in_transaction and reconnects
+            raise
+    except Exception as exc:
+        return exc
+    finally:
+        if locked:
+            try:
+                lock.release()  # type: ignore[union-attr]
+            except OSError:
+                pass   # the lock goes with its fd; SQLite's own locks still hold
+    return None
 
-    __slots__ = ("event", "lock", "granted", "abandoned")
 
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.lock = threading.Lock()
-        self.granted = False
-        self.abandoned = False
+def _identity(path: str, suffixes: Sequence[str]) -> _Identity:
+    out: List[Optional[Tuple[int, int]]] = []
+    for suffix in ("",) + tuple(suffixes):
+        try:
+            st = os.stat(path + suffix)
+            out.append((st.st_dev, st.st_ino))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def _create_private(path: str) -> None:
+    """Create ``path`` empty with :data:`FILE_MODE` unless it exists (SQLite takes an
+    empty file for a new database and gives its -wal and -shm the same mode)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    except OSError:
+        return   # SQLite says why (read-only file, missing directory...)
+    os.close(fd)
 
 
 def _insert(conn: sqlite3.Connection, prefix: str, values: str, rows: List[object]) -> None:
@@ -512,11 +619,12 @@ def _settle_futures(futures: List["asyncio.Future[Any]"], message: Optional[str]
 
 
 class SQLiteTransaction(Transaction):
-    """Rows of one request: in memory until ``spill_bytes``, then in the staging table."""
+    """Rows of one request: in memory up to ``spill_rows``/``spill_bytes``, the rest in
+    the staging table."""
 
     __slots__ = ("_store", "txid", "_rows", "_size", "_total", "_staged", "_state")
 
-    _OPEN, _COMMITTING, _COMMITTED, _ABORTED = range(4)
+    _OPEN, _COMMITTING, _COMMITTED, _ABORTED, _FAILED = range(5)
 
     def __init__(self, store: SQLiteStore, txid: int) -> None:
         self._store = store
@@ -531,36 +639,52 @@ class SQLiteTransaction(Transaction):
                   received_ns: int) -> None:
         if self._state != self._OPEN:
             raise StoreError("the transaction is finished")
-        rows = self._rows
-        size = self._size
+        store = self._store
+        if store._dead is not None:   # fail before reading the rest of the body
+            raise StoreError(store._dead)
+        rows, size, total = self._rows, self._size, self._total
+        max_items, max_bytes = store.spill_rows * FIELDS, store.spill_bytes
         for event, time_ns in zip(events, times_ns):
             text = dumps(event).decode("utf-8")
             size += len(text)
+            total += len(text)
             rows += (source, time_ns, received_ns, text)
-        self._total += size - self._size
-        self._size = size
-        if size >= self._store.spill_bytes:
-            self._rows, self._size = [], 0
-            self._staged = True   # before awaiting: abort must clean up even if this fails
+            if size >= max_bytes or len(rows) >= max_items:
+                self._rows, self._size, self._total = [], 0, total
+                await self._spill(rows)
+                rows, size = self._rows, 0
+        self._rows, self._size, self._total = rows, size, total
+
+    async def _spill(self, rows: List[object]) -> None:
+        self._staged = True   # before awaiting: abort must clean up even if this fails
+        try:
             await self._store._submit(_Op(_STAGE, self.txid, rows))
+        except StoreError:
+            self._state = self._FAILED   # some rows are missing: it can never commit
+            raise
 
     async def commit(self) -> None:
         if self._state != self._OPEN:
-            raise StoreError("the transaction is finished")
-        self._state = self._COMMITTING
+            raise StoreError("the transaction failed" if self._state == self._FAILED
+                             else "the transaction is finished")
         rows, self._rows = self._rows, []
         if rows or self._staged:
-            await self._store._submit(_Op(_COMMIT, self.txid, rows, self._staged, self._total))
+            future = self._store._enqueue(
+                _Op(_COMMIT, self.txid, rows, self._staged, self._total))
+            # Queued: the writer stores all of it or nothing, whatever happens to this
+            # request now (a cancelled wait included); abort() leaves it alone.
+            self._state = self._COMMITTING
+            await future  # type: ignore[misc]
         self._state = self._COMMITTED
 
     async def abort(self) -> None:
-        if self._state in (self._COMMITTED, self._ABORTED):
+        if self._state in (self._COMMITTING, self._COMMITTED, self._ABORTED):
             return
         self._state = self._ABORTED
         self._rows = []
         if self._staged:
-            try:
-                await self._store._submit(_Op(_ABORT, self.txid))
+            try:   # nobody waits for it: the writer drops the rows in turn
+                self._store._enqueue(_Op(_ABORT, self.txid), wait=False)
             except StoreError:
                 # Left-over staging rows live in the writer's TEMP table only: never
                 # visible in events, gone when the store closes.
