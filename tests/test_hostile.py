@@ -215,3 +215,25 @@ def test_concurrent_tiny_event_gzip_bodies_keep_memory_bounded(tmp_path):
     assert count(db) == 4 * events + 1 + len(small)
     # collected whole, one such body cost ~190 MiB (950 MiB for a 20 MiB one)
     assert peak < 160 * MiB, peak // MiB
+
+
+# -- the SQLite writer: a small commit waits for one big copy at most ---------------------------
+
+def test_sqlite_writer_copies_one_spilled_request_per_group_small_commits_first(tmp_path):
+    from fastingest.server.stores import sqlite as S
+
+    store = S.SQLiteStore(tmp_path / "w.db")
+    writer = S._Writer(store)
+    parts = []
+    writer._part = lambda ops: parts.append([op.txid for op in ops])   # type: ignore[method-assign]
+    big1, big2 = (S._Op(S._COMMIT, txid, [], staged=True) for txid in (1, 2))
+    small = S._Op(S._COMMIT, 3, ["app", 1, 1, "{}"])
+    spill = S._Op(S._STAGE, 4, ["app", 1, 1, "{}"])
+    writer._group([big1, spill, big2, small])
+    assert parts == [[3], [1], [4]] and writer.backlog == [big2]
+    # the next group: the commits queued meanwhile, then the waiting copy
+    later = S._Op(S._COMMIT, 5, ["app", 1, 1, "{}"])
+    parts.clear()
+    ops, writer.backlog = writer.backlog + [later], []
+    writer._group(ops)
+    assert parts == [[5], [2]] and writer.backlog == []
