@@ -115,9 +115,18 @@ class Exchange:
 
     response: Optional[Response] = None
     error: Optional[Exception] = None
+    #: The name of the protocol that took the request (set by :class:`Service`; None
+    #: for a path no protocol serves).
+    protocol: Optional[str] = None
     #: Whether the body's events go to the store: such exchanges count against a
     #: server's in-flight budget, and :meth:`failed` is their retryable 503.
     stores_events = False
+
+    @property
+    def bytes_decoded(self) -> Optional[int]:
+        """Body bytes decoded so far (after the Content-Encoding), when the exchange
+        decodes one."""
+        return None
 
     def feed(self, data: bytes) -> Optional[Events]:
         """One more chunk of the body: all the events it completed, in one go."""
@@ -189,6 +198,10 @@ class DecodingExchange(Exchange):
         self.received_ns = received_ns
         self._decoder = decoder
         self._ended = False
+
+    @property
+    def bytes_decoded(self) -> Optional[int]:
+        return self._decoder.bytes_out
 
     def feed(self, data: bytes) -> Optional[Events]:
         return _gather(self.feed_batches(data))
@@ -316,6 +329,7 @@ class Service:
         for protocol in self.protocols:
             exchange = protocol.start(request)
             if exchange is not None:
+                exchange.protocol = protocol.name
                 return exchange
         return Answer(self._not_found.not_found(request))
 
