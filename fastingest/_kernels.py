@@ -16,15 +16,20 @@ protobuf walkers   ``fastingest/protobuf.py``   ``fastingest/_protobuf.pyx``
 =================  ===========================  ===========================================
 
 ``FASTINGEST_PUREPYTHON=1`` at run time forces the twins; otherwise the compiled modules
-are used when they import. The rest of the package looks kernels up through
+are used when they import. When they were built (a compiled file is there) but do not
+import, for instance built for another Python version or against an older one's C API,
+the twins run with a RuntimeWarning saying why: never a silent fallback to code that is
+ten to twenty times slower. The rest of the package looks kernels up through
 :data:`active`, so the test-suite can run every codec test against both sets (see
 ``tests/conftest.py``).
 """
 from __future__ import annotations
 
+import glob
 import os
+import warnings
 from types import ModuleType
-from typing import Optional
+from typing import List, Optional
 
 from . import build as _py_build
 from . import framing as _py_framing
@@ -65,11 +70,33 @@ python = Kernels("python", _py_framing, _py_build, _py_whole, _py_oneobject, _py
                  _py_timestamps, _py_protobuf)
 
 
+#: The compiled modules, relative to the package (each a ``_X.pyx`` there).
+COMPILED = ("framing/_framing", "_build", "_whole", "_oneobject", "_protobuf", "_timestamps",
+            "_validate")
+
+
+def built_extensions() -> List[str]:
+    """Files of compiled kernels in the package, for any Python version."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return sorted(path for name in COMPILED
+                  for path in glob.glob(os.path.join(here, name + ".*"))
+                  if path.endswith((".so", ".pyd")))
+
+
 def _load_cython() -> Optional[Kernels]:
     try:
         from . import _build, _oneobject, _protobuf, _timestamps, _validate, _whole
         from .framing import _framing
-    except ImportError:
+    except ImportError as exc:
+        built = built_extensions()
+        if built:   # built, yet unusable here: say so (a wheel without them is silent)
+            warnings.warn(
+                f"fastingest: the compiled kernels do not import ({exc}); running the "
+                f"pure-Python twins, 10-20x slower. Built: "
+                f"{', '.join(os.path.basename(p) for p in built)}. Rebuild them for this "
+                f"Python (pip install -e . or pip install --force-reinstall fastingest), or "
+                f"set FASTINGEST_PUREPYTHON=1 to choose the twins.",
+                RuntimeWarning, stacklevel=2)
         return None
     return Kernels("cython", _framing, _build, _whole, _oneobject, _validate, _timestamps,
                    _protobuf)

@@ -26,7 +26,7 @@ cdef extern from "Python.h":
     PyTypeObject PyBytes_Type
     PyTypeObject* Py_TYPE(PyObject* o)
     bint PyDict_Check(PyObject* o)
-    PyObject* PyDict_GetItem(PyObject* d, PyObject* key)
+    PyObject* PyDict_GetItemWithError(PyObject* d, PyObject* key)
     Py_ssize_t PyList_GET_SIZE(PyObject* o)
     PyObject* PyList_GET_ITEM(PyObject* o, Py_ssize_t i)
     long long PyLong_AsLongLongAndOverflow(PyObject* o, int* overflow)
@@ -471,7 +471,13 @@ cdef array event_times_list(list events, int64_t received):
             continue
         ev = PyList_GET_ITEM(<PyObject*>evs, i)
         if PyDict_Check(ev):
-            v = PyDict_GetItem(ev, <PyObject*>_DT)
-            if v != NULL and object_to_ns(v, &t):
+            # WithError, then cleared: a key whose __eq__ raises falls back to the
+            # reception time silently (PyDict_GetItem reports it as "Exception ignored"
+            # on stderr since Python 3.13).
+            v = PyDict_GetItemWithError(ev, <PyObject*>_DT)
+            if v == NULL:
+                if PyErr_Occurred() != NULL:
+                    PyErr_Clear()
+            elif object_to_ns(v, &t):
                 buf[i] = t
     return result

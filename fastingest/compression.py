@@ -160,6 +160,26 @@ def _deflate_wbits(cmf: int, flg: int) -> int:
     return zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS
 
 
+#: The first bytes of a gzip member (RFC 1952) and of a zstd frame (RFC 8878).
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def sniff_encoding(head: BytesLike) -> Optional[str]:
+    """The coding that the first bytes of a body plainly carry: ``gzip``, ``zstd`` or
+    ``deflate`` (a zlib header), else None. No JSON, NDJSON or MessagePack body starts
+    like these (a zlib header is ``x`` and a check byte). Brotli has no signature.
+    """
+    head = bytes(head[:4])
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    if len(head) >= 2 and _deflate_wbits(head[0], head[1]) > 0:
+        return "deflate"
+    return None
+
+
 #: Largest output :func:`inflate_whole` produces in its one call.
 INFLATE_WHOLE_CAP = 4 * MiB
 

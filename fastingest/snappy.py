@@ -14,7 +14,9 @@ from .errors import DecompressionError, PayloadTooLarge, UnsupportedMediaType
 try:  # the [snappy] extra
     import cramjam as _cramjam
 except ImportError:  # pragma: no cover - exercised only without the extra
-    _cramjam = None  # type: ignore[assignment]
+    # (an ignore only some installs need: cramjam 2.14 ships types, 2.11, the newest
+    # on Python 3.10 here, does not)
+    _cramjam = None  # type: ignore[assignment, unused-ignore]
 
 BytesLike = Union[bytes, bytearray, memoryview]
 

@@ -66,10 +66,19 @@ class Exchange:
 
     response: Optional[Response] = None
     error: Optional[Exception] = None
+    #: The name of the protocol that took the request (set by :class:`Service`; None
+    #: for a path no protocol serves).
+    protocol: Optional[str] = None
     #: Whether the body's events go to the store: such exchanges count against a
     #: server's in-flight budget, and :meth:`failed` is their retryable 503.
     stores_events = False
     _ended = False
+
+    @property
+    def bytes_decoded(self) -> Optional[int]:
+        """Body bytes decoded so far (after the Content-Encoding), when the exchange
+        decodes one."""
+        return None
 
     @property
     def state(self) -> ExchangeState:
@@ -187,6 +196,10 @@ class DecodingExchange(StoringExchange):
     def __init__(self, source: str, decoder: StreamDecoder, received_ns: int) -> None:
         super().__init__(source, received_ns)
         self._decoder = decoder
+
+    @property
+    def bytes_decoded(self) -> Optional[int]:
+        return self._decoder.bytes_out
 
     def feed_batches(self, data: bytes) -> Iterator[Events]:
         self._check_receiving()

@@ -47,6 +47,7 @@ class Service:
         for protocol in self.protocols:
             exchange = protocol.start(request)
             if exchange is not None:
+                exchange.protocol = protocol.name
                 return exchange
         return Answer(self._not_found.not_found(request))
 

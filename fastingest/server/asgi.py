@@ -20,6 +20,10 @@ keeps a retried request once, and a reused key with another body as another requ
 When mounted in a framework that does not forward lifespan events to sub-apps, the
 store opens on first use; call ``await app.startup()`` / ``await app.shutdown()`` from
 the host's lifespan to open it eagerly and to flush it on exit.
+
+``GET /metrics`` answers the Prometheus metrics (:mod:`.metrics`) to clients in
+``admin_networks`` (403 to others); every rejected request gets a log line
+(:mod:`.logs`), every request with ``access_log``.
 """
 from __future__ import annotations
 
@@ -32,10 +36,13 @@ from typing import (Any, Awaitable, Callable, Dict, Iterable, Iterator, List, Ma
                     Optional, Sequence, Tuple, Union)
 
 from ..limits import DEFAULT_LIMITS, Limits
-from ..protocols import LOOPBACK_NETWORKS, Events, Exchange, Protocol, Response, Service
+from ..protocols import (LOOPBACK_NETWORKS, Events, Exchange, Protocol, Response, Service,
+                         client_in, parse_networks, text_response)
 from ..protocols import elasticsearch, loki, otlp, splunk
 from ..protocols.betterstack import BetterStack
 from ..protocols.samsara import Samsara, StatusCell
+from .logs import MAX_TEXT, RequestLog
+from .metrics import CONTENT_TYPE, Metrics, sources_of
 from .stores import Store, StoreError, StoreTooLarge, Transaction, store_from_url
 
 Scope = Dict[str, Any]
@@ -73,17 +80,27 @@ READ_TIMEOUT = 30.0
 MAX_INFLIGHT = 64
 #: Seconds between two warnings about requests refused for the budget.
 OVERLOAD_LOG_EVERY = 10.0
+#: Where the Prometheus metrics are answered (to admin-network clients only).
+METRICS_PATH = "/metrics"
+_METRICS_FORBIDDEN = text_response(403, "Forbidden.")
+_METRICS_METHODS = text_response(405, "Method not allowed.", (b"allow", b"GET, HEAD"))
+#: Counted and logged (never sent) for a client that went away before its answer, as
+#: nginx's 499 "client closed request".
+_GONE = text_response(499, "client went away before the answer")
 
 
 class IngestApp:
     """The ASGI application: ``service`` (the protocols) and ``store``.
 
     ``read_timeout``: seconds to wait for the next body chunk; ``body_timeout``: seconds
-    for the whole body (None: no limit). Either one answers 408.
+    for the whole body (None: no limit). Either one answers 408. ``metrics`` (None: no
+    ``/metrics``) count every request; ``request_log`` writes their log lines.
     """
 
     def __init__(self, service: Service, store: Store, *, read_timeout: float = READ_TIMEOUT,
-                 body_timeout: Optional[float] = None, max_inflight: int = MAX_INFLIGHT) -> None:
+                 body_timeout: Optional[float] = None, max_inflight: int = MAX_INFLIGHT,
+                 metrics: Optional[Metrics] = None, request_log: Optional[RequestLog] = None,
+                 admin_networks: Iterable[str] = LOOPBACK_NETWORKS) -> None:
         if read_timeout <= 0 or (body_timeout is not None and body_timeout <= 0):
             raise ValueError("read_timeout and body_timeout must be positive")
         if max_inflight < 1:
@@ -97,6 +114,9 @@ class IngestApp:
         self.inflight = 0
         self._refused = 0           # 503s for the budget since the last warning
         self._warned_at = -OVERLOAD_LOG_EVERY
+        self.metrics = metrics
+        self.request_log = RequestLog() if request_log is None else request_log
+        self.admin_networks = parse_networks(admin_networks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -112,6 +132,8 @@ class IngestApp:
         """Count a request refused for the in-flight budget; warn at most every
         OVERLOAD_LOG_EVERY seconds (an overload must not also flood the log)."""
         self._refused += 1
+        if self.metrics is not None:
+            self.metrics.inflight_refused()
         now = time.monotonic()
         if now - self._warned_at >= OVERLOAD_LOG_EVERY:
             log.warning("in-flight budget of %d request bodies reached: answered 503 to %d "
@@ -129,28 +151,72 @@ class IngestApp:
     # -- HTTP ----------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         received_ns = time.time_ns()
         client = scope.get("client")
+        path = route_path(scope)
+        if path == METRICS_PATH and self.metrics is not None:
+            await self._respond(send, self._metrics(scope["method"], client))
+            return
         exchange = self.service.start(
-            scope["method"], route_path(scope), scope["headers"],
+            scope["method"], path, scope["headers"],
             client=client[0] if client else None, received_ns=received_ns,
             query=scope.get("query_string", b"").decode("latin-1"))
         response = exchange.response
+        tally = _Tally()
         if response is None:
             if exchange.stores_events and self.inflight >= self.max_inflight:
                 response = exchange.failed()   # 503 + Retry-After, the body left unread
                 self._overloaded()
             else:
-                self.inflight += exchange.stores_events
+                self._in_flight(exchange.stores_events)
                 try:
-                    response = await self._exchange(exchange, receive, scope["headers"])
+                    response = await self._exchange(exchange, receive, scope["headers"], tally)
                 finally:
-                    self.inflight -= exchange.stores_events
-                if response is None:
-                    return   # the client went away: nobody to answer
-        if exchange.error is not None and log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s -> %d: %s", scope["method"], scope["path"], response.status,
-                      exchange.error)
+                    self._in_flight(-exchange.stores_events)
+                if response is None:   # the client went away: nobody to answer,
+                    self._account(scope, client, exchange, _GONE, tally, started)   # but count
+                    return
+        self._account(scope, client, exchange, response, tally, started)
+        await self._respond(send, response)
+
+    # -- metrics and request lines ----------------------------------------------------------
+
+    def _in_flight(self, delta: int) -> None:
+        self.inflight += delta
+        if delta and self.metrics is not None:
+            self.metrics.set_in_flight(self.inflight)
+
+    def _metrics(self, method: str, client: Optional[Tuple[str, int]]) -> Response:
+        assert self.metrics is not None
+        if not client_in(client[0] if client else None, self.admin_networks):
+            return _METRICS_FORBIDDEN
+        if method not in ("GET", "HEAD"):
+            return _METRICS_METHODS
+        return Response(200, ((b"content-type", CONTENT_TYPE),), self.metrics.render())
+
+    def _account(self, scope: Scope, client: Optional[Tuple[str, int]], exchange: Exchange,
+                 response: Response, tally: "_Tally", started: float) -> None:
+        """Count the request in the metrics and write its log line."""
+        status = response.status
+        seconds = time.perf_counter() - started
+        source = getattr(exchange, "source", None)
+        decoded = exchange.bytes_decoded
+        events = tally.events if status < 300 else 0
+        if self.metrics is not None:
+            self.metrics.request(exchange.protocol, status, seconds, source, events,
+                                 tally.received, decoded)
+        if self.request_log.wants(status):
+            detail = None
+            if status >= 400:
+                detail = (str(exchange.error) if exchange.error is not None
+                          else response.body[:MAX_TEXT].decode("utf-8", "replace"))
+            self.request_log.request(
+                status, scope["method"], scope["path"], protocol=exchange.protocol,
+                source=source, client=_address(client), received=tally.received,
+                decoded=decoded, events=events, seconds=seconds, detail=detail)
+
+    async def _respond(self, send: Send, response: Response) -> None:
         headers = list(response.headers)
         if response.status != 204 and response.status != 304:   # (RFC 9110: no length there)
             headers.append((b"content-length", b"%d" % len(response.body)))
@@ -158,7 +224,8 @@ class IngestApp:
         await send({"type": "http.response.body", "body": response.body})
 
     async def _exchange(self, exchange: Exchange, receive: Receive,
-                        headers: Iterable[Tuple[bytes, bytes]]) -> Optional[Response]:
+                        headers: Iterable[Tuple[bytes, bytes]],
+                        tally: "_Tally") -> Optional[Response]:
         """Stream the body into the exchange and its events into one transaction.
 
         Each batch (one piece of decoded body) is added to the transaction before the
@@ -167,7 +234,7 @@ class IngestApp:
         """
         key = request_id(headers)
         digest = request_digest(headers) if key is not None else None
-        tx = _Pending(self.store, key)
+        tx = _Pending(self.store, key, tally)
         committed = False
         loop = asyncio.get_running_loop()
         body_deadline = None if self.body_timeout is None else loop.time() + self.body_timeout
@@ -186,6 +253,7 @@ class IngestApp:
                 more = message.get("more_body", False)
                 chunk = message.get("body", b"")
                 del message
+                tally.received += len(chunk)
                 if chunk:
                     if digest is not None:
                         digest.update(chunk)
@@ -196,14 +264,19 @@ class IngestApp:
             await tx.add_batches(exchange.end_batches())
             if exchange.response is not None:
                 return exchange.response
+            committing = time.perf_counter()
             await tx.commit(None if digest is None else digest.digest())
             committed = True
+            if self.metrics is not None:
+                self.metrics.commit(time.perf_counter() - committing)
             return exchange.committed()
         except StoreTooLarge as exc:
             response = exchange.too_large(str(exc))
             log.warning("store refused a request, answering %d: %s", response.status, exc)
             return response
         except StoreError as exc:
+            if self.metrics is not None:
+                self.metrics.store_error()
             response = exchange.failed()
             log.error("store failure, answering %d: %s", response.status, exc)
             return response
@@ -233,15 +306,33 @@ class IngestApp:
                 return
 
 
+class _Tally:
+    """What one request brought: body bytes as received, events given to the store."""
+
+    __slots__ = ("received", "events")
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.events = 0
+
+
+def _address(client: Optional[Tuple[str, int]]) -> Optional[str]:
+    if not client:
+        return None
+    host, port = client[0], client[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class _Pending:
     """The store transaction of one request, begun when its first events come."""
 
-    __slots__ = ("store", "request_id", "tx")
+    __slots__ = ("store", "request_id", "tx", "tally")
 
-    def __init__(self, store: Store, request_id: Optional[str]) -> None:
+    def __init__(self, store: Store, request_id: Optional[str], tally: _Tally) -> None:
         self.store = store
         self.request_id = request_id
         self.tx: Optional[Transaction] = None
+        self.tally = tally
 
     async def add_batches(self, batches: Iterator[Events]) -> None:
         """Add each batch before the next is decoded, yielding the loop between them."""
@@ -250,6 +341,7 @@ class _Pending:
                 if self.tx is None:
                     self.tx = self.store.begin(self.request_id)
                 await self.tx.add(*events)
+                self.tally.events += len(events.events)
                 del events   # not kept while other requests run
                 await asyncio.sleep(0)
         finally:
@@ -329,6 +421,8 @@ def create_app(
     body_timeout: Optional[float] = None,
     status: Optional[StatusCell] = None,
     max_inflight: int = MAX_INFLIGHT,
+    metrics: Union[Metrics, bool] = True,
+    access_log: bool = False,
 ) -> IngestApp:
     """The ingestion server as an ASGI app.
 
@@ -353,7 +447,11 @@ def create_app(
       worker processes); by default in the app.
     * ``max_inflight``: request bodies read, decoded and committed at once; beyond
       it a request is answered 503 with ``Retry-After`` before its body is read.
+    * ``metrics``: the :class:`~fastingest.server.metrics.Metrics` to count into (made
+      before forking workers), True for this process's own, False for no ``/metrics``.
+    * ``access_log``: a log line for every request (rejected ones always get one).
     """
+    admin_networks = tuple(admin_networks)
     if ("samsara" in protocols and not samsara_auth
             and samsara_source in set(tokens.values())):
         raise ValueError(
@@ -384,8 +482,11 @@ def create_app(
         else:
             built.append(splunk.Splunk(tokens, own))
     built.sort(key=lambda p: p.name not in _PRECEDENCE)   # stable: otherwise as given
+    if metrics is True:
+        metrics = Metrics([p.name for p in built], sources_of(tokens, samsara_source))
     return IngestApp(Service(built), store, read_timeout=read_timeout, body_timeout=body_timeout,
-                     max_inflight=max_inflight)
+                     max_inflight=max_inflight, metrics=metrics or None,
+                     request_log=RequestLog(access_log), admin_networks=admin_networks)
 
 
 def protocol_limits(limits: Union[Limits, Mapping[str, Limits], None], name: str) -> Limits:
@@ -397,5 +498,6 @@ def protocol_limits(limits: Union[Limits, Mapping[str, Limits], None], name: str
     return DEFAULT_PROTOCOL_LIMITS[name]
 
 
-__all__ = ["DEFAULT_PROTOCOL_LIMITS", "IngestApp", "MAX_INFLIGHT", "PROTOCOLS", "READ_TIMEOUT",
-           "create_app", "protocol_limits", "request_digest", "request_id", "route_path"]
+__all__ = ["DEFAULT_PROTOCOL_LIMITS", "IngestApp", "MAX_INFLIGHT", "METRICS_PATH", "PROTOCOLS",
+           "READ_TIMEOUT", "create_app", "protocol_limits", "request_digest", "request_id",
+           "route_path"]

@@ -1,22 +1,29 @@
-"""``fastingest serve``: the ingestion APIs on uvicorn, events into SQLite or NATS.
+"""fastingest serve: the ingestion APIs on uvicorn, events into SQLite or NATS.
 
-    fastingest serve                                  # 127.0.0.1:9000, sqlite:fastingest.db
-    fastingest serve --token app=s3cret --token web=0ther --store sqlite:/var/lib/events.db
-    FASTINGEST_TOKENS="app=s3cret,web=0ther" fastingest serve --host 0.0.0.0
-    fastingest serve --workers 4 --store 'nats://127.0.0.1:4222?stream=FASTINGEST'
-    fastingest serve --protocol otlp,loki --max-body otlp=128MiB
+  fastingest serve                                  # 127.0.0.1:9000, sqlite:fastingest.db
+  fastingest serve --token app=s3cret --token web=0ther --store sqlite:/var/lib/events.db
+  FASTINGEST_TOKENS="app=s3cret,web=0ther" fastingest serve --host 0.0.0.0
+  fastingest serve --workers 4 --store 'nats://127.0.0.1:4222?stream=FASTINGEST'
+  fastingest serve --protocol otlp,loki --max-body otlp=128MiB
+  fastingest serve --ssl-certfile cert.pem --ssl-keyfile key.pem   # HTTPS
 
-Without any token a random one is created for the source ``default`` and printed with a
+Without any token a random one is created for the source "default" and printed with a
 ready curl line. SIGTERM/SIGINT shut down gracefully: no new connections, requests in
-flight finish (up to ``--graceful-timeout``), then the store commits what is pending —
-a request is only acknowledged (202) after its commit, so nothing acknowledged is lost.
-With ``--workers N`` a supervisor process forks N workers sharing the socket (see
-:mod:`fastingest.server.workers`).
+flight finish (up to --graceful-timeout), then the store commits what is pending: a
+request is only acknowledged (202) after its commit, so nothing acknowledged is lost.
+With --workers N a supervisor process forks N workers sharing the port.
+
+Every rejected request is logged (one line on stderr, --log-format text or json);
+--access-log logs the others too. GET /metrics answers Prometheus metrics to
+--admin-network clients.
+
+Exit status: 1 when the server cannot start (address in use, store unreachable), 2 for
+a bad option or configuration (also unreadable TLS files), killed by SIGTERM/SIGINT
+after a graceful stop.
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import ctypes
 import multiprocessing
 import os
@@ -24,6 +31,7 @@ import re
 import secrets
 import shlex
 import socket
+import ssl
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -34,11 +42,16 @@ from .asgi import DEFAULT_PROTOCOL_LIMITS, MAX_INFLIGHT, PROTOCOLS, READ_TIMEOUT
 from .connections import (HEADER_TIMEOUT, MAX_CONNECTIONS, Guard, guarded_protocol,
                           raise_open_file_limit)
 from .headcaps import DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, capped_protocol
+from .logs import LOG_FORMATS, logging_config
+from .metrics import Metrics, sources_of
 from .proxy import DEFAULT_TRUSTED, ProxyHeaders, parse_trusted
 from .stores import STORE_ENV, redact_url
 from .workers import HEARTBEAT_TIMEOUT
 
 TOKENS_ENV = "FASTINGEST_TOKENS"
+#: The TLS key's password, when not in --ssl-keyfile-password-file (never on the
+#: command line, where any local user could read it in the process list).
+KEY_PASSWORD_ENV = "FASTINGEST_SSL_KEYFILE_PASSWORD"
 DEFAULT_PORT = 9000   # the port of the Samsara examples
 DEFAULT_STORE = "sqlite:fastingest.db"
 FIRST_EVENT = '{"message":"My first event","nested":{"values":123}}'
@@ -173,6 +186,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument("--ssl-certfile", metavar="PATH",
+                   help="serve HTTPS with this certificate chain (PEM)")
+    p.add_argument("--ssl-keyfile", metavar="PATH",
+                   help="the certificate's private key (PEM; default: in --ssl-certfile)")
+    p.add_argument("--ssl-keyfile-password-file", metavar="PATH",
+                   help=f"file whose first line is the key's password (or ${KEY_PASSWORD_ENV})")
     p.add_argument("--protocol", action="append", metavar="NAME[,NAME...]",
                    help=f"which APIs to serve, repeatable or comma-separated: "
                         f"{', '.join(PROTOCOLS)}; 'all' (the default: their paths do not "
@@ -193,8 +212,8 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                    help=f"accept this Bearer token for SOURCE (repeatable; also ${TOKENS_ENV}="
                         "'src1=tok1,src2=tok2')")
     p.add_argument("--admin-network", action="append", type=_network, metavar="CIDR",
-                   help="client network allowed to PUT /v1/api-status (repeatable; "
-                        "default loopback only)")
+                   help="client network allowed to PUT /v1/api-status and GET /metrics "
+                        "(repeatable; default loopback only)")
     p.add_argument("--proxy-headers", action="store_true",
                    help="behind a reverse proxy: take the client address from "
                         "X-Forwarded-For (and the scheme from X-Forwarded-Proto) on "
@@ -245,8 +264,13 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, how long requests in flight may take (default 30)")
     p.add_argument("--log-level", default="info",
-                   choices=("critical", "error", "warning", "info", "debug"))
-    p.add_argument("--access-log", action="store_true", help="log every request")
+                   choices=("critical", "error", "warning", "info", "debug"),
+                   help="least severe log lines written (default info: the request lines; "
+                        "warning silences them)")
+    p.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                   help="log lines as text (default) or one JSON object each")
+    p.add_argument("--access-log", action="store_true",
+                   help="log every request, not only the rejected ones")
     p.set_defaults(run=run)
 
 
@@ -259,6 +283,35 @@ def _tokens(args: argparse.Namespace) -> Tuple[Dict[str, str], Optional[str]]:
         created = secrets.token_urlsafe(18)
         tokens[created] = "default"
     return tokens, created
+
+
+def _tls(args: argparse.Namespace) -> Dict[str, Any]:
+    """uvicorn's TLS options, checked now (ValueError saying why they cannot be used)."""
+    certfile = getattr(args, "ssl_certfile", None)
+    keyfile = getattr(args, "ssl_keyfile", None)
+    password_file = getattr(args, "ssl_keyfile_password_file", None)
+    if certfile is None:
+        if keyfile or password_file:
+            raise ValueError("--ssl-keyfile needs --ssl-certfile")
+        return {}
+    password = os.environ.get(KEY_PASSWORD_ENV) or None
+    if password_file is not None:
+        try:
+            with open(password_file, encoding="utf-8") as f:
+                password = f.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(f"--ssl-keyfile-password-file: {exc}") from None
+    try:   # what each worker's uvicorn will do, once here: a clear message, no traceback
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            certfile, keyfile, password)
+    except (OSError, ssl.SSLError) as exc:
+        what = str(exc)
+        if isinstance(exc, ssl.SSLError):   # OpenSSL says little ("PEM lib"): what it can be
+            what = (f"they do not load ({exc.reason or exc}): a wrong password, an encrypted "
+                    f"key without one, or a key that is not the certificate's")
+        with_key = f" with --ssl-keyfile {keyfile!r}" if keyfile else ""
+        raise ValueError(f"cannot use --ssl-certfile {certfile!r}{with_key}: {what}") from None
+    return {"ssl_certfile": certfile, "ssl_keyfile": keyfile, "ssl_keyfile_password": password}
 
 
 def _server_class() -> Any:
@@ -277,6 +330,15 @@ def _server_class() -> Any:
             if self.started and not self.should_exit:
                 self._on_ready()
 
+        def serve_until_stopped(self, sockets: Optional[List[socket.socket]] = None) -> int:
+            """Run; 0 after a stop, 1 when it could not start (uvicorn exits with its
+            own status 3 when the app's startup fails: one documented status instead)."""
+            try:
+                self.run(sockets=sockets)
+            except SystemExit:
+                return 1
+            return 0 if self.started else 1
+
     return Server
 
 
@@ -289,14 +351,17 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("fastingest serve needs its extra: pip install 'fastingest[server]'\n")
         return 2
     workers = getattr(args, "workers", 1)
-    # With several workers the api-status lives in shared memory made before the fork,
-    # so that every worker answers GET /v1/api-status alike.
+    # With several workers the api-status and the metrics live in shared memory made
+    # before the fork, so that every worker answers GET /v1/api-status and /metrics alike.
     status = multiprocessing.RawValue(ctypes.c_bool, True) if workers > 1 else None
+    log_format = getattr(args, "log_format", "text")
     try:
         protocols = parse_protocols(getattr(args, "protocol", None) or ["all"])
         args.protocols = protocols
         tokens, created = _tokens(args)
         limits = build_limits(args, protocols)
+        tls = _tls(args)
+        metrics = Metrics(protocols, sources_of(tokens, args.samsara_source), workers)
 
         def make_app() -> Any:
             return create_app(
@@ -305,7 +370,8 @@ def run(args: argparse.Namespace) -> int:
                 samsara_source=args.samsara_source, samsara_auth=args.samsara_auth,
                 read_timeout=getattr(args, "read_timeout", READ_TIMEOUT),
                 body_timeout=getattr(args, "body_timeout", None), status=status,
-                max_inflight=getattr(args, "max_inflight", MAX_INFLIGHT))
+                max_inflight=getattr(args, "max_inflight", MAX_INFLIGHT), metrics=metrics,
+                access_log=args.access_log)
 
         app = make_app()   # also checks the options, before any process is started
         head_protocol, head_options = capped_protocol(
@@ -329,15 +395,16 @@ def run(args: argparse.Namespace) -> int:
         if proxy_headers:
             app = ProxyHeaders(app, trusted or DEFAULT_TRUSTED)
         # One Guard per process: made here, in each worker after the fork.
-        guard = Guard(header_timeout, max_connections)
+        guard = Guard(header_timeout, max_connections, on_close=metrics.connection_closed)
         return uvicorn.Config(
             app, host=args.host, port=args.port, lifespan="on",
-            log_level=args.log_level, log_config=_log_config(args.log_level),
-            access_log=args.access_log, timeout_graceful_shutdown=args.graceful_timeout,
+            log_level=args.log_level, log_config=logging_config(log_format, args.log_level),
+            access_log=False,   # fastingest writes its own request lines (logs.py)
+            timeout_graceful_shutdown=args.graceful_timeout,
             # never uvicorn's proxy-header middleware (on by default, trusting
             # $FORWARDED_ALLOW_IPS): see fastingest.server.proxy
             proxy_headers=False, loop="auto",   # uvloop when installed
-            http=guarded_protocol(head_protocol, guard), **head_options)
+            http=guarded_protocol(head_protocol, guard), **head_options, **tls)
 
     config = config_for(app)
     try:
@@ -351,6 +418,8 @@ def run(args: argparse.Namespace) -> int:
                          f"{exc}\n")
         return 1
     url = sockets.url(sock)
+    if tls:
+        url = "https" + url[len("http"):]
 
     def ready() -> None:
         each = f", {workers} workers" if workers > 1 else ""
@@ -358,34 +427,27 @@ def run(args: argparse.Namespace) -> int:
               f"store {redact_url(args.store)}{each}",
               flush=True)
         if created is not None:
+            cacert = f"--cacert {shlex.quote(tls['ssl_certfile'])} " if tls else ""
             print(f"No --token given: created source 'default' with token {created}\n"
                   f"(it changes at every start; pass --token SOURCE=TOKEN to keep one). Try:\n"
-                  f"  curl -X POST {url}/ -H 'Authorization: Bearer {created}' "
+                  f"  curl -i {cacert}-X POST {url}/ -H 'Authorization: Bearer {created}' "
                   f"-H 'Content-Type: application/json' -d {shlex.quote(FIRST_EVENT)}", flush=True)
 
     if workers > 1:
         return _run_workers(workers, make_app, config_for, config, ready, server_class,
-                            sock, reserved, getattr(args, "worker_timeout", HEARTBEAT_TIMEOUT))
+                            sock, reserved, metrics,
+                            getattr(args, "worker_timeout", HEARTBEAT_TIMEOUT))
     server = server_class(config, ready)
     # On SIGTERM/SIGINT uvicorn shuts down gracefully, then re-raises the signal, so the
-    # process ends "killed by SIGTERM" as supervisors expect.
-    server.run(sockets=[sock])   # uvicorn listens on it (config.backlog) and closes it
-    return 0 if server.started else 1
-
-
-def _log_config(level: str) -> Dict[str, Any]:
-    """uvicorn's logging setup, plus fastingest's own loggers on the same handler at
-    ``--log-level`` (without a handler their debug and info lines went nowhere)."""
-    import uvicorn.config
-    config: Dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["loggers"]["fastingest"] = {"handlers": ["default"], "level": level.upper(),
-                                       "propagate": False}
-    return config
+    # process ends "killed by SIGTERM" as supervisors expect. uvicorn listens on the
+    # socket (config.backlog) and closes it.
+    status_code: int = server.serve_until_stopped(sockets=[sock])
+    return status_code
 
 
 def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable[[Any], Any],
                  config: Any, ready: Callable[[], None], server_class: Any,
-                 sock: socket.socket, reserved: bool,
+                 sock: socket.socket, reserved: bool, metrics: Metrics,
                  heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> int:
     """Fork ``workers`` uvicorn servers on ``sock``'s port, supervise them. Each worker
     listens on its own SO_REUSEPORT socket (balanced by the kernel) when ``reserved``
@@ -393,15 +455,17 @@ def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable
     from .workers import Supervisor
 
     def worker(listening: Callable[[], None]) -> int:
-        # In the forked child: its own socket, app, store and event loop.
+        # In the forked child: its own socket, app, store, event loop and metrics row.
+        metrics.bind(supervisor.slot)
         own = sockets.listen_on(sock, config.backlog) if reserved else sock
         server = server_class(config_for(make_app()), listening)
-        server.run(sockets=[own])
-        return 0 if server.started else 1
+        status: int = server.serve_until_stopped(sockets=[own])
+        return status
 
     try:
-        return Supervisor(workers, worker, on_ready=ready,
-                          heartbeat_timeout=heartbeat_timeout).run()
+        supervisor = Supervisor(workers, worker, on_ready=ready,
+                                heartbeat_timeout=heartbeat_timeout)
+        return supervisor.run()
     except RuntimeError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")
         return 2

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 log = logging.getLogger("fastingest.server")
 
@@ -74,7 +74,8 @@ class Guard:
     """The connections of one server process waiting for a request head."""
 
     def __init__(self, header_timeout: float = HEADER_TIMEOUT,
-                 max_connections: Optional[int] = None) -> None:
+                 max_connections: Optional[int] = None,
+                 on_close: Optional[Callable[[str], None]] = None) -> None:
         if header_timeout <= 0:
             raise ValueError("header_timeout must be positive")
         if max_connections is not None and max_connections < 1:
@@ -84,10 +85,12 @@ class Guard:
         #: protocol -> (loop time its head wait began, whether head bytes arrived)
         self._waiting: Dict[Any, Tuple[float, bool]] = {}
         self._sweeping: Optional[asyncio.TimerHandle] = None
-        #: Connections closed for a late head, evicted, refused (for tests and logs).
+        #: Connections closed for a late head, evicted, refused (for tests and logs);
+        #: ``on_close`` hears of each ("header_timeout", "evicted", "refused": metrics).
         self.timed_out = 0
         self.evicted = 0
         self.refused = 0
+        self.on_close = on_close or _ignore
 
     # -- events from the protocols ----------------------------------------------------------
 
@@ -95,6 +98,7 @@ class Guard:
         """A new connection (``open_count`` including it); False when it was refused."""
         if open_count > self.max_connections and not self._evict(conn.loop.time()):
             self.refused += 1
+            self.on_close("refused")
             conn.transport.write(REFUSED)
             conn.transport.close()
             return False
@@ -129,6 +133,7 @@ class Guard:
                 return False   # the oldest is recent: so are the rest
             del self._waiting[conn]
             self.evicted += 1
+            self.on_close("evicted")
             conn.transport.close()
             return True
         return False
@@ -144,6 +149,7 @@ class Guard:
         for conn, started in late:
             del self._waiting[conn]
             self.timed_out += 1
+            self.on_close("header_timeout")
             transport = conn.transport
             if not transport.is_closing():
                 if started:
@@ -154,6 +160,10 @@ class Guard:
                       len(late), self.header_timeout)
         if self._waiting:
             self._sweeping = loop.call_later(SWEEP_EVERY, self._sweep, loop)
+
+
+def _ignore(reason: str) -> None:
+    """No one listens to the guard's closes."""
 
 
 def guarded_protocol(base: type, guard: Guard) -> type:

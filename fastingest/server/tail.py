@@ -1,20 +1,21 @@
-"""``fastingest tail``: print stored events as NDJSON, from SQLite or NATS JetStream.
+"""fastingest tail: print stored events as NDJSON, from SQLite or NATS JetStream.
 
-    fastingest tail                                    # every event in sqlite:fastingest.db
-    fastingest tail --store sqlite:events.db --source app --since 10m
-    fastingest tail --store 'nats://127.0.0.1:4222?stream=FASTINGEST' --follow
-    FASTINGEST_STORE='nats://...' fastingest tail      # the store of `fastingest serve`
+  fastingest tail                                    # every event in sqlite:fastingest.db
+  fastingest tail --store sqlite:events.db --source app --since 10m
+  fastingest tail --store 'nats://127.0.0.1:4222?stream=FASTINGEST' --follow
+  FASTINGEST_STORE='nats://...' fastingest tail      # the store of fastingest serve
 
-One line per event, in the order the store committed them::
+One line per event, in the order the store committed them:
 
-    {"time":"2026-11-23T08:00:00.123000000Z","time_ns":1795420800123000000,
-     "received_ns":1795420801000000000,"source":"app","event":{...}}
+  {"time":"2026-11-23T08:00:00.123000000Z","time_ns":1795420800123000000,
+   "received_ns":1795420801000000000,"source":"app","event":{...}}
 
-``--since`` is about reception (when the server stored the event): a duration back
-from now (``90s``, ``15m``, ``2h``, ``7d``) or a time (RFC 3339, or a UNIX epoch in
-s/ms/µs/ns). ``--follow`` keeps printing new events until SIGINT (Ctrl-C) or SIGTERM,
+--since is about reception (when the server stored the event): a duration back
+from now (90s, 15m, 2h, 7d) or a time (RFC 3339, or a UNIX epoch in
+s/ms/µs/ns). --follow keeps printing new events until SIGINT (Ctrl-C) or SIGTERM,
 then exits 0. Reading never changes the store (NATS: an ephemeral ordered consumer,
-nothing acknowledged).
+nothing acknowledged). Exit status: 0, 1 when the store cannot be read, 2 for a bad
+option.
 """
 from __future__ import annotations
 

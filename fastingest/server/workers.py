@@ -61,10 +61,11 @@ Target = Callable[[Callable[[], None]], int]
 
 
 class _Worker:
-    __slots__ = ("pid", "ready", "started", "last_beat", "killed")
+    __slots__ = ("pid", "slot", "ready", "started", "last_beat", "killed")
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, slot: int) -> None:
         self.pid = pid
+        self.slot = slot
         self.ready = False
         self.started = time.monotonic()
         self.last_beat = self.started
@@ -72,7 +73,15 @@ class _Worker:
 
 
 class Supervisor:
-    """Runs ``workers`` copies of ``target`` in forked processes; see the module doc."""
+    """Runs ``workers`` copies of ``target`` in forked processes; see the module doc.
+
+    Each worker has a slot number, 0 to ``workers - 1``, that its replacement takes
+    over (a worker reads its own as ``supervisor.slot``; the metrics keep one row of
+    shared memory per slot).
+    """
+
+    #: In a worker: its slot number.
+    slot = 0
 
     def __init__(self, workers: int, target: Target, on_ready: Callable[[], None],
                  heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> None:
@@ -138,10 +147,13 @@ class Supervisor:
 
     def _spawn(self) -> None:
         parent = os.getpid()
+        taken = {worker.slot for worker in self._children.values()}
+        slot = min(set(range(self.workers)) - taken)
         pid = os.fork()
         if pid == 0:   # the worker: never returns
+            self.slot = slot
             self._child(parent)
-        self._children[pid] = _Worker(pid)
+        self._children[pid] = _Worker(pid, slot)
 
     def _signals(self, data: bytes) -> None:
         if any(signum in _STOP_SIGNALS for signum in data) and not self._stopping:

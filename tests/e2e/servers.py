@@ -171,7 +171,7 @@ class Serve:
 
     def __enter__(self) -> "Serve":
         try:
-            banner = self.out.wait_for(r" on (http://(?:127\.0\.0\.1|\[::1\])):(\d+)")
+            banner = self.out.wait_for(r" on (https?://(?:127\.0\.0\.1|\[::1\])):(\d+)")
         except BaseException:
             self.kill()
             raise

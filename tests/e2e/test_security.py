@@ -516,10 +516,17 @@ def test_samsara_source_naming_a_token_source_is_refused_without_samsara_auth(tm
 # -- 9. smaller ones ----------------------------------------------------------------------------
 
 def test_log_level_debug_shows_fastingest_debug_lines(server):
+    """fastingest's loggers write at --log-level: the rejected request's line (INFO,
+    fastingest.server.logs) and the head caps' DEBUG line."""
     r = httpx.post(server.url + "/", content=b"{", timeout=30,
                    headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 406
-    server.err.wait_for(r"DEBUG: +POST / -> 406: Couldn't parse JSON content\.", timeout=20)
+    server.err.wait_for(r"INFO fastingest\.access: 406 POST / .*detail=\"Couldn't parse JSON "
+                        r"content\.", timeout=20)
+    r = httpx.post(server.url + "/", content=b"{}", timeout=30,
+                   headers={f"x-many-{i}": "1" for i in range(150)})
+    assert r.status_code == 431
+    server.err.wait_for(r"DEBUG fastingest\.server: request head over", timeout=20)
 
 
 @pytest.mark.parametrize("value", [b"\xb2", b"1\xb3", b"\xb9\xb9", "١٢".encode()])

@@ -837,7 +837,7 @@ def test_serve_prints_a_token_and_shuts_down_gracefully_on_sigterm(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "FASTINGEST_TOKENS"}
     with Serve(["--store", f"sqlite:{db}"], cwd=tmp_path, env=env) as server:
         token = server.out.wait_for(r"created source 'default' with token (\S+)").group(1)
-        curl = server.out.wait_for(r"curl -X POST (\S+) -H 'Authorization: Bearer (\S+)'")
+        curl = server.out.wait_for(r"curl -i -X POST (\S+) -H 'Authorization: Bearer (\S+)'")
         assert curl.groups() == (server.url + "/", token)
         auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}
 
