@@ -4,7 +4,9 @@
 The per-call costs a small body would notice are kept out of Python: the Content-Type's
 format is one dict lookup for the usual spellings, a ``Limits`` object's three limits are
 read once per object (not per call), the reception time comes from ``clock_gettime``, and
-the batch is made without a Python-level constructor call.
+the batch is made without a Python-level constructor call. A MessagePack body is framed,
+checked and built in one pass by fastingest's own builder (``_unpack.decode_body``); the
+scanner runs only when that pass refuses the body, to say why.
 """
 from cpython cimport array
 from cpython.bytes cimport PyBytes_GET_SIZE
@@ -14,6 +16,7 @@ from libc.stdint cimport int64_t
 
 from ._build cimport take_frames
 from ._oneobject cimport one_object_event
+from ._unpack cimport decode_body as msgpack_body
 from ._timestamps cimport event_times_list
 from .framing._framing cimport Frames, ScannerBase
 
@@ -26,7 +29,7 @@ cdef extern from "<time.h>" nogil:
     int CLOCK_REALTIME
 
 from .batch import Batch, RawBatch
-from .constants import KIND_NDJSON, body_too_large
+from .constants import KIND_MSGPACK, KIND_NDJSON, body_too_large
 from .errors import PayloadTooLarge
 from .formats import MEDIA_TYPES, collect_mode, media_kind
 from .framing._framing import SCANNERS
@@ -34,6 +37,7 @@ from .framing._framing import SCANNERS
 __all__ = ["decode_body", "decode_whole"]
 
 cdef int K_NDJSON = KIND_NDJSON
+cdef int K_MSGPACK = KIND_MSGPACK
 cdef dict _SCANNERS = SCANNERS
 cdef dict _MEDIA_TYPES = MEDIA_TYPES
 cdef array.array _INT64_TEMPLATE = array.array("q", [])
@@ -124,9 +128,14 @@ def decode_whole(body, content_type, limits, received_ns, errors, bint raw):
     cdef int64_t max_event = seen[2]
     cdef int max_depth = seen[3]
     if not raw and not collect and type(body) is bytes and PyBytes_GET_SIZE(body) <= max_body:
-        event = one_object_event(body, kind, max_event, max_depth, &start)
-        if event is not None:
-            return _one_object_batch(event, start, kind, received)
+        if kind == K_MSGPACK:   # refused: the general path says why
+            cols = msgpack_body(body, max_event, max_depth, received)
+            if cols is not None:
+                return _new_batch(Batch, cols[0], cols[1], cols[2], None, [])
+        else:
+            event = one_object_event(body, kind, max_event, max_depth, &start)
+            if event is not None:
+                return _one_object_batch(event, start, kind, received)
     items, times, offsets, lines, line_errors = _decode_body(
         body, kind, max_body, max_event, max_depth, received, collect, raw)
     return _new_batch(RawBatch if raw else Batch, items, times, offsets, lines, line_errors)
