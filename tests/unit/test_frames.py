@@ -7,13 +7,14 @@ import msgpack
 import orjson
 import pytest
 
-from fastingest.constants import KIND_JSON, KIND_MSGPACK, KIND_NDJSON
+from fastingest.constants import KIND_JSON, KIND_JSON_CONCAT, KIND_MSGPACK, KIND_NDJSON
 
 
 def test_one_scanner_per_format(impl):
     framing = impl.framing
     assert framing.SCANNERS == {KIND_JSON: framing.JsonScanner, KIND_NDJSON: framing.NdjsonScanner,
-                                KIND_MSGPACK: framing.MsgpackScanner}
+                                KIND_MSGPACK: framing.MsgpackScanner,
+                                KIND_JSON_CONCAT: framing.JsonConcatScanner}
     for kind, scanner in framing.SCANNERS.items():
         made = framing.Scanner(kind, 100, 5, True)
         assert type(made) is scanner and (made.max_event, made.max_depth) == (100, 5)
@@ -21,7 +22,7 @@ def test_one_scanner_per_format(impl):
         assert issubclass(scanner, framing.ScannerBase)
 
 
-@pytest.mark.parametrize("kind", [0, 4, -1])
+@pytest.mark.parametrize("kind", [0, 5, -1])
 def test_unknown_format(impl, kind):
     with pytest.raises(ValueError):
         impl.framing.Scanner(kind, 100, 5)
