@@ -243,7 +243,7 @@ def test_memory_is_one_piece_whatever_the_body(impl, mib):
 SPACE = [b"", b"", b" ", b"\n", b"\r\n", b"\t "]
 envelopes = st.fixed_dictionaries(
     {"event": json_values.filter(lambda v: v is not None and v != "")},
-    optional={"time": st.none() | st.floats(allow_nan=False) | st.integers(-2**40, 2**40)
+    optional={"time": st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-2**40, 2**40)
               | st.from_regex(r"-?[0-9]{1,11}(\.[0-9]{0,12})?", fullmatch=True),
               "host": st.none() | st.text(max_size=8), "index": st.none() | st.text(max_size=4),
               "fields": st.dictionaries(st.text(max_size=4),
