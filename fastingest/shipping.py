@@ -119,6 +119,7 @@ def ns_in_range(ns: int) -> Optional[int]:
 _DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]{1,4}))?")
 #: Digits of INT64_MAX: an integer part with more (past its leading zeros) cannot fit.
 _INT64_DIGITS = len(str(INT64_MAX))
+_POW10 = tuple(10 ** k for k in range(_INT64_DIGITS))
 
 
 def decimal_to_ns(text: str, digits: int) -> Optional[int]:
@@ -132,6 +133,10 @@ def decimal_to_ns(text: str, digits: int) -> Optional[int]:
     whole, dot, frac = text.partition(".")
     if whole.isascii() and whole.isdigit() and (not dot or (frac.isascii() and frac.isdigit())):
         # the common form, digits[.digits]: no sign, exponent or whitespace to read
+        short = digits - len(frac)
+        if short >= 0 and len(whole) + digits <= _INT64_DIGITS:   # no digit to drop
+            ns = int(whole + frac) * _POW10[short]
+            return ns if ns <= INT64_MAX else None
         sign, shift = "", digits
     else:
         match = _DECIMAL.fullmatch(text.strip())
