@@ -1,4 +1,5 @@
-"""The framing face (both twins): the table from body format to scanner, and the Frames a
+"""The framing face (both twins): the table from body format to scanner, the lifecycle every
+scanner shares (a fatal fault kept, nothing fed after the end, positive limits), and the Frames a
 feed answers (offsets, lines, bytes, the one-call build documents, events that straddle
 chunks)."""
 from __future__ import annotations
@@ -20,6 +21,39 @@ def test_one_scanner_per_format(impl):
         assert type(made) is scanner and (made.max_event, made.max_depth) == (100, 5)
         assert made.collect == (kind == KIND_NDJSON)     # errors="collect" is NDJSON's
         assert issubclass(scanner, framing.ScannerBase)
+
+
+# A whole body and one with a fatal fault, per format: the lifecycle every scanner shares.
+BODIES = {KIND_JSON: (b"[{}]", b"[1"), KIND_NDJSON: (b"{}\n", b"[1]\n"),
+          KIND_MSGPACK: (b"\x91\x80", b"\x91\x01"), KIND_JSON_CONCAT: (b"{}{}", b"{}[")}
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+def test_a_fatal_fault_is_reported_again_and_again(impl, kind):
+    scanner = impl.framing.SCANNERS[kind](100, 5)
+    first = scanner.feed(BODIES[kind][1]).error
+    assert first is not None and scanner.state == "FAILED"
+    assert scanner.feed(BODIES[kind][0]).error is first
+    assert len(scanner.feed(BODIES[kind][0])) == 0
+    assert scanner.finish().error is first
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+def test_no_feeding_after_the_body_ended(impl, kind):
+    scanner = impl.framing.SCANNERS[kind](100, 5)
+    assert len(scanner.feed(BODIES[kind][0])) >= 1
+    assert scanner.finish().error is None and scanner.state == "END"
+    with pytest.raises(ValueError):
+        scanner.feed(BODIES[kind][0])
+    with pytest.raises(ValueError):
+        scanner.finish()
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+@pytest.mark.parametrize("max_event,max_depth", [(0, 1), (1, 0), (-1, 5)])
+def test_limits_must_be_positive(impl, kind, max_event, max_depth):
+    with pytest.raises(ValueError):
+        impl.framing.SCANNERS[kind](max_event, max_depth)
 
 
 @pytest.mark.parametrize("kind", [0, 5, -1])
