@@ -28,7 +28,11 @@ cdef extern from "<time.h>" nogil:
     int clock_gettime(int clk_id, timespec* tp)
     int CLOCK_REALTIME
 
-from .batch import Batch, RawBatch
+cdef extern from "unpack.h":
+    Py_ssize_t fi_slot_offset(PyTypeObject* t, const char* name)
+    void fi_set_slot(object obj, Py_ssize_t off, object value)
+
+from .batch import Batch, RawBatch, _Batch
 from .constants import KIND_MSGPACK, KIND_NDJSON, body_too_large
 from .errors import PayloadTooLarge
 from .formats import MEDIA_TYPES, collect_mode, media_kind
@@ -42,6 +46,18 @@ cdef dict _SCANNERS = SCANNERS
 cdef dict _MEDIA_TYPES = MEDIA_TYPES
 cdef array.array _INT64_TEMPLATE = array.array("q", [])
 cdef tuple _NO_ARGS = ()
+
+# Byte offsets of the batches' slots: a batch's columns are stored straight into them
+# (a pointer store each instead of an attribute lookup and a descriptor call). -1 when
+# the classes are not laid out as expected: then they are set as attributes.
+cdef Py_ssize_t _OFF_EVENTS = fi_slot_offset(<PyTypeObject*>Batch, b"events")
+cdef Py_ssize_t _OFF_RAW = fi_slot_offset(<PyTypeObject*>RawBatch, b"raw")
+cdef Py_ssize_t _OFF_TIMES = fi_slot_offset(<PyTypeObject*>_Batch, b"times_ns")
+cdef Py_ssize_t _OFF_OFFSETS = fi_slot_offset(<PyTypeObject*>_Batch, b"offsets")
+cdef Py_ssize_t _OFF_LINES = fi_slot_offset(<PyTypeObject*>_Batch, b"lines")
+cdef Py_ssize_t _OFF_ERRORS = fi_slot_offset(<PyTypeObject*>_Batch, b"errors")
+cdef bint _SLOTS = min(_OFF_EVENTS, _OFF_RAW, _OFF_TIMES, _OFF_OFFSETS, _OFF_LINES,
+                       _OFF_ERRORS) >= 0
 
 
 cdef tuple _decode_body(object body, int kind, Py_ssize_t max_body, int64_t max_event,
@@ -76,6 +92,13 @@ cdef object _new_batch(type cls, list items, object times, object offsets, objec
     (its tp_new slot, what ``cls.__new__(cls)`` calls), then its public attributes set,
     without the Python frame of ``__init__``."""
     batch = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_NO_ARGS, NULL)
+    if _SLOTS:
+        fi_set_slot(batch, _OFF_RAW if cls is RawBatch else _OFF_EVENTS, items)
+        fi_set_slot(batch, _OFF_TIMES, times)
+        fi_set_slot(batch, _OFF_OFFSETS, offsets)
+        fi_set_slot(batch, _OFF_LINES, lines)
+        fi_set_slot(batch, _OFF_ERRORS, errors)
+        return batch
     if cls is RawBatch:
         batch.raw = items
     else:

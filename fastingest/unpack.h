@@ -79,4 +79,15 @@ static inline PyObject *fi_new_pair(PyTypeObject *type, Py_ssize_t off_a, PyObje
     return obj;
 }
 
+/* Set the object slot at byte offset `off` of `obj` (an instance of the class the
+   offset came from) to `value`, as the slot's descriptor would, without the attribute
+   lookup: a new reference to `value`, the old one released. */
+static inline void fi_set_slot(PyObject *obj, Py_ssize_t off, PyObject *value) {
+    PyObject **slot = (PyObject **)((char *)obj + off);
+    PyObject *old = *slot;
+    Py_INCREF(value);
+    *slot = value;
+    Py_XDECREF(old);
+}
+
 #endif /* FASTINGEST_UNPACK_H */
