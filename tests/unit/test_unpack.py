@@ -212,3 +212,17 @@ def test_timestamp_is_msgpacks(impl):
     assert type(ts) is msgpack.Timestamp and ts == msgpack.Timestamp(1_700_000_000, 5)
     assert (ts.seconds, ts.nanoseconds) == (1_700_000_000, 5) and t == 1_700_000_000_000_000_005
     assert hash(ts) == hash(msgpack.Timestamp(1_700_000_000, 5))
+
+
+def test_events_share_their_key_objects(impl):
+    """Every event of a body holds the same str object per key, as msgpack-python's
+    interned keys do: found when "message" and "path" (one slot of the direct-mapped
+    cache) evicted each other on every event, 2 new str per event, 3.7 MiB more than
+    msgpack.unpackb for a 10 MiB body."""
+    keys = ["dt", "level", "message", "service", "host", "context", "request", "id",
+            "method", "path", "status", "duration_ms", "user", "locale", "tags", "ok"]
+    body = msgpack.packb([{k: i for i, k in enumerate(keys)} for _ in range(3)])
+    events = impl.unpack.unpack_body(body, 1 << 20, MAX_DEPTH, 0)[0]
+    for key in keys:
+        found = [next(k for k in event if k == key) for event in events]
+        assert found[0] is found[1] is found[2], key
