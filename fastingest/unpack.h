@@ -12,9 +12,9 @@
    (msgspec's string cache, made 2-way): log events repeat the same few dozen keys, so
    most keys cost a hash and a memcmp instead of a new str, and every event shares the
    same key objects (as msgpack-python's interned keys do). A key may sit in its slot or
-   the next one: with one slot per key, two keys of the same event that collide (the
-   benchmark's "message" and "path") evicted each other on every event, making 2 new
-   str per event. Only ASCII keys are cached (their bytes are the str's data, so the
+   its pair's other one: with one slot per key, two keys of the same event that collide
+   (the benchmark's "message" and "path") evicted each other on every event, making 2
+   new str per event. Only ASCII keys are cached (their bytes are the str's data, so the
    memcmp is exact). The cache holds one reference to each (at most FI_KEYS *
    FI_KEY_MAX bytes of text in all). */
 #define FI_KEYS 512
@@ -38,7 +38,7 @@ static inline uint32_t fi_key_hash(const unsigned char *p, Py_ssize_t n) {
    cache when it holds them; NULL with an exception for invalid UTF-8. */
 static inline PyObject *fi_key(const unsigned char *p, Py_ssize_t n) {
 #ifndef Py_GIL_DISABLED
-    uint32_t i = fi_key_hash(p, n) & (FI_KEYS - 1), j = i ^ 1, slot;
+    uint32_t i = fi_key_hash(p, n) & (FI_KEYS - 1), j = i ^ 1;
     PyObject *seen = fi_keys[i];
     if (seen != NULL && PyUnicode_GET_LENGTH(seen) == n &&
             memcmp(PyUnicode_DATA(seen), p, (size_t)n) == 0) {
@@ -55,10 +55,13 @@ static inline PyObject *fi_key(const unsigned char *p, Py_ssize_t n) {
     PyObject *key = PyUnicode_DecodeUTF8((const char *)p, n, NULL);
 #ifndef Py_GIL_DISABLED
     if (key != NULL && PyUnicode_IS_COMPACT_ASCII(key)) {
-        /* an empty slot of the two, else the second: the first keeps its key */
-        slot = fi_keys[i] == NULL ? i : j;
+        /* The new key takes its own slot and the key it displaces moves to the other
+           (whose key goes): the two most recent keys of a pair both stay, and a stale
+           key cannot hold a slot forever. */
+        if (fi_keys[i] != NULL)
+            Py_XSETREF(fi_keys[j], fi_keys[i]);
         Py_INCREF(key);
-        Py_XSETREF(fi_keys[slot], key);
+        fi_keys[i] = key;
     }
 #endif
     return key;
