@@ -115,6 +115,35 @@ def naive_main(db: str, synchronous: str) -> None:
     Server(config).run()
 
 
+# -- the HTTP floor (`load.py _null`): uvicorn reading each body and answering 202 ------------
+
+def null_main() -> None:
+    """A raw ASGI app that reads the body and answers 202: what uvicorn, httptools and
+    uvloop cost per request, with nothing decoded or stored."""
+    import uvicorn
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 202,
+                    "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            port = self.servers[0].sockets[0].getsockname()[1]
+            print(f"null on http://127.0.0.1:{port}", flush=True)
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                            access_log=False, loop="auto", http="auto", lifespan="off")
+    Server(config).run()
+
+
 # -- servers -------------------------------------------------------------------------------
 
 class ServerProcess:
@@ -132,6 +161,8 @@ class ServerProcess:
                    "--token", f"bench={TOKEN}", "--protocol", protocol,
                    "--store", store or f"sqlite:{db}?synchronous={synchronous}",
                    "--workers", str(workers), "--log-level", "warning"]
+        elif kind == "null":
+            cmd = [sys.executable, os.path.abspath(__file__), "_null"]
         else:
             cmd = [sys.executable, os.path.abspath(__file__), "_naive", db, synchronous]
         self.kind, self.db, self.store, self.nats_stream = kind, db, store, nats_stream
@@ -156,7 +187,9 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
 
-    def stored(self) -> int:
+    def stored(self) -> Optional[int]:
+        if self.kind == "null":
+            return None
         if self.nats_stream is not None:
             return nats_count(self.store.partition("?")[0], self.nats_stream)
         with sqlite3.connect(self.db) as conn:
@@ -421,7 +454,7 @@ def run_one(kind: str, synchronous: str, args, tmp: str, n: int, store_kind: str
         server.stop()
     stored = server.stored()
     expected = acknowledged * args.events
-    if stored != expected:
+    if stored is not None and stored != expected:
         raise RuntimeError(f"{kind}: {stored} events stored, {expected} acknowledged")
     latencies.sort()
     n_req = len(latencies)
@@ -440,6 +473,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_naive"]:
         naive_main(argv[1], argv[2])
+        return 0
+    if argv[:1] == ["_null"]:
+        null_main()
         return 0
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import datetime
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Sequence
 
 import msgpack
 import orjson
@@ -73,6 +73,13 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value, default=_default, option=_OPTIONS)
     except orjson.JSONEncodeError:
         return _dumps_iteratively(value)
+
+
+def dumps_each(values: Sequence[Any]) -> List[bytes]:
+    """:func:`dumps` of each value, each in a bytes object of its own size: orjson's
+    output keeps the buffer it wrote into (4 KiB for a short event), so a batch of
+    32,768 tiny events would otherwise hold 128 MiB."""
+    return [bytes(memoryview(dumps(value))) for value in values]
 
 
 def _key(key: Any) -> str:

@@ -69,6 +69,7 @@ Faults:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import itertools
 import logging
@@ -80,7 +81,7 @@ import urllib.parse
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs
 
-from ...jsonout import dumps
+from ...jsonout import dumps_each
 
 from . import Store, StoreError, Transaction
 from .sqlite_threads import FILE_MODE, Checkpointer, WriterLock
@@ -109,6 +110,9 @@ STAGE = "INSERT INTO temp.staging_%d (source, time_ns, received_ns, event) VALUE
 MOVE = ("INSERT INTO main.events (source, time_ns, received_ns, event) "
         "SELECT source, time_ns, received_ns, event FROM temp.staging_%d")
 DROP = "DROP TABLE IF EXISTS temp.staging_%d"
+#: One row's values: the event comes as its JSON bytes, and is kept as TEXT (SQLite
+#: reinterprets the bytes, no copy in Python; readers get text, as before).
+VALUES = "(?, ?, ?, CAST(? AS TEXT))"
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
 
@@ -149,6 +153,10 @@ _STOP = _Op(-1)
 class SQLiteStore(Store):
     """Events in the SQLite file ``path``; see the module docstring.
 
+    Events are kept as JSON text (``raw_json``): the server hands over the original
+    bytes of JSON and NDJSON events (``add_raw``), objects are written by
+    :func:`fastingest.jsonout.dumps`.
+
     ``synchronous``: ``"full"`` (default; acknowledged means on disk), ``"normal"``,
     ``"off"``, ``"extra"``. ``busy_timeout``: seconds to wait for another process's
     write lock. ``spill_rows`` / ``spill_bytes``: rows / JSON bytes a transaction keeps
@@ -157,6 +165,8 @@ class SQLiteStore(Store):
     the latency one huge group adds). ``checkpoint_bytes``: committed JSON bytes between
     two background checkpoints (0: SQLite checkpoints inside commits, its default).
     """
+
+    raw_json = True
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], *, synchronous: str = "full",
                  busy_timeout: float = 5.0, spill_bytes: int = 4 * MiB, spill_rows: int = 16384,
@@ -548,7 +558,7 @@ def _write(conn: sqlite3.Connection, ops: Sequence[_Op],
                 txid = int(op.txid)
                 if op.kind == _STAGE:
                     conn.execute(CREATE_STAGE % txid)
-                    _insert(conn, STAGE % txid, "(?, ?, ?, ?)", op.rows)  # type: ignore[arg-type]
+                    _insert(conn, STAGE % txid, VALUES, op.rows)  # type: ignore[arg-type]
                 elif op.kind == _ABORT:
                     conn.execute(DROP % txid)
             for op in commits:
@@ -559,7 +569,7 @@ def _write(conn: sqlite3.Connection, ops: Sequence[_Op],
             for op in commits:
                 if op.rows:
                     rows += op.rows
-            _insert(conn, INSERT, "(?, ?, ?, ?)", rows)
+            _insert(conn, INSERT, VALUES, rows)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -617,6 +627,18 @@ def _statement(prefix: str, values: str, size: int) -> str:
     return prefix + ", ".join([values] * size)
 
 
+def _flat(source: str, raw: Sequence[bytes], times_ns: Sequence[int],
+          received_ns: int) -> List[object]:
+    """Rows ``[source, time, received, JSON, source, ...]`` built column by column (C
+    loops, no Python-level loop per row)."""
+    k = len(raw)
+    rows: List[object] = [source] * (FIELDS * k)
+    rows[1::FIELDS] = times_ns
+    rows[2::FIELDS] = [received_ns] * k
+    rows[3::FIELDS] = raw
+    return rows
+
+
 def _settle_futures(futures: List["asyncio.Future[Any]"], message: Optional[str],
                     cause: Optional[BaseException]) -> None:
     for future in futures:
@@ -643,29 +665,41 @@ class SQLiteTransaction(Transaction):
         self.txid = txid
         self._rows: List[object] = []   # flat: FIELDS items per row
         self._size = 0                  # JSON bytes in _rows
-        self._total = 0                 # JSON bytes in the whole transaction
+        self._total = 0                 # JSON bytes spilled before _rows
         self._staged = False
         self._state = self._OPEN
 
     async def add(self, source: str, events: List[Dict[str, Any]], times_ns: Sequence[int],
                   received_ns: int) -> None:
+        await self.add_raw(source, dumps_each(events), times_ns, received_ns)
+
+    async def add_raw(self, source: str, raw: Sequence[bytes], times_ns: Sequence[int],
+                      received_ns: int) -> None:
         if self._state != self._OPEN:
             raise StoreError("the transaction is finished")
         store = self._store
         if store._dead is not None:   # fail before reading the rest of the body
             raise StoreError(store._dead)
-        rows, size, total = self._rows, self._size, self._total
-        max_items, max_bytes = store.spill_rows * FIELDS, store.spill_bytes
-        for event, time_ns in zip(events, times_ns):
-            text = dumps(event).decode("utf-8")
-            size += len(text)
-            total += len(text)
-            rows += (source, time_ns, received_ns, text)
-            if size >= max_bytes or len(rows) >= max_items:
-                self._rows, self._size, self._total = [], 0, total
+        n = len(raw)
+        sizes = list(map(len, raw))
+        pos = 0
+        while pos < n:
+            # The rows up to the one that reaches spill_rows or spill_bytes (it included)
+            # join the transaction's rows; then they spill, if they reached one.
+            end = min(n, pos + store.spill_rows - len(self._rows) // FIELDS)
+            reach = store.spill_bytes - self._size
+            filled = list(itertools.accumulate(sizes[pos:end]))
+            cut = bisect.bisect_left(filled, reach)
+            if cut < len(filled):
+                end = pos + cut + 1
+            self._size += filled[end - pos - 1]
+            self._rows += _flat(source, raw[pos:end], times_ns[pos:end], received_ns)
+            pos = end
+            if self._size >= store.spill_bytes or len(self._rows) >= store.spill_rows * FIELDS:
+                rows, self._rows = self._rows, []
+                self._total += self._size
+                self._size = 0
                 await self._spill(rows)
-                rows, size = self._rows, 0
-        self._rows, self._size, self._total = rows, size, total
 
     async def _spill(self, rows: List[object]) -> None:
         self._staged = True   # before awaiting: abort must clean up even if this fails
@@ -680,6 +714,8 @@ class SQLiteTransaction(Transaction):
             raise StoreError("the transaction failed" if self._state == self._FAILED
                              else "the transaction is finished")
         rows, self._rows = self._rows, []
+        self._total += self._size
+        self._size = 0
         if rows or self._staged:
             future = self._store._enqueue(
                 _Op(_COMMIT, self.txid, rows, self._staged, self._total))
