@@ -181,7 +181,7 @@ class Small:
 
 def stored(server: Server, tmp: str, stream: Optional[str]) -> int:
     if stream is not None:
-        return nats_count(server.store.partition("?")[0], stream)
+        return nats_count(server.store)
     with sqlite3.connect(os.path.join(tmp, "events.db")) as conn:
         return conn.execute("SELECT count(*) FROM events").fetchone()[0]
 

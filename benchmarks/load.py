@@ -191,7 +191,7 @@ class ServerProcess:
         if self.kind == "null":
             return None
         if self.nats_stream is not None:
-            return nats_count(self.store.partition("?")[0], self.nats_stream)
+            return nats_count(self.store)
         with sqlite3.connect(self.db) as conn:
             return conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
@@ -227,16 +227,16 @@ class NatsServer:
         self.proc.wait(30)
 
 
-def nats_count(url: str, stream: str) -> int:
-    """Messages in ``stream``."""
-    import nats
+def nats_count(url: str) -> int:
+    """Events in the stream of store ``url`` (a message may hold several: read as
+    ``fastingest tail`` reads them)."""
+    from fastingest.server.stores.nats import NATSStore, read_events
 
     async def count() -> int:
-        nc = await nats.connect(url)
-        try:
-            return (await nc.jetstream().stream_info(stream)).state.messages
-        finally:
-            await nc.close()
+        n = 0
+        async for _ in read_events(NATSStore.from_url(url)):
+            n += 1
+        return n
 
     return asyncio.run(count())
 
