@@ -39,7 +39,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 import orjson
 
 from . import _kernels
-from .compression import open_decoder
+from .compression import DEFAULT_PIECE, open_decoder
 from .errors import (EXPECTED_OBJECT, UNEXPECTED_END, IngestError, ParseError, PayloadTooLarge,
                      event_too_large)
 from .limits import Limits
@@ -127,10 +127,10 @@ class HecEventReader:
     piece of decompressed body (consume each iterator before the next call)."""
 
     def __init__(self, content_encoding: Union[str, bytes, None], limits: Limits,
-                 received_ns: int) -> None:
+                 received_ns: int, piece_size: int = DEFAULT_PIECE) -> None:
         self.limits = limits
         self.received_ns = received_ns
-        self._body = open_decoder(content_encoding, limits)
+        self._body = open_decoder(content_encoding, limits, piece_size=piece_size)
         self._validate = _kernels.active.validate
         self._buf = bytearray()
         self._base = 0          # body offset of _buf[0]
@@ -211,9 +211,10 @@ class HecRawReader:
     """Stream one raw body: a line per event, ``metadata`` added to each."""
 
     def __init__(self, content_encoding: Union[str, bytes, None], limits: Limits,
-                 received_ns: int, metadata: Dict[str, str], time_ns: Optional[int]) -> None:
+                 received_ns: int, metadata: Dict[str, str], time_ns: Optional[int],
+                 piece_size: int = DEFAULT_PIECE) -> None:
         self.limits = limits
-        self._body = open_decoder(content_encoding, limits)
+        self._body = open_decoder(content_encoding, limits, piece_size=piece_size)
         self._metadata = metadata
         self._time = received_ns if time_ns is None else time_ns
         self._rest = bytearray()

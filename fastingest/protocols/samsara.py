@@ -422,7 +422,8 @@ class SamsaraExchange(DecodingExchange):
                 edits.append((member[1], member[2], b"%d" % value))
         if not edits and not appended:
             return text
-        parts, last = [], 0
+        parts: List[bytes] = []
+        last = 0
         for start, end, value_text in sorted(edits):
             parts += (text[last:start], value_text)
             last = end
