@@ -52,9 +52,11 @@ class Variant:
     """One way of inserting: the statement, the event's type, the pragmas."""
 
     def __init__(self, name: str, chunk: int = 128, text: bool = False, many: bool = False,
-                 page_size: int = 4096, cache_kib: int = 2000, shared: bool = False) -> None:
+                 page_size: int = 4096, cache_kib: int = 2000, shared: bool = False,
+                 decode: bool = False) -> None:
         self.name, self.chunk, self.text, self.many = name, chunk, text, many
         self.page_size, self.cache_kib, self.shared = page_size, cache_kib, shared
+        self.decode = decode   # the JSON bytes made str in Python, inside the timing
 
     def open(self, path: str, synchronous: str) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None)
@@ -66,7 +68,10 @@ class Variant:
         return conn
 
     def insert(self, conn: sqlite3.Connection, rows: List[object]) -> None:
-        value = "(?, ?, ?, ?)" if self.text else "(?, ?, ?, CAST(? AS TEXT))"
+        if self.decode:
+            rows = rows[:]
+            rows[3::FIELDS] = map(bytes.decode, rows[3::FIELDS])  # type: ignore[arg-type]
+        value = "(?, ?, ?, ?)" if self.text or self.decode else "(?, ?, ?, CAST(? AS TEXT))"
         if self.shared:   # source and reception time bound once per statement
             n = len(rows) // FIELDS
             times, events = rows[1::FIELDS], rows[3::FIELDS]
@@ -78,7 +83,8 @@ class Variant:
                 pairs: List[object] = [None] * (2 * size)
                 pairs[0::2] = times[pos:pos + size]
                 pairs[1::2] = events[pos:pos + size]
-                conn.execute("INSERT INTO events SELECT ?1, column1, ?2, CAST(column2 AS TEXT) "
+                event = "column2" if self.decode else "CAST(column2 AS TEXT)"
+                conn.execute(f"INSERT INTO events SELECT ?1, column1, ?2, {event} "
                              "FROM (VALUES " + ", ".join(["(?, ?)"] * size) + ")",
                              params + pairs)
                 pos += size
@@ -109,6 +115,11 @@ VARIANTS = [
     Variant("bytes + CAST, 128-row INSERT, 16 KiB pages", page_size=16384),
     Variant("bytes + CAST, 1024-row INSERT, bound once, 16 KiB pages", chunk=1024, shared=True,
             page_size=16384),
+    Variant("bytes.decode in Python, 128-row INSERT", decode=True),
+    Variant("bytes.decode in Python, 128-row INSERT, 16 KiB pages", decode=True,
+            page_size=16384),
+    Variant("bytes.decode in Python, 1024-row INSERT, bound once, 16 KiB pages", decode=True,
+            chunk=1024, shared=True, page_size=16384),
 ]
 
 

@@ -110,9 +110,13 @@ STAGE = "INSERT INTO temp.staging_%d (source, time_ns, received_ns, event) VALUE
 MOVE = ("INSERT INTO main.events (source, time_ns, received_ns, event) "
         "SELECT source, time_ns, received_ns, event FROM temp.staging_%d")
 DROP = "DROP TABLE IF EXISTS temp.staging_%d"
-#: One row's values: the event comes as its JSON bytes, and is kept as TEXT (SQLite
-#: reinterprets the bytes, no copy in Python; readers get text, as before).
-VALUES = "(?, ?, ?, CAST(? AS TEXT))"
+#: One row's values; the event as str (bytes.decode in Python costs less than SQLite's
+#: CAST of a bytes parameter: benchmarks/README.md, "SQLite insert path").
+VALUES = "(?, ?, ?, ?)"
+#: The page size of a new file (an existing file keeps its own): 16 KiB pages made the
+#: group commit's inserts ~7 % and a spilled request's copy into ``events`` ~35 %
+#: cheaper than SQLite's default 4 KiB (benchmarks/README.md, "SQLite insert path").
+PAGE_SIZE = 16384
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
 
@@ -279,6 +283,7 @@ class SQLiteStore(Store):
             _create_private(self.path)   # before SQLite creates it 0644
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")   # before the file has tables
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             if self.checkpoint_bytes:   # the checkpointer thread does it, outside commits
@@ -629,13 +634,13 @@ def _statement(prefix: str, values: str, size: int) -> str:
 
 def _flat(source: str, raw: Sequence[bytes], times_ns: Sequence[int],
           received_ns: int) -> List[object]:
-    """Rows ``[source, time, received, JSON, source, ...]`` built column by column (C
-    loops, no Python-level loop per row)."""
+    """Rows ``[source, time, received, JSON text, source, ...]`` built column by column
+    (C loops, no Python-level loop per row)."""
     k = len(raw)
     rows: List[object] = [source] * (FIELDS * k)
     rows[1::FIELDS] = times_ns
     rows[2::FIELDS] = [received_ns] * k
-    rows[3::FIELDS] = raw
+    rows[3::FIELDS] = map(bytes.decode, raw)
     return rows
 
 
