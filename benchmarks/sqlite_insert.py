@@ -12,7 +12,9 @@ variants alternating, best of ``--repeats``.
     python benchmarks/sqlite_insert.py --rows 400000 --group 2000 --repeats 5
 
 Variants: the statement (multi-row ``INSERT ... VALUES (...), (...)`` of CHUNK rows from
-one flat parameter list, as the store does, or ``executemany`` with a tuple per row),
+one flat parameter list, as the store did; the same with the source and reception time
+bound once per statement, ``SELECT ?1, column1, ?2, column2 FROM (VALUES (?, ?), ...)``,
+as the store does now; or ``executemany`` with a tuple per row),
 how the event travels (``str``, or the JSON ``bytes`` the raw path has, kept as TEXT by
 ``CAST(? AS TEXT)``), the page size and the page cache.
 """
@@ -120,6 +122,8 @@ VARIANTS = [
             page_size=16384),
     Variant("bytes.decode in Python, 1024-row INSERT, bound once, 16 KiB pages", decode=True,
             chunk=1024, shared=True, page_size=16384),
+    Variant("now (the store): bytes.decode, 496-row INSERT, bound once, 16 KiB pages",
+            decode=True, chunk=496, shared=True, page_size=16384),
 ]
 
 
