@@ -63,7 +63,6 @@ def naive_main(db: str, synchronous: str) -> None:
     import datetime
 
     import orjson
-    import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
@@ -102,13 +101,19 @@ def naive_main(db: str, synchronous: str) -> None:
         conn.commit()
         return Response(status_code=202)
 
-    app = Starlette(routes=[Route("/", ingest, methods=["POST"])])
+    run_uvicorn(Starlette(routes=[Route("/", ingest, methods=["POST"])]), "naive")
+
+
+def run_uvicorn(app, name: str) -> None:
+    """Serve ``app`` on a free loopback port with uvicorn (uvloop, httptools when
+    installed), printing ``<name> on http://127.0.0.1:PORT`` once it listens."""
+    import uvicorn
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None):
             await super().startup(sockets=sockets)
             port = self.servers[0].sockets[0].getsockname()[1]
-            print(f"naive on http://127.0.0.1:{port}", flush=True)
+            print(f"{name} on http://127.0.0.1:{port}", flush=True)
 
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                             access_log=False, loop="auto", http="auto", lifespan="off")
@@ -120,8 +125,6 @@ def naive_main(db: str, synchronous: str) -> None:
 def null_main() -> None:
     """A raw ASGI app that reads the body and answers 202: what uvicorn, httptools and
     uvloop cost per request, with nothing decoded or stored."""
-    import uvicorn
-
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return
@@ -133,15 +136,7 @@ def null_main() -> None:
                     "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
 
-    class Server(uvicorn.Server):
-        async def startup(self, sockets=None):
-            await super().startup(sockets=sockets)
-            port = self.servers[0].sockets[0].getsockname()[1]
-            print(f"null on http://127.0.0.1:{port}", flush=True)
-
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                            access_log=False, loop="auto", http="auto", lifespan="off")
-    Server(config).run()
+    run_uvicorn(app, "null")
 
 
 # -- servers -------------------------------------------------------------------------------

@@ -94,9 +94,31 @@ class Spool:
             return
         key = (subject, source_value, received_ns)
         stamps = [b"%d" % t for t in times_ns]
+        batch = self.batch_bytes
+        if batch and self._key in (None, key):
+            # Whole: when every event fits in the message being filled (or a new one),
+            # it takes them all at once — the same cuts as one by one, without a
+            # Python loop per event (a request's add usually fits).
+            opened = self._key is None
+            if opened:
+                self._open(key, self.count, header_base, limit)
+            json_total = sum(map(len, texts))
+            cost = sum(map(len, stamps)) + json_total + 2 * n
+            if cost <= self._room and json_total + n <= self._payload_room \
+                    and len(self._times) + n <= BATCH_EVENTS:
+                self._times += stamps
+                self._payload += texts
+                self._room -= cost
+                self._payload_room -= json_total + n
+                self.json_bytes += json_total
+                self._digest.update(_LENGTH.pack(len(subject)) + subject
+                                    + b"\n".join(texts) + b"\n")
+                self.count += n
+                return
+            if opened:   # one by one below, each message opened by its first event
+                self._key = None
         digest = bytearray(_LENGTH.pack(len(subject)))
         digest += subject
-        batch = self.batch_bytes
         for i in range(n):
             text, stamp = texts[i], stamps[i]
             cost = len(stamp) + len(text) + 2
@@ -105,11 +127,7 @@ class Spool:
                     or len(text) + 1 > self._payload_room or len(self._times) >= BATCH_EVENTS):
                 self.close_message()
             if self._key is None:   # a new message, first event: it must fit alone
-                self._key = key
-                self._first = self.count + i
-                self._header = header_base + len(b"%d" % self._first)
-                self._room = limit - self._header + 2
-                self._payload_room = batch + 1
+                self._open(key, self.count + i, header_base, limit)
                 if cost > self._room:
                     refuse(len(text), self._header + cost - 2)
             self._times.append(stamp)
@@ -121,6 +139,15 @@ class Spool:
             digest += b"\n"   # never inside a stored event: each is one line
         self._digest.update(digest)
         self.count += n
+
+    def _open(self, key: Tuple[bytes, bytes, int], first: int, header_base: int,
+              limit: int) -> None:
+        """Begin a message whose first event is the request's ``first``."""
+        self._key = key
+        self._first = first
+        self._header = header_base + len(b"%d" % first)
+        self._room = limit - self._header + 2
+        self._payload_room = self.batch_bytes + 1
 
     def close_message(self) -> None:
         """Write the message being filled (if any) to the spool."""
