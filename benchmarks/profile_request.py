@@ -23,6 +23,8 @@ in the SQLite writer thread, in parallel with the event loop.
     python benchmarks/profile_request.py                    # ~1.5 min
     python benchmarks/profile_request.py --cprofile 25      # + the app's top functions
     python benchmarks/profile_request.py --format msgpack   # the same events as MessagePack
+    python benchmarks/profile_request.py --nats nats://127.0.0.1:4222 --no-http --cprofile 25
+                                        # stages 3-4 with the NATS store (a fresh stream each)
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ import fastingest  # noqa: E402
 from fastingest.protocols import Delivery, Service  # noqa: E402
 from fastingest.protocols.betterstack import BetterStack  # noqa: E402
 from fastingest.server import create_app  # noqa: E402
-from fastingest.server.stores.sqlite import SQLiteStore  # noqa: E402
+from fastingest.server.stores import store_from_url  # noqa: E402
 
 CONTENT_TYPES = {"json": "application/json", "ndjson": "application/x-ndjson",
                  "msgpack": "application/msgpack"}
@@ -101,8 +103,16 @@ def exchange_stage(items: List[bytes], ctype: str, raw: bool, args: argparse.Nam
     return per_event(one, items, args.events, args.loops, args.repeats)
 
 
+def store_url(args: argparse.Namespace, tmp: str, name: str) -> str:
+    """A fresh store: a SQLite file in ``tmp``, or a new stream on ``--nats``."""
+    if args.nats:
+        stream = f"PROFILE_{name.upper()}_{os.getpid()}"
+        return f"{args.nats}?stream={stream}&prefix=profile{name}{os.getpid()}"
+    return f"sqlite:{os.path.join(tmp, name + '.db')}?synchronous={args.synchronous}"
+
+
 def store_stage(items: List[bytes], ctype: str, args: argparse.Namespace, tmp: str) -> float:
-    """The SQLite store alone: add_raw + commit of one request's rows, concurrently."""
+    """The store alone: add_raw + commit of one request's rows, concurrently."""
     raw = [fastingest.split(body, ctype) for body in items]
     if ctype == CONTENT_TYPES["msgpack"]:
         from fastingest import _kernels
@@ -111,7 +121,7 @@ def store_stage(items: List[bytes], ctype: str, args: argparse.Namespace, tmp: s
         texts = [r.raw for r in raw]
     best = float("inf")
     for rep in range(args.repeats):
-        store = SQLiteStore(os.path.join(tmp, f"store{rep}.db"), synchronous=args.synchronous)
+        store = store_from_url(store_url(args, tmp, f"store{rep}"))
 
         async def run() -> float:
             await store.open()
@@ -135,11 +145,10 @@ def store_stage(items: List[bytes], ctype: str, args: argparse.Namespace, tmp: s
 
 def app_stage(items: List[bytes], ctype: str, args: argparse.Namespace, tmp: str,
               profile: int = 0) -> float:
-    """The ASGI app in this process with a real SQLite store, requests concurrently."""
+    """The ASGI app in this process with a real store, requests concurrently."""
     best = float("inf")
     for rep in range(args.repeats):
-        db = os.path.join(tmp, f"app{rep}.db")
-        app = create_app(tokens={"tok": "app"}, store=f"sqlite:{db}?synchronous={args.synchronous}",
+        app = create_app(tokens={"tok": "app"}, store=store_url(args, tmp, f"app{rep}{profile}"),
                          protocols=["betterstack"], piece_size=args.piece_size)
 
         async def run() -> float:
@@ -224,6 +233,8 @@ def main(argv: List[str] = None) -> int:
     p.add_argument("--piece-size", type=int, default=64 * 1024)
     p.add_argument("--duration", type=float, default=4.0, help="HTTP stage: seconds per run")
     p.add_argument("--no-http", action="store_true", help="skip stage 5")
+    p.add_argument("--nats", metavar="URL", default=None,
+                   help="stages 3-4 with the NATS store on this server (fresh streams)")
     p.add_argument("--cprofile", type=int, default=0, metavar="N",
                    help="print the app stage's N top functions (cProfile, event-loop thread)")
     args = p.parse_args(argv)
@@ -238,7 +249,8 @@ def main(argv: List[str] = None) -> int:
     items = bodies(args.events, args.format, args.loops)
     print(f"fastingest {fastingest.__version__} ({fastingest.IMPLEMENTATION}), Python "
           f"{sys.version.split()[0]}; {args.events} events/request, {args.format}, "
-          f"{len(items[0]):,} B body; min of {args.repeats}; SQLite synchronous={args.synchronous}")
+          f"{len(items[0]):,} B body; min of {args.repeats}; "
+          + (f"NATS {args.nats}" if args.nats else f"SQLite synchronous={args.synchronous}"))
     rows: List[tuple] = []
     rows.append(("codec: split (raw path)", per_event(
         lambda b: fastingest.split(b, ctype), items, args.events, args.loops, args.repeats)))
@@ -247,7 +259,8 @@ def main(argv: List[str] = None) -> int:
     rows.append(("protocol + codec, JSON text", exchange_stage(items, ctype, True, args)))
     rows.append(("protocol + codec, objects", exchange_stage(items, ctype, False, args)))
     with tempfile.TemporaryDirectory(prefix="fastingest-profile-") as tmp:
-        rows.append(("store: SQLite add_raw + commit", store_stage(items, ctype, args, tmp)))
+        name = "NATS" if args.nats else "SQLite"
+        rows.append((f"store: {name} add_raw + commit", store_stage(items, ctype, args, tmp)))
         rows.append(("app in process (no HTTP)", app_stage(items, ctype, args, tmp)))
         if not args.no_http:
             http = http_stage(args, tmp)

@@ -217,7 +217,13 @@ class NATSStore(Store):
     ``batch_bytes``: a message's payload is filled with events up to this many bytes (0:
     one event per message); every server sharing a stream should use the same value, so
     that a retry through another one is cut into the same messages.
+
+    Events are kept as JSON text (``raw_json``): the server hands over the original
+    bytes of JSON and NDJSON events (``add_raw``), objects are written by
+    :func:`fastingest.jsonout.dumps`.
     """
+
+    raw_json = True
 
     def __init__(self, servers: Union[str, Sequence[str]] = "nats://127.0.0.1:4222", *,
                  stream: str = "FASTINGEST", prefix: str = "fastingest",
