@@ -22,7 +22,11 @@ from typing import Dict, List, Optional, Tuple
 KIND_JSON = 1
 KIND_NDJSON = 2
 KIND_MSGPACK = 3
-KIND_NAMES: Dict[int, str] = {KIND_JSON: "json", KIND_NDJSON: "ndjson", KIND_MSGPACK: "msgpack"}
+#: JSON objects one after another, with optional whitespace between them (Splunk HEC's
+#: event bodies). No Content-Type maps to it: the protocols that send it choose it.
+KIND_JSON_CONCAT = 4
+KIND_NAMES: Dict[int, str] = {KIND_JSON: "json", KIND_NDJSON: "ndjson", KIND_MSGPACK: "msgpack",
+                              KIND_JSON_CONCAT: "json-concat"}
 
 #: Framed events are built in runs of about this many bytes (one orjson / msgpack call
 #: per run): orjson reserves a worst-case buffer for its whole input, so one call over a
@@ -79,6 +83,18 @@ NDJSON_STATES: Tuple[str, ...] = (
     "AFTER",    # after the event: only whitespace until the newline
     "SKIP",     # errors="collect": skipping the rest of a bad line
     "END",      # finish(): the body ended, every line complete
+    "FAILED",
+)
+
+#: JsonConcatScanner: JSON objects one after another (``{...}{...}``, whitespace allowed
+#: around each; none needed between them).
+JSON_CONCAT_STATES: Tuple[str, ...] = (
+    "START",    # before the first object: whitespace (the body may open with a UTF-8 BOM)
+    "BOM1",     # saw EF at offset 0
+    "BOM2",     # saw EF BB
+    "EVENT",    # inside an object
+    "AFTER",    # after an object: whitespace, then the next object or the end
+    "END",      # finish(): the body ended between objects (after none, too)
     "FAILED",
 )
 

@@ -7,14 +7,14 @@ concatenated with optional whitespace between them (splunk-handler writes
     {"event": <any JSON value>, "time": <epoch seconds>, "host": s, "source": s,
      "sourcetype": s, "index": s, "fields": {name: s | [s, ...]}}
 
-Framing: each object's end is found by the grammar validator (the compiled one when
-built), which also checks it is exactly what orjson accepts; only the unfinished
-object is kept between pieces (at most ``max_event`` bytes: 413 beyond). Only an
-object's first ``max_event`` bytes are judged, and the objects before a framing fault
-are checked before it is raised, so the first fault in body order answers whatever the
-chunking. The objects of one piece are built with one orjson call. (The JSON scanner
-has no mode for concatenated objects yet; when the framing core gets one, this reader
-moves onto it.)
+Framing: the body streams through the bounded decoder and the concatenated-JSON
+scanner (:class:`fastingest.framing.JsonConcatScanner`, ``KIND_JSON_CONCAT``): memory is
+one piece of decompressed body plus the unfinished object, at most ``max_event`` bytes
+(413 beyond; only an object's first ``max_event`` bytes are judged). The objects of a
+piece are built in runs of one orjson call each; when orjson refuses one, they are
+built one by one and the validator names the bad byte. The objects before a fault are
+checked before it is raised, so the first fault in body order answers whatever the
+chunking.
 
 Faults are :class:`HecError` with the HEC code and the 0-based number of the event:
 6 (not JSON, or a value that is not an object), 12 (no ``event``), 13 (``event`` is
@@ -32,16 +32,16 @@ U+FFFD; lines over ``max_event`` are a 413.
 """
 from __future__ import annotations
 
-import re
 from array import array
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import orjson
 
 from . import _kernels
+from .builders import locate
 from .compression import DEFAULT_PIECE, open_decoder
-from .errors import (EXPECTED_OBJECT, UNEXPECTED_END, IngestError, ParseError, PayloadTooLarge,
-                     event_too_large)
+from .constants import KIND_JSON_CONCAT
+from .errors import IngestError, PayloadTooLarge, event_too_large
 from .limits import Limits
 from .shipping import number_to_ns
 
@@ -76,9 +76,6 @@ CODES = {
 }
 #: Envelope keys whose null value means "absent".
 METADATA = ("time", "host", "source", "sourcetype", "index", "fields")
-
-_WS = re.compile(rb"[ \t\r\n]*")
-_LBRACE = 0x7B
 
 
 class HecError(IngestError):
@@ -131,80 +128,59 @@ class HecEventReader:
         self.limits = limits
         self.received_ns = received_ns
         self._body = open_decoder(content_encoding, limits, piece_size=piece_size)
-        self._validate = _kernels.active.validate
-        self._buf = bytearray()
-        self._base = 0          # body offset of _buf[0]
-        self.count = 0          # events framed so far
+        kernels = _kernels.active
+        self._build = kernels.build.build_events
+        self._validator = kernels.validate
+        self._scanner = kernels.framing.SCANNERS[KIND_JSON_CONCAT](limits.max_event,
+                                                                   limits.max_depth)
+        self.count = 0          # events checked so far
 
     def feed(self, chunk: BytesLike) -> Iterator[Events]:
         """The events of each piece of decompressed body the chunk holds."""
         for piece in self._body.feed(chunk):
-            events: List[Dict[str, Any]] = []
-            times = array("q")
-            self._piece(piece, events, times)
-            yield events, times
+            yield self._objects(self._scanner.feed(piece))
 
     def close(self) -> Iterator[Events]:
         """The rest; HecError 6 for an object cut off, 5 for a body without events."""
         for piece in self._body.close():
-            events: List[Dict[str, Any]] = []
-            times = array("q")
-            self._piece(piece, events, times)
-            yield events, times
-        buf = self._buf
-        rest = _WS.match(buf, 0).end()   # type: ignore[union-attr]
-        if rest < len(buf):   # an object cut off by the end of the body
-            raise HecError(6, self.count, detail=UNEXPECTED_END, offset=self._base + len(buf))
+            yield self._objects(self._scanner.feed(piece))
+        self._objects(self._scanner.finish())   # no objects, maybe a fault
         if not self.count:
             raise HecError(5)
 
-    def _piece(self, piece: BytesLike, events: List[Dict[str, Any]], times: "array[int]") -> None:
-        buf = self._buf
-        buf += piece
-        spans: List[Tuple[int, int]] = []
-        i = 0
-        end = len(buf)
-        limits = self.limits
-        fault: Optional[IngestError] = None   # raised once the events before it are checked
-        while True:
-            i = _WS.match(buf, i).end()   # type: ignore[union-attr]
-            if i == end:
-                break
-            if buf[i] != _LBRACE:
-                fault = HecError(6, self.count + len(spans), detail=EXPECTED_OBJECT,
-                                 offset=self._base + i)
-                break
-            # Only the first max_event bytes of an object are looked at: a fault in them
-            # answers, beyond them the size does (the first fault in body order wins).
-            limit = min(end, i + limits.max_event)
+    def _objects(self, frames: Any) -> Events:
+        """The framed objects, each checked as a HEC envelope, in body order; then the
+        fault that ended them, if any."""
+        fault: Optional[IngestError] = frames.error
+        objects: List[Dict[str, Any]] = []
+        if len(frames):
             try:
-                stop = self._validate.scan_json_object(buf, i, limit, limits.max_depth,
-                                                       self._base)
-            except ParseError as exc:
-                if exc.detail == UNEXPECTED_END and exc.offset == self._base + limit:
-                    if limit < end:
-                        fault = PayloadTooLarge(detail=event_too_large(limits.max_event),
-                                                offset=self._base + i)
-                    break   # (or wait for the rest of this object)
-                fault = HecError(6, self.count + len(spans), detail=exc.detail,
-                                 offset=exc.offset)
-                break
-            spans.append((i, stop))
-            i = stop
-        if spans:
-            view = memoryview(buf)
-            document = b"[" + b",".join([view[a:b] for a, b in spans]) + b"]"
-            del view
-            received = self.received_ns
-            for obj in orjson.loads(document):
-                check_envelope(obj, self.count)
-                times.append(event_time(obj["time"], received) if "time" in obj else received)
-                events.append(obj)
-                self.count += 1
+                objects = self._build(frames, KIND_JSON_CONCAT)
+            except Exception:   # orjson refused one: the objects before it, then its error
+                objects, fault = self._up_to_refused(frames)
+        times = array("q")
+        received = self.received_ns
+        for obj in objects:
+            check_envelope(obj, self.count)
+            times.append(event_time(obj["time"], received) if "time" in obj else received)
+            self.count += 1
         if fault is not None:
-            raise fault
-        del buf[:i]
-        self._base += i
+            if fault.status == 413:
+                raise fault
+            raise HecError(6, self.count, detail=fault.detail, offset=fault.offset)
+        return objects, times
+
+    def _up_to_refused(self, frames: Any) -> Tuple[List[Dict[str, Any]], Optional[IngestError]]:
+        """The objects before the first one orjson refuses, and that one's located error."""
+        objects: List[Dict[str, Any]] = []
+        for i in range(len(frames)):
+            data = frames.event_bytes(i)
+            try:
+                objects.append(orjson.loads(data))
+            except Exception as exc:
+                return objects, locate(data, frames.offsets()[i], KIND_JSON_CONCAT,
+                                       self._validator, self.limits.max_depth, exc)
+        return objects, frames.error
 
 
 class HecRawReader:

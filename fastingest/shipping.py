@@ -11,6 +11,7 @@ drift apart in what they say.
 """
 from __future__ import annotations
 
+import math
 import re
 from array import array
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -116,36 +117,53 @@ def ns_in_range(ns: int) -> Optional[int]:
 
 
 _DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]{1,4}))?")
+#: Digits of INT64_MAX: an integer part with more (past its leading zeros) cannot fit.
+_INT64_DIGITS = len(str(INT64_MAX))
+_POW10 = tuple(10 ** k for k in range(_INT64_DIGITS))
 
 
 def decimal_to_ns(text: str, digits: int) -> Optional[int]:
     """A decimal number of some unit to int64 ns, exactly; ``digits`` is log10(ns per unit)
     (9 for seconds, 6 for milliseconds). Digits past the nanosecond are truncated toward
     zero; an exponent is allowed (JSON numbers). None if it is not a number or out of range.
+
+    Only the integer part of the result is ever converted (at most 19 digits), so a
+    number of any length costs one pass over its text, never a huge ``int``.
     """
     whole, dot, frac = text.partition(".")
     if whole.isascii() and whole.isdigit() and (not dot or (frac.isascii() and frac.isdigit())):
         # the common form, digits[.digits]: no sign, exponent or whitespace to read
-        frac = frac[:digits]
-        ns = int(whole) * 10 ** digits + (int(frac) * 10 ** (digits - len(frac)) if frac else 0)
-        return ns if ns <= INT64_MAX else None
-    match = _DECIMAL.fullmatch(text.strip())
-    if match is None:
-        return None
-    sign, whole, frac, exp = match.groups()
-    frac = frac or ""
-    if not whole and not frac:
-        return None
-    shift = digits + (int(exp) if exp else 0)
-    mantissa = int((whole or "0") + frac)
-    shift -= len(frac)
-    if shift >= 0:
-        if mantissa and shift > 40:
-            return None
-        ns = mantissa * 10 ** shift
+        short = digits - len(frac)
+        if short >= 0 and len(whole) + digits <= _INT64_DIGITS:   # no digit to drop
+            ns = int(whole + frac) * _POW10[short]
+            return ns if ns <= INT64_MAX else None
+        sign, shift = "", digits
     else:
-        ns = mantissa // 10 ** -shift if -shift < 60 else 0
+        match = _DECIMAL.fullmatch(text.strip())
+        if match is None:
+            return None
+        sign, whole, frac, exp = match.groups()
+        frac = frac or ""
+        if not whole and not frac:
+            return None
+        shift = digits + (int(exp) if exp else 0)
+    # The digits with the decimal point moved ``shift`` places right: the integer part.
+    mantissa = whole + frac
+    point = len(whole) + shift
+    head = mantissa[:point].lstrip("0") if point > 0 else ""
+    pad = point - len(mantissa)   # zeros past the last digit
+    if pad > 0 and head:
+        if len(head) + pad > _INT64_DIGITS:
+            return None
+        ns = int(head) * 10 ** pad
+    elif len(head) > _INT64_DIGITS:
+        return None
+    else:
+        ns = int(head) if head else 0
     return ns_in_range(-ns if sign == "-" else ns)
+
+
+_isfinite = math.isfinite
 
 
 def number_to_ns(value: Any, digits: int) -> Optional[int]:
@@ -157,12 +175,10 @@ def number_to_ns(value: Any, digits: int) -> Optional[int]:
     ``...426450432``. ``bool``, ``None`` and anything else: None.
     """
     kind = type(value)
+    if kind is float:
+        return decimal_to_ns(repr(value), digits) if _isfinite(value) else None
     if kind is int:
         return ns_in_range(value * 10 ** digits)
-    if kind is float:
-        if value != value or value in (float("inf"), float("-inf")):
-            return None
-        return decimal_to_ns(repr(value), digits)
     if kind is str:
         return decimal_to_ns(value, digits)
     return None

@@ -19,6 +19,12 @@ settings.register_profile(
     "dev", max_examples=200, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
 )
+# The other Pythons' compatibility runs (.ci/other-pythons): the same derandomized
+# examples, fewer of them — the default python3's "ci" run is the exploration.
+settings.register_profile(
+    "compat", derandomize=True, max_examples=30, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 settings.register_profile(
     "long", max_examples=20000, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],

@@ -4,6 +4,7 @@ One scanner per format, each holding only its own states (``constants.*_STATES``
 
 * :class:`JsonScanner` (``json_scanner``): one object or an array of objects;
 * :class:`NdjsonScanner` (``ndjson_scanner``): one object per line;
+* :class:`JsonConcatScanner` (``json_concat_scanner``): objects one after another;
 * :class:`MsgpackScanner` (``msgpack_scanner``): one map or an array of maps.
 
 :data:`SCANNERS` maps a body format (``constants.KIND_*``) to its scanner, and
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 from typing import Dict, Type
 
-from ..constants import KIND_JSON, KIND_MSGPACK, KIND_NDJSON
+from ..constants import KIND_JSON, KIND_JSON_CONCAT, KIND_MSGPACK, KIND_NDJSON
 from .base import Frames, ScannerBase
+from .json_concat_scanner import JsonConcatScanner
 from .json_scanner import JsonScanner
 from .msgpack_scanner import MsgpackScanner
 from .ndjson_scanner import NdjsonScanner
@@ -28,6 +30,7 @@ SCANNERS: Dict[int, Type[ScannerBase]] = {
     KIND_JSON: JsonScanner,
     KIND_NDJSON: NdjsonScanner,
     KIND_MSGPACK: MsgpackScanner,
+    KIND_JSON_CONCAT: JsonConcatScanner,
 }
 
 
@@ -40,5 +43,5 @@ def Scanner(kind: int, max_event: int, max_depth: int, collect: bool = False) ->
     return scanner(max_event, max_depth, collect)
 
 
-__all__ = ["Frames", "JsonScanner", "MsgpackScanner", "NdjsonScanner", "SCANNERS", "Scanner",
-           "ScannerBase"]
+__all__ = ["Frames", "JsonConcatScanner", "JsonScanner", "MsgpackScanner", "NdjsonScanner",
+           "SCANNERS", "Scanner", "ScannerBase"]

@@ -118,6 +118,11 @@ cdef class NdjsonScanner(JsonEventScanner):
 
 
 @cython.final
+cdef class JsonConcatScanner(JsonEventScanner):
+    cdef Py_ssize_t _token(self, unsigned char c, Py_ssize_t i) except -1
+
+
+@cython.final
 cdef class MsgpackScanner(ScannerBase):
     cdef int64_t* mp_stack              # items left in each open container of the event
     cdef int mp_depth

@@ -4,8 +4,8 @@ from typing import Dict, List, Optional, Tuple, Type, Union, final
 
 from ..errors import IngestError, LineError
 
-__all__ = ["Frames", "JsonScanner", "MsgpackScanner", "NdjsonScanner", "SCANNERS", "Scanner",
-           "ScannerBase"]
+__all__ = ["Frames", "JsonConcatScanner", "JsonScanner", "MsgpackScanner", "NdjsonScanner",
+           "SCANNERS", "Scanner", "ScannerBase"]
 
 _Buffer = Union[bytes, bytearray, memoryview]
 
@@ -40,6 +40,8 @@ class JsonEventScanner(ScannerBase): ...
 class JsonScanner(JsonEventScanner): ...
 @final
 class NdjsonScanner(JsonEventScanner): ...
+@final
+class JsonConcatScanner(JsonEventScanner): ...
 @final
 class MsgpackScanner(ScannerBase): ...
 

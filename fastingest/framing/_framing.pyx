@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Compiled twin of :mod:`fastingest.framing`: same names, same answers, C loops.
 
-One extension holds the three scanners so that the shared scan's ``cdef inline``
+One extension holds the four scanners so that the shared scan's ``cdef inline``
 helpers inline into each of them: the ``.pxi`` files beside this one are the parts
 (``frames``, the ``scanner`` base, the ``json_events`` scan, then one file per format),
 ``simd.h`` the byte searches, ``_framing.pxd`` every class's state.
@@ -28,8 +28,8 @@ cdef extern from "simd.h":
 from .. import _validate as _validator
 from ..constants import (BAD_BOM, CUT_OFF, DATA_AFTER_BODY, DATA_AFTER_EVENT, EMPTY_BODY,
                          EXPECTED_BODY_JSON, EXPECTED_BODY_MSGPACK, EXPECTED_COMMA_OR_BRACKET,
-                         EXPECTED_MAP, EXPECTED_OBJECT, JSON_STATES, KIND_JSON, KIND_MSGPACK,
-                         KIND_NDJSON, LENGTH_PAST_END, LINE_ENDED, MSGPACK_STATES,
+                         EXPECTED_MAP, EXPECTED_OBJECT, JSON_CONCAT_STATES, JSON_STATES,
+                         KIND_JSON, KIND_JSON_CONCAT, KIND_MSGPACK, KIND_NDJSON, LENGTH_PAST_END, LINE_ENDED, MSGPACK_STATES,
                          NDJSON_STATES, RESERVED_BYTE, UNEXPECTED_END, event_too_large,
                          too_deep)
 from ..errors import IngestError, LineError, ParseError, PayloadTooLarge
@@ -40,9 +40,11 @@ include "json_events.pxi"
 include "json_scanner.pxi"
 include "ndjson_scanner.pxi"
 include "msgpack_scanner.pxi"
+include "json_concat_scanner.pxi"
 
 #: The scanner of each body format.
-SCANNERS = {KIND_JSON: JsonScanner, KIND_NDJSON: NdjsonScanner, KIND_MSGPACK: MsgpackScanner}
+SCANNERS = {KIND_JSON: JsonScanner, KIND_NDJSON: NdjsonScanner, KIND_MSGPACK: MsgpackScanner,
+            KIND_JSON_CONCAT: JsonConcatScanner}
 
 # The MessagePack header table as loaded from constants.MSGPACK_HEADERS (for the tests).
 _MSGPACK_HEADERS = msgpack_header_table()
@@ -56,5 +58,5 @@ def Scanner(int kind, int64_t max_event, int max_depth, collect=False):
     return scanner(max_event, max_depth, collect)
 
 
-__all__ = ["Frames", "JsonScanner", "MsgpackScanner", "NdjsonScanner", "SCANNERS", "Scanner",
-           "ScannerBase"]
+__all__ = ["Frames", "JsonConcatScanner", "JsonScanner", "MsgpackScanner", "NdjsonScanner",
+           "SCANNERS", "Scanner", "ScannerBase"]

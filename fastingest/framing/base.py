@@ -135,7 +135,7 @@ class ScannerBase:
     @property
     def is_array(self) -> Optional[bool]:
         """JSON/MessagePack: whether the body is an array of events (None until known,
-        and always for NDJSON)."""
+        and always for NDJSON and concatenated JSON)."""
         return self._shape
 
     @property

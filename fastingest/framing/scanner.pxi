@@ -32,7 +32,7 @@ cdef class ScannerBase:
     @property
     def is_array(self):
         """JSON/MessagePack: whether the body is an array of events (None until known,
-        and always for NDJSON)."""
+        and always for NDJSON and concatenated JSON)."""
         return self.shape
 
     @property

@@ -47,7 +47,7 @@ from .logs import LOG_FORMATS, logging_config
 from .metrics import Metrics, sources_of
 from .proxy import DEFAULT_TRUSTED, ProxyHeaders, parse_trusted
 from .stores import STORE_ENV, redact_url
-from .workers import HEARTBEAT_TIMEOUT
+from .workers import HEARTBEAT_TIMEOUT, STARTUP_TIMEOUT
 
 TOKENS_ENV = "FASTINGEST_TOKENS"
 #: The TLS key's password, when not in --ssl-keyfile-password-file (never on the
@@ -216,6 +216,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                    metavar="SECONDS",
                    help="with --workers: replace a worker whose event loop sent no heartbeat "
                         f"for this long (default {HEARTBEAT_TIMEOUT:g})")
+    p.add_argument("--worker-startup-timeout", type=_seconds, default=STARTUP_TIMEOUT,
+                   metavar="SECONDS",
+                   help="with --workers: kill a worker that does not listen this long after "
+                        "its start, e.g. hung opening its store (default "
+                        f"{STARTUP_TIMEOUT:g}; at start the server then exits with status 1)")
     p.add_argument("--token", action="append", default=[], metavar="SOURCE=TOKEN",
                    help=f"accept this Bearer token for SOURCE (repeatable; also ${TOKENS_ENV}="
                         "'src1=tok1,src2=tok2')")
@@ -448,7 +453,8 @@ def run(args: argparse.Namespace) -> int:
     if workers > 1:
         return _run_workers(workers, make_app, config_for, config, ready, server_class,
                             sock, reserved, metrics,
-                            getattr(args, "worker_timeout", HEARTBEAT_TIMEOUT))
+                            getattr(args, "worker_timeout", HEARTBEAT_TIMEOUT),
+                            getattr(args, "worker_startup_timeout", STARTUP_TIMEOUT))
     server = server_class(config, ready)
     # On SIGTERM/SIGINT uvicorn shuts down gracefully, then re-raises the signal, so the
     # process ends "killed by SIGTERM" as supervisors expect. uvicorn listens on the
@@ -460,7 +466,8 @@ def run(args: argparse.Namespace) -> int:
 def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable[[Any], Any],
                  config: Any, ready: Callable[[], None], server_class: Any,
                  sock: socket.socket, reserved: bool, metrics: Metrics,
-                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> int:
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
+                 startup_timeout: float = STARTUP_TIMEOUT) -> int:
     """Fork ``workers`` uvicorn servers on ``sock``'s port, supervise them. Each worker
     listens on its own SO_REUSEPORT socket (balanced by the kernel) when ``reserved``
     (``sock`` only holds the port); else they all share ``sock``."""
@@ -476,7 +483,8 @@ def _run_workers(workers: int, make_app: Callable[[], Any], config_for: Callable
 
     try:
         supervisor = Supervisor(workers, worker, on_ready=ready,
-                                heartbeat_timeout=heartbeat_timeout)
+                                heartbeat_timeout=heartbeat_timeout,
+                                startup_timeout=startup_timeout)
         return supervisor.run()
     except RuntimeError as exc:
         sys.stderr.write(f"fastingest serve: {exc}\n")

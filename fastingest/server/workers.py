@@ -15,6 +15,10 @@ workers), and with keep-alive connections that imbalance lasts. Without
   stops the whole server with exit status 1; one that dies later (a crash, the OOM
   killer, a ``kill`` of that pid) is replaced, with a growing delay if replacements
   keep dying before they listen;
+* a worker that does not listen within ``startup_timeout`` seconds of its fork (its
+  store's open hangs: an unreachable NATS server that accepts and never answers, a
+  lock never released) is killed: at start that stops the server with exit status 1,
+  later it counts as a replacement that died before listening;
 * a worker that hangs is replaced too: once listening, each worker's event loop sends a
   heartbeat over the ready pipe every ``heartbeat_timeout / 4`` seconds (1 s at most);
   one silent for ``heartbeat_timeout`` seconds (stopped, deadlocked, stuck in a loop
@@ -51,6 +55,8 @@ log = logging.getLogger("fastingest.server")
 _PID = struct.Struct("i")
 #: Seconds a listening worker may go without a heartbeat before it is replaced.
 HEARTBEAT_TIMEOUT = 10.0
+#: Seconds a new worker may take to listen (build its app, open its store).
+STARTUP_TIMEOUT = 60.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
 _PR_SET_PDEATHSIG = 1
@@ -69,7 +75,7 @@ class _Worker:
         self.ready = False
         self.started = time.monotonic()
         self.last_beat = self.started
-        self.killed = False   # for a missed heartbeat
+        self.killed = False   # for a missed heartbeat or a startup that never ended
 
 
 class Supervisor:
@@ -84,17 +90,21 @@ class Supervisor:
     slot = 0
 
     def __init__(self, workers: int, target: Target, on_ready: Callable[[], None],
-                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> None:
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
+                 startup_timeout: float = STARTUP_TIMEOUT) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         if not heartbeat_timeout > 0:
             raise ValueError("heartbeat_timeout must be positive")
+        if not startup_timeout > 0:
+            raise ValueError("startup_timeout must be positive")
         if not hasattr(os, "fork"):
             raise RuntimeError("--workers needs a Unix system (os.fork)")
         self.workers = workers
         self.target = target
         self.on_ready = on_ready
         self.heartbeat_timeout = heartbeat_timeout
+        self.startup_timeout = startup_timeout
         self._children: Dict[int, _Worker] = {}
         self._stopping = False
         self._announced = False
@@ -117,8 +127,7 @@ class Supervisor:
             for _ in range(self.workers):
                 self._spawn()
             while self._children or (self._respawn_at and not self._stopping):
-                due_at = [w.last_beat + self.heartbeat_timeout
-                          for w in self._children.values() if w.ready and not w.killed]
+                due_at = [self._deadline(w) for w in self._children.values() if not w.killed]
                 if self._respawn_at and not self._stopping:
                     due_at += self._respawn_at
                 timeout = max(0.0, min(due_at) - time.monotonic()) if due_at else None
@@ -181,16 +190,28 @@ class Supervisor:
             self._announced = True
             self.on_ready()
 
+    def _deadline(self, worker: _Worker) -> float:
+        """When ``worker`` is killed unless it beats (listening) or listens (starting)."""
+        if worker.ready:
+            return worker.last_beat + self.heartbeat_timeout
+        return worker.started + self.startup_timeout
+
     def _kill_silent(self) -> None:
-        """SIGKILL listening workers whose heartbeat stopped; reaping replaces them."""
+        """SIGKILL workers whose heartbeat stopped or that never listened; reaping
+        replaces them (or stops the server, at start)."""
         now = time.monotonic()
         for worker in self._children.values():
-            if worker.ready and not worker.killed \
-                    and now - worker.last_beat > self.heartbeat_timeout:
+            if worker.killed or now <= self._deadline(worker):
+                continue
+            if worker.ready:
                 log.error("fastingest serve: worker %d sent no heartbeat for %.1f s (hung or "
                           "stopped); killing it", worker.pid, now - worker.last_beat)
-                worker.killed = True
-                _kill(worker.pid, signal.SIGKILL)
+            else:
+                log.error("fastingest serve: worker %d did not listen within %.1f s of its "
+                          "start (hung opening its store?); killing it", worker.pid,
+                          now - worker.started)
+            worker.killed = True
+            _kill(worker.pid, signal.SIGKILL)
 
     def _reap(self) -> None:
         while self._children:

@@ -419,3 +419,52 @@ def test_hung_worker_is_killed_and_replaced(tmp_path):
             assert r.status_code == 202
         assert hung not in server.workers() and len(server.workers()) == 2
     assert sqlite_ids(db) == Counter({i: 1 for i in ids})
+
+
+# A worker that hangs before it listens (its store's open never returns) is killed after
+# the startup timeout: at start the server stops with status 1, later it is replaced.
+_HANGING_STARTS = r'''
+import logging, os, signal, sys, time
+from fastingest.server.workers import Supervisor
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+marker, plan = sys.argv[1], sys.argv[2]
+
+def target(ready):
+    n = len(os.listdir(marker))                  # one worker at a time: its start number
+    open(os.path.join(marker, str(os.getpid())), "w").close()
+    step = plan[n] if n < len(plan) else "S"
+    if step == "H":                              # hangs before it listens
+        time.sleep(3600)
+    ready()
+    if step == "C":                              # listens, then crashes
+        time.sleep(0.3)
+        return 3
+    os.kill(os.getppid(), signal.SIGTERM)        # "S": listens and stops the server
+    time.sleep(3600)
+    return 0
+
+supervisor = Supervisor(1, target, on_ready=lambda: print("ready", flush=True),
+                        heartbeat_timeout=30, startup_timeout=1)
+sys.exit(supervisor.run())
+'''
+
+
+@pytest.mark.parametrize("plan, status, starts", [
+    ("CH", 0, 3),   # a replacement hangs: killed after 1 s, the next one serves
+    ("H", 1, 1),    # the first worker hangs: the server stops with status 1
+])
+def test_worker_hanging_before_it_listens_is_killed(tmp_path, plan, status, starts):
+    import subprocess
+    import sys
+    marker = tmp_path / "starts"
+    marker.mkdir()
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", _HANGING_STARTS, str(marker), plan],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == status, done.stderr
+    assert len(os.listdir(marker)) == starts
+    assert "did not listen within 1." in done.stderr
+    assert time.monotonic() - t0 < 20
+    for pid in map(int, os.listdir(marker)):   # no worker outlives the supervisor
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

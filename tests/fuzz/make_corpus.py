@@ -173,7 +173,12 @@ def shipper_seeds() -> None:
                            bytes([2, 0]) + loki_json, bytes([0, 0]) + b'{"streams":[]}'])
     hec = b'{"event": "a", "time": 1796544182.4264505}{"event": {"x": 1}, "fields": {"f": "v"}} {"event": "b"}'
     write("hec", [bytes([0, 20]) + hec, bytes([1, 7]) + hec, bytes([0, 3]) + b'{"event":""}',
-                  bytes([128, 5]) + b"line one\r\nline two\n\nthree", bytes([0, 0]) + b"[1]"])
+                  bytes([128, 5]) + b"line one\r\nline two\n\nthree", bytes([0, 0]) + b"[1]",
+                  # the concatenated-JSON scanner's edges: a BOM, "}{" inside a string,
+                  # escapes and nesting across objects, an object cut off at the end
+                  bytes([0, 9]) + b'\xef\xbb\xbf{"event":"}{"}\r\n{"event":["\\"",{"a":[]}]}',
+                  bytes([1, 30]) + b'{"event":{"a":{"b":[1]}}}{"event":"' + b"x" * 30 + b'"}',
+                  bytes([0, 12]) + b'{"event":"a"} {"event":"b\\u00e9"}{"event":'])
     bulk = (b'{"index":{"_index":"logs","_id":"x"}}\n{"@timestamp":"2026-12-06T08:02:58Z","m":1}\n'
             b'{"create":{}}\n{"m":2}\n{"delete":{"_id":"1"}}\n{"update":{"_id":"1"}}\n{"doc":{}}\n')
     write("bulk", [bytes([0, 30]) + bulk, bytes([1, 9]) + bulk, bytes([0, 0]) + b'{"index":{}}\n"x"\n',

@@ -32,7 +32,11 @@ mkdir -p "$DEST"
 # tracked and new (not ignored) files: no .so/.c of the working tree
 (cd "$SRC" && git ls-files -z -co --exclude-standard | xargs -0 cp --parents -t "$DEST")
 cd "$DEST"
-"$PY" -c "import Cython" 2>/dev/null || "$PY" -m pip install -q "Cython>=3.0"   # the build needs it
+# The build needs pyproject's build requirements in this interpreter (setup.py runs here,
+# not in pip's isolated build environment): Cython, and a setuptools that reads the SPDX
+# license expression (77 or newer; a fresh venv of Python 3.11 has 65).
+"$PY" -c "import Cython, setuptools, sys; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)" \
+    2>/dev/null || "$PY" -m pip install -q "Cython>=3.0" "setuptools>=77"
 echo "== building the sanitized kernels in $DEST"
 t0=$(date +%s)
 FASTINGEST_SANITIZE=1 "$PY" setup.py -q build_ext --inplace >"$DEST/build.log" 2>&1 \

@@ -204,6 +204,7 @@ def test_cluster_root():
     ("1796544182426.5", 1796544182426500000),
     (1796544182426.25, 1796544182426250000),
     ("yesterday", None), (True, None), (None, None), ({"a": 1}, None),
+    ("1" * 5000, None), ("0" * 5000 + "1796544182426", 1796544182426000000),   # no huge int
 ])
 def test_timestamp_forms(impl, value, ns):
     assert timestamp_ns(value) == ns

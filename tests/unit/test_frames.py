@@ -1,4 +1,5 @@
-"""The framing face (both twins): the table from body format to scanner, and the Frames a
+"""The framing face (both twins): the table from body format to scanner, the lifecycle every
+scanner shares (a fatal fault kept, nothing fed after the end, positive limits), and the Frames a
 feed answers (offsets, lines, bytes, the one-call build documents, events that straddle
 chunks)."""
 from __future__ import annotations
@@ -7,13 +8,14 @@ import msgpack
 import orjson
 import pytest
 
-from fastingest.constants import KIND_JSON, KIND_MSGPACK, KIND_NDJSON
+from fastingest.constants import KIND_JSON, KIND_JSON_CONCAT, KIND_MSGPACK, KIND_NDJSON
 
 
 def test_one_scanner_per_format(impl):
     framing = impl.framing
     assert framing.SCANNERS == {KIND_JSON: framing.JsonScanner, KIND_NDJSON: framing.NdjsonScanner,
-                                KIND_MSGPACK: framing.MsgpackScanner}
+                                KIND_MSGPACK: framing.MsgpackScanner,
+                                KIND_JSON_CONCAT: framing.JsonConcatScanner}
     for kind, scanner in framing.SCANNERS.items():
         made = framing.Scanner(kind, 100, 5, True)
         assert type(made) is scanner and (made.max_event, made.max_depth) == (100, 5)
@@ -21,7 +23,40 @@ def test_one_scanner_per_format(impl):
         assert issubclass(scanner, framing.ScannerBase)
 
 
-@pytest.mark.parametrize("kind", [0, 4, -1])
+# A whole body and one with a fatal fault, per format: the lifecycle every scanner shares.
+BODIES = {KIND_JSON: (b"[{}]", b"[1"), KIND_NDJSON: (b"{}\n", b"[1]\n"),
+          KIND_MSGPACK: (b"\x91\x80", b"\x91\x01"), KIND_JSON_CONCAT: (b"{}{}", b"{}[")}
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+def test_a_fatal_fault_is_reported_again_and_again(impl, kind):
+    scanner = impl.framing.SCANNERS[kind](100, 5)
+    first = scanner.feed(BODIES[kind][1]).error
+    assert first is not None and scanner.state == "FAILED"
+    assert scanner.feed(BODIES[kind][0]).error is first
+    assert len(scanner.feed(BODIES[kind][0])) == 0
+    assert scanner.finish().error is first
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+def test_no_feeding_after_the_body_ended(impl, kind):
+    scanner = impl.framing.SCANNERS[kind](100, 5)
+    assert len(scanner.feed(BODIES[kind][0])) >= 1
+    assert scanner.finish().error is None and scanner.state == "END"
+    with pytest.raises(ValueError):
+        scanner.feed(BODIES[kind][0])
+    with pytest.raises(ValueError):
+        scanner.finish()
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+@pytest.mark.parametrize("max_event,max_depth", [(0, 1), (1, 0), (-1, 5)])
+def test_limits_must_be_positive(impl, kind, max_event, max_depth):
+    with pytest.raises(ValueError):
+        impl.framing.SCANNERS[kind](max_event, max_depth)
+
+
+@pytest.mark.parametrize("kind", [0, 5, -1])
 def test_unknown_format(impl, kind):
     with pytest.raises(ValueError):
         impl.framing.Scanner(kind, 100, 5)

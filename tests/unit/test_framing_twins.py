@@ -2,17 +2,18 @@
 chunking, on inputs dense in the bytes the scans stop at (quotes, backslash runs,
 brackets, newlines) so that every branch of the compiled 64-byte block scan is crossed,
 and on MessagePack bodies with flipped bytes. Each scanner's own states and edges are
-pinned in test_json_scanner.py, test_ndjson_scanner.py and test_msgpack_scanner.py."""
+pinned in test_json_scanner.py, test_ndjson_scanner.py, test_msgpack_scanner.py and
+test_json_concat_scanner.py."""
 from __future__ import annotations
 
 import msgpack
 from hypothesis import given, strategies as st
 
-from fastingest.constants import KIND_JSON, KIND_MSGPACK, KIND_NDJSON
+from fastingest.constants import KIND_JSON, KIND_JSON_CONCAT, KIND_MSGPACK, KIND_NDJSON
 
 from helpers import scan
 
-KINDS = [KIND_JSON, KIND_NDJSON, KIND_MSGPACK]
+JSON_KINDS = [KIND_JSON, KIND_NDJSON, KIND_JSON_CONCAT]
 
 
 def run(framing, kind, body, cuts, max_event, max_depth, collect):
@@ -36,7 +37,7 @@ def valid_like(frags):
 
 
 @given(body=bodies, cuts=st.lists(st.integers(0, 3000), max_size=6),
-       kind=st.sampled_from(KINDS[:2]), max_event=st.sampled_from([40, 100, 1 << 20]),
+       kind=st.sampled_from(JSON_KINDS), max_event=st.sampled_from([40, 100, 1 << 20]),
        max_depth=st.sampled_from([1, 3, 64]), collect=st.booleans())
 def test_twins_agree_on_dense_bodies(both_impls, body, cuts, kind, max_event, max_depth, collect):
     cy, py = both_impls
@@ -47,14 +48,16 @@ def test_twins_agree_on_dense_bodies(both_impls, body, cuts, kind, max_event, ma
 
 
 @given(frags=st.lists(st.lists(st.sampled_from(FRAGMENTS), max_size=40).map(b"".join), max_size=12),
-       cuts=st.lists(st.integers(0, 5000), max_size=6), ndjson=st.booleans())
-def test_twins_agree_on_escape_heavy_events(both_impls, frags, cuts, ndjson):
+       cuts=st.lists(st.integers(0, 5000), max_size=6), kind=st.sampled_from(JSON_KINDS))
+def test_twins_agree_on_escape_heavy_events(both_impls, frags, cuts, kind):
     cy, py = both_impls
     events = valid_like(frags)
-    if ndjson:
-        body, kind = b"\n".join(events) + b"\n", KIND_NDJSON
+    if kind == KIND_NDJSON:
+        body = b"\n".join(events) + b"\n"
+    elif kind == KIND_JSON:
+        body = b"[" + b",".join(events) + b"]"
     else:
-        body, kind = b"[" + b",".join(events) + b"]", KIND_JSON
+        body = b"".join(events)
     args = (kind, body, cuts, 1 << 20, 64, False)
     result = run(cy.framing, *args)
     assert result == run(py.framing, *args)
