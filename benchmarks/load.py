@@ -49,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "load-test-token"
@@ -406,27 +406,34 @@ def process_cpu(pid: int) -> Optional[float]:
 
 
 async def load(port: int, pid: int, requests: List[bytes], clients: int, warmup: float,
-               duration: float, ok: bytes = b"HTTP/1.1 202"
-               ) -> Tuple[List[int], int, Optional[float]]:
-    """Run the clients; the measured latencies, every acknowledged request, and the
-    server's CPU seconds during the measured window."""
+               duration: float, ok: bytes = b"HTTP/1.1 202", other_pids: Sequence[int] = ()
+               ) -> Tuple[List[int], int, Optional[float], List[Optional[float]]]:
+    """Run the clients; the measured latencies, every acknowledged request, the server's
+    CPU seconds during the measured window, and those of ``other_pids`` (this client
+    process, nats-server...)."""
     now = time.perf_counter()
     measure_from, stop_at = now + warmup, now + warmup + duration
     latencies: List[int] = []
     counts = [0]
     clock = Clock()
 
+    others: List[Optional[float]] = []
+
     async def server_cpu() -> Optional[float]:
         await asyncio.sleep(warmup)   # a measurement point, not a synchronisation
         before = process_cpu(pid)
+        others_before = [process_cpu(p) for p in other_pids]
         await asyncio.sleep(duration)
         after = process_cpu(pid)
+        for p, b in zip(other_pids, others_before):
+            a = process_cpu(p)
+            others.append(None if a is None or b is None else a - b)
         return None if before is None or after is None else after - before
 
     cpu, *_ = await asyncio.gather(server_cpu(), *(
         _client(port, requests, clock, stop_at, measure_from, latencies, counts, ok)
         for _ in range(clients)))
-    return latencies, counts[0], cpu
+    return latencies, counts[0], cpu, others
 
 
 def run_one(kind: str, synchronous: str, args, tmp: str, n: int, store_kind: str = "sqlite",
@@ -442,9 +449,12 @@ def run_one(kind: str, synchronous: str, args, tmp: str, n: int, store_kind: str
     requests = args.requests if protocol == "betterstack" and not args.protocols \
         else args.protocol_requests[protocol]
     try:
-        latencies, acknowledged, cpu = asyncio.run(
+        others = [os.getpid()]   # the client's own CPU, and nats-server's when started here
+        if store_kind == "nats" and getattr(args, "nats_pid", None):
+            others.append(args.nats_pid)
+        latencies, acknowledged, cpu, other_cpu = asyncio.run(
             load(server.port, server.proc.pid, requests, args.clients, args.warmup,
-                 args.duration, PROTOCOL_OK[protocol]))
+                 args.duration, PROTOCOL_OK[protocol], others))
     finally:
         server.stop()
     stored = server.stored()
@@ -458,10 +468,17 @@ def run_one(kind: str, synchronous: str, args, tmp: str, n: int, store_kind: str
         "events_per_s": n_req * args.events / duration,
         "requests_per_s": n_req / duration,
         "cpu_us_per_event": float("nan") if cpu is None else cpu / (n_req * args.events) * 1e6,
+        "client_cpu_us_per_event": _per_event(other_cpu[0], n_req * args.events),
+        "nats_cpu_us_per_event": _per_event(other_cpu[1] if len(other_cpu) > 1 else None,
+                                            n_req * args.events),
         "p50_ms": latencies[n_req // 2] / 1e6,
         "p99_ms": latencies[min(n_req - 1, int(n_req * 0.99))] / 1e6,
         "stored": stored,
     }
+
+
+def _per_event(seconds: Optional[float], events: int) -> float:
+    return float("nan") if seconds is None or not events else seconds / events * 1e6
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -522,12 +539,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             best = {k: max(v, key=lambda r: r["events_per_s"]) for k, v in runs.items()}
             results[mode] = {"best": best, "runs": runs}
             print(f"\nsynchronous={mode}")
-            print("| server | events/s | requests/s | p50 ms | p99 ms | server CPU µs/event |")
-            print("|---|---:|---:|---:|---:|---:|")
+            print("| server | events/s | requests/s | p50 ms | p99 ms | server CPU µs/event "
+                  "| client CPU µs/event |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
             for kind in ("fastingest", "naive"):
                 r = best[kind]
                 print(f"| {kind} | {r['events_per_s']:,.0f} | {r['requests_per_s']:,.0f} | "
-                      f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_event']:.1f} |")
+                      f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_event']:.1f} | "
+                      f"{r['client_cpu_us_per_event']:.1f} |")
             ratio = best["fastingest"]["events_per_s"] / best["naive"]["events_per_s"]
             rounds = {k: ", ".join(f"{r['events_per_s']:,.0f}" for r in v) for k, v in runs.items()}
             print(f"fastingest / naive: {ratio:.2f}x events/s "
@@ -593,6 +612,7 @@ def scaleout(args, body_size: int) -> int:
             if "nats" in stores and not args.nats:
                 nats_server = NatsServer(os.path.join(tmp, "nats"))
                 args.nats = nats_server.url
+                args.nats_pid = nats_server.proc.pid
             for n in range(args.rounds):
                 for store_kind, w in configs:   # alternate: drift hits all alike
                     runs[f"{store_kind} x{w}"].append(
@@ -601,13 +621,16 @@ def scaleout(args, body_size: int) -> int:
             if nats_server is not None:
                 nats_server.stop()
     best = {k: max(v, key=lambda r: r["events_per_s"]) for k, v in runs.items()}
-    print("\n| store | workers | events/s | requests/s | p50 ms | p99 ms | server CPU µs/event |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| store | workers | events/s | requests/s | p50 ms | p99 ms | server CPU µs/event "
+          "| nats-server CPU µs/event | client CPU µs/event |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for store_kind, w in configs:
         r = best[f"{store_kind} x{w}"]
         name = f"SQLite (synchronous={synchronous})" if store_kind == "sqlite" else "NATS JetStream"
+        nats_cpu = "" if store_kind == "sqlite" else f"{r['nats_cpu_us_per_event']:.1f}"
         print(f"| {name} | {w} | {r['events_per_s']:,.0f} | {r['requests_per_s']:,.0f} | "
-              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_event']:.1f} |")
+              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_event']:.1f} | "
+              f"{nats_cpu} | {r['client_cpu_us_per_event']:.1f} |")
     for key, rs in runs.items():
         rounds = ", ".join(f"{r['events_per_s']:,.0f}" for r in rs)
         print(f"{key}: rounds {rounds} events/s")
