@@ -391,18 +391,20 @@ async def _client(port: int, requests: List[bytes], clock: Clock, stop_at: float
         writer.close()
 
 
-def process_cpu(pid: int) -> Optional[float]:
-    """CPU seconds (user + system, all threads) a process and its worker processes
-    used so far; None off Linux."""
+def process_cpu(pid: int, children: bool = True) -> Optional[float]:
+    """CPU seconds (user + system, all threads) a process — and, with ``children``, its
+    worker processes — used so far; None off Linux."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(c) for c in f.read().split()]
+        kids: List[int] = []
+        if children:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = [int(c) for c in f.read().split()]
     except OSError:
         return None
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(process_cpu(c) or 0.0 for c in children)
+    return own + sum(process_cpu(c) or 0.0 for c in kids)
 
 
 async def load(port: int, pid: int, requests: List[bytes], clients: int, warmup: float,
@@ -422,11 +424,12 @@ async def load(port: int, pid: int, requests: List[bytes], clients: int, warmup:
     async def server_cpu() -> Optional[float]:
         await asyncio.sleep(warmup)   # a measurement point, not a synchronisation
         before = process_cpu(pid)
-        others_before = [process_cpu(p) for p in other_pids]
+        # their own CPU only: this client's children are the servers it started
+        others_before = [process_cpu(p, children=False) for p in other_pids]
         await asyncio.sleep(duration)
         after = process_cpu(pid)
         for p, b in zip(other_pids, others_before):
-            a = process_cpu(p)
+            a = process_cpu(p, children=False)
             others.append(None if a is None or b is None else a - b)
         return None if before is None or after is None else after - before
 
