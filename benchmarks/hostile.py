@@ -181,7 +181,7 @@ class Small:
 
 def stored(server: Server, tmp: str, stream: Optional[str]) -> int:
     if stream is not None:
-        return nats_count(server.store.partition("?")[0], stream)
+        return nats_count(server.store)
     with sqlite3.connect(os.path.join(tmp, "events.db")) as conn:
         return conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
@@ -207,7 +207,8 @@ def attack_gzip(args: argparse.Namespace, tmp: str) -> bool:
     ok = True
     for n in args.concurrency:
         store, stream = fresh_store(args, tmp, f"gzip{n}")
-        server = Server(tmp, store, ["--max-inflight", str(args.max_inflight)])
+        server = Server(tmp, store, ["--max-inflight", str(args.max_inflight),
+                                     "--piece-size", args.piece_size])
         try:
             post(server.port, b'{"warm":1}\n', "application/x-ndjson")
             base = server.status("VmRSS")
@@ -377,6 +378,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--concurrency", default="1,2,4,8",
                         type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--max-inflight", type=int, default=64)
+    parser.add_argument("--piece-size", default="64KiB",
+                        help="the server's --piece-size in the gzip attack (64KiB)")
     parser.add_argument("--small-every", type=float, default=0.5)
     parser.add_argument("--slowloris-connections", type=int, default=1500)
     parser.add_argument("--slowloris-seconds", type=float, default=60)

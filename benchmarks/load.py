@@ -49,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "load-test-token"
@@ -63,7 +63,6 @@ def naive_main(db: str, synchronous: str) -> None:
     import datetime
 
     import orjson
-    import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
@@ -102,17 +101,42 @@ def naive_main(db: str, synchronous: str) -> None:
         conn.commit()
         return Response(status_code=202)
 
-    app = Starlette(routes=[Route("/", ingest, methods=["POST"])])
+    run_uvicorn(Starlette(routes=[Route("/", ingest, methods=["POST"])]), "naive")
+
+
+def run_uvicorn(app, name: str) -> None:
+    """Serve ``app`` on a free loopback port with uvicorn (uvloop, httptools when
+    installed), printing ``<name> on http://127.0.0.1:PORT`` once it listens."""
+    import uvicorn
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None):
             await super().startup(sockets=sockets)
             port = self.servers[0].sockets[0].getsockname()[1]
-            print(f"naive on http://127.0.0.1:{port}", flush=True)
+            print(f"{name} on http://127.0.0.1:{port}", flush=True)
 
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                             access_log=False, loop="auto", http="auto", lifespan="off")
     Server(config).run()
+
+
+# -- the HTTP floor (`load.py _null`): uvicorn reading each body and answering 202 ------------
+
+def null_main() -> None:
+    """A raw ASGI app that reads the body and answers 202: what uvicorn, httptools and
+    uvloop cost per request, with nothing decoded or stored."""
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 202,
+                    "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    run_uvicorn(app, "null")
 
 
 # -- servers -------------------------------------------------------------------------------
@@ -132,6 +156,8 @@ class ServerProcess:
                    "--token", f"bench={TOKEN}", "--protocol", protocol,
                    "--store", store or f"sqlite:{db}?synchronous={synchronous}",
                    "--workers", str(workers), "--log-level", "warning"]
+        elif kind == "null":
+            cmd = [sys.executable, os.path.abspath(__file__), "_null"]
         else:
             cmd = [sys.executable, os.path.abspath(__file__), "_naive", db, synchronous]
         self.kind, self.db, self.store, self.nats_stream = kind, db, store, nats_stream
@@ -156,9 +182,11 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
 
-    def stored(self) -> int:
+    def stored(self) -> Optional[int]:
+        if self.kind == "null":
+            return None
         if self.nats_stream is not None:
-            return nats_count(self.store.partition("?")[0], self.nats_stream)
+            return nats_count(self.store)
         with sqlite3.connect(self.db) as conn:
             return conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
@@ -194,16 +222,16 @@ class NatsServer:
         self.proc.wait(30)
 
 
-def nats_count(url: str, stream: str) -> int:
-    """Messages in ``stream``."""
-    import nats
+def nats_count(url: str) -> int:
+    """Events in the stream of store ``url`` (a message may hold several: read as
+    ``fastingest tail`` reads them)."""
+    from fastingest.server.stores.nats import NATSStore, read_events
 
     async def count() -> int:
-        nc = await nats.connect(url)
-        try:
-            return (await nc.jetstream().stream_info(stream)).state.messages
-        finally:
-            await nc.close()
+        n = 0
+        async for _ in read_events(NATSStore.from_url(url)):
+            n += 1
+        return n
 
     return asyncio.run(count())
 
@@ -363,42 +391,52 @@ async def _client(port: int, requests: List[bytes], clock: Clock, stop_at: float
         writer.close()
 
 
-def process_cpu(pid: int) -> Optional[float]:
-    """CPU seconds (user + system, all threads) a process and its worker processes
-    used so far; None off Linux."""
+def process_cpu(pid: int, children: bool = True) -> Optional[float]:
+    """CPU seconds (user + system, all threads) a process — and, with ``children``, its
+    worker processes — used so far; None off Linux."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(c) for c in f.read().split()]
+        kids: List[int] = []
+        if children:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = [int(c) for c in f.read().split()]
     except OSError:
         return None
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(process_cpu(c) or 0.0 for c in children)
+    return own + sum(process_cpu(c) or 0.0 for c in kids)
 
 
 async def load(port: int, pid: int, requests: List[bytes], clients: int, warmup: float,
-               duration: float, ok: bytes = b"HTTP/1.1 202"
-               ) -> Tuple[List[int], int, Optional[float]]:
-    """Run the clients; the measured latencies, every acknowledged request, and the
-    server's CPU seconds during the measured window."""
+               duration: float, ok: bytes = b"HTTP/1.1 202", other_pids: Sequence[int] = ()
+               ) -> Tuple[List[int], int, Optional[float], List[Optional[float]]]:
+    """Run the clients; the measured latencies, every acknowledged request, the server's
+    CPU seconds during the measured window, and those of ``other_pids`` (this client
+    process, nats-server...)."""
     now = time.perf_counter()
     measure_from, stop_at = now + warmup, now + warmup + duration
     latencies: List[int] = []
     counts = [0]
     clock = Clock()
 
+    others: List[Optional[float]] = []
+
     async def server_cpu() -> Optional[float]:
         await asyncio.sleep(warmup)   # a measurement point, not a synchronisation
         before = process_cpu(pid)
+        # their own CPU only: this client's children are the servers it started
+        others_before = [process_cpu(p, children=False) for p in other_pids]
         await asyncio.sleep(duration)
         after = process_cpu(pid)
+        for p, b in zip(other_pids, others_before):
+            a = process_cpu(p, children=False)
+            others.append(None if a is None or b is None else a - b)
         return None if before is None or after is None else after - before
 
     cpu, *_ = await asyncio.gather(server_cpu(), *(
         _client(port, requests, clock, stop_at, measure_from, latencies, counts, ok)
         for _ in range(clients)))
-    return latencies, counts[0], cpu
+    return latencies, counts[0], cpu, others
 
 
 def run_one(kind: str, synchronous: str, args, tmp: str, n: int, store_kind: str = "sqlite",
@@ -414,14 +452,17 @@ def run_one(kind: str, synchronous: str, args, tmp: str, n: int, store_kind: str
     requests = args.requests if protocol == "betterstack" and not args.protocols \
         else args.protocol_requests[protocol]
     try:
-        latencies, acknowledged, cpu = asyncio.run(
+        others = [os.getpid()]   # the client's own CPU, and nats-server's when started here
+        if store_kind == "nats" and getattr(args, "nats_pid", None):
+            others.append(args.nats_pid)
+        latencies, acknowledged, cpu, other_cpu = asyncio.run(
             load(server.port, server.proc.pid, requests, args.clients, args.warmup,
-                 args.duration, PROTOCOL_OK[protocol]))
+                 args.duration, PROTOCOL_OK[protocol], others))
     finally:
         server.stop()
     stored = server.stored()
     expected = acknowledged * args.events
-    if stored != expected:
+    if stored is not None and stored != expected:
         raise RuntimeError(f"{kind}: {stored} events stored, {expected} acknowledged")
     latencies.sort()
     n_req = len(latencies)
@@ -430,16 +471,26 @@ def run_one(kind: str, synchronous: str, args, tmp: str, n: int, store_kind: str
         "events_per_s": n_req * args.events / duration,
         "requests_per_s": n_req / duration,
         "cpu_us_per_event": float("nan") if cpu is None else cpu / (n_req * args.events) * 1e6,
+        "client_cpu_us_per_event": _per_event(other_cpu[0], n_req * args.events),
+        "nats_cpu_us_per_event": _per_event(other_cpu[1] if len(other_cpu) > 1 else None,
+                                            n_req * args.events),
         "p50_ms": latencies[n_req // 2] / 1e6,
         "p99_ms": latencies[min(n_req - 1, int(n_req * 0.99))] / 1e6,
         "stored": stored,
     }
 
 
+def _per_event(seconds: Optional[float], events: int) -> float:
+    return float("nan") if seconds is None or not events else seconds / events * 1e6
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_naive"]:
         naive_main(argv[1], argv[2])
+        return 0
+    if argv[:1] == ["_null"]:
+        null_main()
         return 0
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -491,12 +542,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             best = {k: max(v, key=lambda r: r["events_per_s"]) for k, v in runs.items()}
             results[mode] = {"best": best, "runs": runs}
             print(f"\nsynchronous={mode}")
-            print("| server | events/s | requests/s | p50 ms | p99 ms | server CPU µs/event |")
-            print("|---|---:|---:|---:|---:|---:|")
+            print("| server | events/s | requests/s | p50 ms | p99 ms | server CPU µs/event "
+                  "| client CPU µs/event |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
             for kind in ("fastingest", "naive"):
                 r = best[kind]
                 print(f"| {kind} | {r['events_per_s']:,.0f} | {r['requests_per_s']:,.0f} | "
-                      f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_event']:.1f} |")
+                      f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_event']:.1f} | "
+                      f"{r['client_cpu_us_per_event']:.1f} |")
             ratio = best["fastingest"]["events_per_s"] / best["naive"]["events_per_s"]
             rounds = {k: ", ".join(f"{r['events_per_s']:,.0f}" for r in v) for k, v in runs.items()}
             print(f"fastingest / naive: {ratio:.2f}x events/s "
@@ -562,6 +615,7 @@ def scaleout(args, body_size: int) -> int:
             if "nats" in stores and not args.nats:
                 nats_server = NatsServer(os.path.join(tmp, "nats"))
                 args.nats = nats_server.url
+                args.nats_pid = nats_server.proc.pid
             for n in range(args.rounds):
                 for store_kind, w in configs:   # alternate: drift hits all alike
                     runs[f"{store_kind} x{w}"].append(
@@ -570,13 +624,16 @@ def scaleout(args, body_size: int) -> int:
             if nats_server is not None:
                 nats_server.stop()
     best = {k: max(v, key=lambda r: r["events_per_s"]) for k, v in runs.items()}
-    print("\n| store | workers | events/s | requests/s | p50 ms | p99 ms | server CPU µs/event |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| store | workers | events/s | requests/s | p50 ms | p99 ms | server CPU µs/event "
+          "| nats-server CPU µs/event | client CPU µs/event |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for store_kind, w in configs:
         r = best[f"{store_kind} x{w}"]
         name = f"SQLite (synchronous={synchronous})" if store_kind == "sqlite" else "NATS JetStream"
+        nats_cpu = "" if store_kind == "sqlite" else f"{r['nats_cpu_us_per_event']:.1f}"
         print(f"| {name} | {w} | {r['events_per_s']:,.0f} | {r['requests_per_s']:,.0f} | "
-              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_event']:.1f} |")
+              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_event']:.1f} | "
+              f"{nats_cpu} | {r['client_cpu_us_per_event']:.1f} |")
     for key, rs in runs.items():
         rounds = ", ".join(f"{r['events_per_s']:,.0f}" for r in rs)
         print(f"{key}: rounds {rounds} events/s")

@@ -14,6 +14,8 @@ MessagePack build  ``fastingest/unpack.py``     ``fastingest/_unpack.pyx``
 validation         ``fastingest/validate.py``   ``fastingest/_validate.pyx``
 event time         ``fastingest/timestamps.py`` ``fastingest/_timestamps.pyx``
 protobuf walkers   ``fastingest/protobuf.py``   ``fastingest/_protobuf.pyx``
+MessagePack→JSON   ``fastingest/transcode.py``  ``fastingest/_transcode.pyx`` (+ transcode.h)
+top-level members  ``fastingest/members.py``    ``fastingest/_members.pyx``
 =================  ===========================  ===========================================
 
 ``FASTINGEST_PUREPYTHON=1`` at run time forces the twins; otherwise the compiled modules
@@ -34,9 +36,11 @@ from typing import List, Optional
 
 from . import build as _py_build
 from . import framing as _py_framing
+from . import members as _py_members
 from . import oneobject as _py_oneobject
 from . import protobuf as _py_protobuf
 from . import timestamps as _py_timestamps
+from . import transcode as _py_transcode
 from . import unpack as _py_unpack
 from . import validate as _py_validate
 from . import whole as _py_whole
@@ -45,14 +49,16 @@ from . import whole as _py_whole
 class Kernels:
     """One implementation of the hot loops: framing, building (and the MessagePack
     builder), the whole-body path and its one-object shortcut, validation, event time,
-    and the protobuf walkers of the shipper protocols."""
+    the protobuf walkers of the shipper protocols, and the raw path's MessagePack-to-JSON
+    transcoder and shallow read of an event's members."""
 
     __slots__ = ("name", "framing", "build", "unpack", "whole", "one_object", "validate",
-                 "timestamps", "protobuf", "parse_dt", "event_times")
+                 "timestamps", "protobuf", "transcode", "members", "parse_dt", "event_times")
 
     def __init__(self, name: str, framing: ModuleType, build: ModuleType, unpack: ModuleType,
                  whole: ModuleType, one_object: ModuleType, validate: ModuleType,
-                 timestamps: ModuleType, protobuf: ModuleType) -> None:
+                 timestamps: ModuleType, protobuf: ModuleType, transcode: ModuleType,
+                 members: ModuleType) -> None:
         self.name = name
         self.framing = framing
         self.build = build
@@ -62,6 +68,8 @@ class Kernels:
         self.validate = validate
         self.timestamps = timestamps
         self.protobuf = protobuf
+        self.transcode = transcode
+        self.members = members
         self.parse_dt = timestamps.parse_dt
         self.event_times = timestamps.event_times
 
@@ -70,12 +78,12 @@ class Kernels:
 
 
 python = Kernels("python", _py_framing, _py_build, _py_unpack, _py_whole, _py_oneobject,
-                 _py_validate, _py_timestamps, _py_protobuf)
+                 _py_validate, _py_timestamps, _py_protobuf, _py_transcode, _py_members)
 
 
 #: The compiled modules, relative to the package (each a ``_X.pyx`` there).
-COMPILED = ("framing/_framing", "_build", "_unpack", "_whole", "_oneobject", "_protobuf",
-            "_timestamps", "_validate")
+COMPILED = ("framing/_framing", "_build", "_unpack", "_whole", "_members", "_oneobject",
+            "_protobuf", "_timestamps", "_transcode", "_validate")
 
 
 def built_extensions() -> List[str]:
@@ -88,7 +96,8 @@ def built_extensions() -> List[str]:
 
 def _load_cython() -> Optional[Kernels]:
     try:
-        from . import _build, _oneobject, _protobuf, _timestamps, _unpack, _validate, _whole
+        from . import (_build, _members, _oneobject, _protobuf, _timestamps, _transcode,
+                       _unpack, _validate, _whole)
         from .framing import _framing
     except ImportError as exc:
         built = built_extensions()
@@ -102,7 +111,7 @@ def _load_cython() -> Optional[Kernels]:
                 RuntimeWarning, stacklevel=2)
         return None
     return Kernels("cython", _framing, _build, _unpack, _whole, _oneobject, _validate,
-                   _timestamps, _protobuf)
+                   _timestamps, _protobuf, _transcode, _members)
 
 
 PUREPYTHON = bool(os.environ.get("FASTINGEST_PUREPYTHON"))

@@ -23,7 +23,7 @@ import re
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from . import _kernels
-from .compression import open_decoder
+from .compression import DEFAULT_PIECE, open_decoder
 from .errors import EXPECTED_OBJECT, DATA_AFTER_EVENT, IngestError
 from .formats import KIND_NDJSON
 from .limits import Limits
@@ -146,10 +146,10 @@ class BulkReader:
     whole-request faults (consume each iterator before the next call)."""
 
     def __init__(self, content_encoding: Union[str, bytes, None], limits: Limits,
-                 received_ns: int) -> None:
+                 received_ns: int, piece_size: int = DEFAULT_PIECE) -> None:
         self.limits = limits
         self.received_ns = received_ns
-        self._body = open_decoder(content_encoding, limits)
+        self._body = open_decoder(content_encoding, limits, piece_size=piece_size)
         kernels = _kernels.active
         self._take = kernels.build.take
         self._scanner = kernels.framing.NdjsonScanner(limits.max_event, limits.max_depth, True)

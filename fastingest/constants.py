@@ -9,7 +9,8 @@ globals and tables, so nothing here is ever written a second time in another lan
   position);
 * the reasons an :class:`~fastingest.errors.IngestError` gives in ``detail``: the
   framing layer's, then the validators' with the codes the compiled validator reports;
-* the MessagePack header table, for framing, validation and reading ``dt`` alike.
+* the MessagePack header table, for framing, validation and reading ``dt`` alike;
+* the kinds of value the raw path's shallow read of an event's members reports.
 """
 from __future__ import annotations
 
@@ -39,6 +40,20 @@ ONE_OBJECT_MAX = 64 * 1024
 #: instead of being cached: the caches are keyed by the raw value, and a client could
 #: otherwise pin megabytes of header text in them, unauthenticated.
 MAX_CACHED_HEADER = 128
+
+# -- the raw path's shallow read of an event's members (members.py) ------------------------
+
+#: What a top-level member's value is, as ``members.top_members`` reports it; JSON_INT is
+#: an integer orjson reads as an int (-2**63 to 2**64-1), JSON_NUMBER any other number.
+JSON_MISSING = 0
+JSON_STRING = 1
+JSON_INT = 2
+JSON_NUMBER = 3
+JSON_NULL = 4
+JSON_FALSE = 5
+JSON_TRUE = 6
+JSON_OBJECT = 7
+JSON_ARRAY = 8
 
 # -- scanner lifecycles -------------------------------------------------------------------
 # Each tuple names one scanner's states in order; both twins number them by position and

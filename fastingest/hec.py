@@ -39,7 +39,7 @@ import orjson
 
 from . import _kernels
 from .builders import locate
-from .compression import open_decoder
+from .compression import DEFAULT_PIECE, open_decoder
 from .constants import KIND_JSON_CONCAT
 from .errors import IngestError, PayloadTooLarge, event_too_large
 from .limits import Limits
@@ -124,10 +124,10 @@ class HecEventReader:
     piece of decompressed body (consume each iterator before the next call)."""
 
     def __init__(self, content_encoding: Union[str, bytes, None], limits: Limits,
-                 received_ns: int) -> None:
+                 received_ns: int, piece_size: int = DEFAULT_PIECE) -> None:
         self.limits = limits
         self.received_ns = received_ns
-        self._body = open_decoder(content_encoding, limits)
+        self._body = open_decoder(content_encoding, limits, piece_size=piece_size)
         kernels = _kernels.active
         self._build = kernels.build.build_events
         self._validator = kernels.validate
@@ -187,9 +187,10 @@ class HecRawReader:
     """Stream one raw body: a line per event, ``metadata`` added to each."""
 
     def __init__(self, content_encoding: Union[str, bytes, None], limits: Limits,
-                 received_ns: int, metadata: Dict[str, str], time_ns: Optional[int]) -> None:
+                 received_ns: int, metadata: Dict[str, str], time_ns: Optional[int],
+                 piece_size: int = DEFAULT_PIECE) -> None:
         self.limits = limits
-        self._body = open_decoder(content_encoding, limits)
+        self._body = open_decoder(content_encoding, limits, piece_size=piece_size)
         self._metadata = metadata
         self._time = received_ns if time_ns is None else time_ns
         self._rest = bytearray()

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import base64
 import datetime
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Sequence
 
 import msgpack
 import orjson
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 _EPOCH = datetime.date(1970, 1, 1)
-#: The seconds RFC 3339 text can show through :mod:`datetime`: 0001-01-01 … 9999-12-31.
-_TEXT_SECONDS = (
+#: The seconds RFC 3339 text can show through :mod:`datetime`: 0001-01-01 … 9999-12-31
+#: (a ``msgpack.Timestamp`` outside is written as its fields).
+TIMESTAMP_TEXT_SECONDS = _TEXT_SECONDS = (
     (datetime.date(1, 1, 1) - _EPOCH).days * 86400,
     (datetime.date(9999, 12, 31) - _EPOCH).days * 86400 + 86399,
 )
@@ -36,10 +37,12 @@ _TEXT_SECONDS = (
 def format_ns(ns: int) -> str:
     """RFC 3339 UTC text with nanoseconds for an int64 ns timestamp."""
     seconds, frac = divmod(ns, 1_000_000_000)
-    return _format(seconds, frac)
+    return format_timestamp(seconds, frac)
 
 
-def _format(seconds: int, nanoseconds: int) -> str:
+def format_timestamp(seconds: int, nanoseconds: int) -> str:
+    """RFC 3339 UTC text with nanoseconds for a time within
+    :data:`TIMESTAMP_TEXT_SECONDS` (what a ``msgpack.Timestamp`` is written as)."""
     days, rem = divmod(seconds, 86400)
     day = _EPOCH + datetime.timedelta(days=days)
     hh, rem = divmod(rem, 3600)
@@ -54,7 +57,7 @@ def _b64(data: bytes) -> str:
 def _default(value: Any) -> Any:
     if isinstance(value, msgpack.Timestamp):
         if _TEXT_SECONDS[0] <= value.seconds <= _TEXT_SECONDS[1]:
-            return _format(value.seconds, value.nanoseconds)
+            return format_timestamp(value.seconds, value.nanoseconds)
         return {"seconds": value.seconds, "nanoseconds": value.nanoseconds}
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _b64(bytes(value))
@@ -70,6 +73,13 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value, default=_default, option=_OPTIONS)
     except orjson.JSONEncodeError:
         return _dumps_iteratively(value)
+
+
+def dumps_each(values: Sequence[Any]) -> List[bytes]:
+    """:func:`dumps` of each value, each in a bytes object of its own size: orjson's
+    output keeps the buffer it wrote into (4 KiB for a short event), so a batch of
+    32,768 tiny events would otherwise hold 128 MiB."""
+    return [bytes(memoryview(dumps(value))) for value in values]
 
 
 def _key(key: Any) -> str:

@@ -29,7 +29,7 @@ echo "== contents"
 sdist_files=$(tar tzf "$SDIST")
 wheel_files=$("$PY" -c 'import sys, zipfile; print("\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))' "$WHEEL")
 # the compiled modules (paths under fastingest/), each a .pyx with its .pyi stub
-compiled="framing/_framing _build _whole _oneobject _validate _timestamps _protobuf"
+compiled="framing/_framing _build _whole _oneobject _validate _timestamps _protobuf _transcode _members"
 for m in $compiled; do
     for f in "$m.pyx" "$m.pyi"; do
         grep -q "/fastingest/$f\$" <<<"$sdist_files" || { echo "sdist lacks fastingest/$f"; exit 1; }

@@ -21,12 +21,14 @@ All decoding, limits and event times come from the codec (:class:`~fastingest.st
 
 This package's face; the parts:
 
-* :mod:`.http`: :class:`Request` (the head, parsed once), :class:`Response` and the
-  helpers that make one (:func:`text_response`, :func:`json_response`);
+* :mod:`.http`: :class:`Request` (the head, parsed once, with the :class:`Delivery`
+  the server wants), :class:`Response` and the helpers that make one
+  (:func:`text_response`, :func:`json_response`);
 * :mod:`.exchange`: :class:`Exchange` and its lifecycle (:class:`ExchangeState`:
   RECEIVING, ENDED, RESPONDED), :class:`StoringExchange` (events to the store, in
   bounded batches; its 503 and 413) and :class:`DecodingExchange` (a body streamed
-  through the codec), :class:`Answer` (decided by the head), :class:`Events`;
+  through the codec), :class:`Answer` (decided by the head), :class:`Events` (objects)
+  and :class:`RawEvents` (their JSON text);
 * :mod:`.service`: :class:`Protocol` (one API) and :class:`Service` (several on one server);
 * :mod:`.access`: checks on a head the protocols share (bearer token, declared size,
   client networks);
@@ -38,15 +40,17 @@ from __future__ import annotations
 
 from .access import (LOOPBACK_NETWORKS, Network, bearer_token, client_in, declared_too_large,
                      parse_networks)
-from .exchange import (ENDED, RECEIVING, RESPONDED, Answer, DecodingExchange, Events, Exchange,
-                       ExchangeState, StoringExchange)
+from .exchange import (ENDED, RECEIVING, RESPONDED, Answer, DecodingExchange, EventBatch, Events,
+                       Exchange, ExchangeState, RawEvents, StoringExchange)
 from .exchange import _gather as _gather   # several batches as one Events (batched.py)
-from .http import REQUEST_TIMEOUT, HeaderList, Request, Response, json_response, text_response
+from .http import (DEFAULT_DELIVERY, REQUEST_TIMEOUT, Delivery, HeaderList, Request, Response,
+                   json_response, text_response)
 from .service import Protocol, Service
 
 __all__ = [
-    "Answer", "DecodingExchange", "ENDED", "Events", "Exchange", "ExchangeState", "HeaderList",
-    "LOOPBACK_NETWORKS", "Network", "Protocol", "RECEIVING", "REQUEST_TIMEOUT", "RESPONDED",
-    "Request", "Response", "Service", "StoringExchange", "bearer_token", "client_in",
-    "declared_too_large", "json_response", "parse_networks", "text_response",
+    "Answer", "DEFAULT_DELIVERY", "DecodingExchange", "Delivery", "ENDED", "EventBatch", "Events",
+    "Exchange", "ExchangeState", "HeaderList", "LOOPBACK_NETWORKS", "Network", "Protocol",
+    "RECEIVING", "REQUEST_TIMEOUT", "RESPONDED", "RawEvents", "Request", "Response", "Service",
+    "StoringExchange", "bearer_token", "client_in", "declared_too_large", "json_response",
+    "parse_networks", "text_response",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ..errors import IngestError
-from ..shipping import RecordBatches
+from ..shipping import BATCH_BYTES, RecordBatches
 from ..wholebody import WholeBody
 from . import Answer, Events, Response, StoringExchange
 
@@ -69,11 +69,14 @@ class BatchedExchange(StoringExchange):
 
 class WholeBodyExchange(BatchedExchange):
     """A body that is one document: collected whole (at most ``max_body``, as it
-    arrives), then walked by a reader (``_reader``) in batches of records."""
+    arrives), then walked by a reader (``_reader``) in batches of records covering
+    ``piece_size`` bytes of body (the server's :class:`~fastingest.protocols.Delivery`)."""
 
-    def __init__(self, source: str, received_ns: int, body: WholeBody) -> None:
+    def __init__(self, source: str, received_ns: int, body: WholeBody,
+                 piece_size: int = BATCH_BYTES) -> None:
         super().__init__(source, received_ns)
         self._body = body
+        self._piece_size = piece_size
 
     def _read(self, data: bytes) -> Iterator[Events]:
         self._body.feed(data)
@@ -82,7 +85,7 @@ class WholeBodyExchange(BatchedExchange):
     def _finish(self) -> Iterator[Events]:
         reader = self._reader(self._body.close())
         while not reader.done:
-            events, times = reader.read()
+            events, times = reader.read(self._piece_size)
             yield Events(self.source, self._events(events), times, self.received_ns)
         self._walked(reader)
 

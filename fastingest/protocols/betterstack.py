@@ -20,17 +20,22 @@ Order of checks (the first failing one answers; nothing later is looked at):
    400 for corrupt or truncated compressed data;
 6. 202 with an empty body, only once the store committed every event of the request
    (503 ``Service unavailable.`` with ``Retry-After`` if it could not).
+
+When the server's :class:`~fastingest.protocols.Delivery` asks for JSON text, the body
+is split instead of decoded (the same validation, limits and answers): each event is
+handed over as its JSON text (:mod:`fastingest.storedjson`: JSON and NDJSON as sent,
+MessagePack transcoded), with its time from a shallow read of its ``dt``.
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
-from ..batch import Batch
 from ..errors import IngestError, PayloadTooLarge
 from ..limits import DEFAULT_LIMITS, Limits
+from ..storedjson import json_text
 from ..stream import StreamDecoder
-from . import (Answer, DecodingExchange, Events, Exchange, Protocol, Request, Response,
-               bearer_token, declared_too_large, text_response)
+from . import (Answer, DecodingExchange, EventBatch, Events, Exchange, Protocol, RawEvents,
+               Request, Response, bearer_token, declared_too_large, text_response)
 
 UNAUTHORIZED = "Unauthorized"
 ACCEPTED = text_response(202, "")
@@ -66,11 +71,13 @@ class BetterStack(Protocol):
         source = self.tokens.get(token) if token is not None else None
         if source is None:
             return Answer(FORBIDDEN)
+        delivery = request.delivery
         try:
             decoder = StreamDecoder(
                 request.header(b"content-type"),
                 content_encoding=request.header(b"content-encoding"),
-                limits=self.limits, received_ns=request.received_ns)
+                limits=self.limits, received_ns=request.received_ns,
+                raw=delivery.raw_json, piece_size=delivery.piece_size)
         except IngestError as exc:   # 415: Content-Type, then Content-Encoding
             return _failed(exc)
         if declared_too_large(request, self.limits):
@@ -85,17 +92,24 @@ def _failed(exc: IngestError) -> Answer:
 
 
 class BetterStackExchange(DecodingExchange):
-    """One accepted-so-far ``POST /``: streams the body through the codec."""
+    """One accepted-so-far ``POST /``: streams the body through the codec (split, when
+    the decoder is raw: the events go to the store as JSON text)."""
 
     UNAVAILABLE = UNAVAILABLE
+
+    def __init__(self, source: str, decoder: StreamDecoder, received_ns: int) -> None:
+        super().__init__(source, decoder, received_ns)
+        self._text = json_text(decoder.kind) if decoder.raw else None
 
     def committed(self) -> Response:
         self._check_done()
         return ACCEPTED
 
-    def _batch(self, batch: Batch) -> Optional[Events]:
-        if not batch.events:
+    def _batch(self, batch: Any) -> Optional[EventBatch]:
+        if not batch:
             return None
+        if self._text is not None:
+            return RawEvents(self.source, self._text(batch.raw), batch.times_ns, self.received_ns)
         return Events(self.source, batch.events, batch.times_ns, self.received_ns)
 
     def _error_response(self, exc: IngestError) -> Response:

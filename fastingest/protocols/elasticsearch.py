@@ -154,7 +154,7 @@ class Elasticsearch(Protocol):
                 "status": 406}))
         try:
             reader = BulkReader(request.header(b"content-encoding"), self.limits,
-                                request.received_ns)
+                                request.received_ns, request.delivery.piece_size)
         except IngestError as exc:
             return _failed(exc)
         if declared_too_large(request, self.limits):

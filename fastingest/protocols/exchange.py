@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 from array import array
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Union
 
 from ..batch import Batch
 from ..errors import IngestError, PayloadTooLarge
@@ -52,6 +52,26 @@ class Events(NamedTuple):
     events: List[Dict[str, Any]]
     times_ns: Sequence[int]
     received_ns: int
+
+
+class RawEvents(NamedTuple):
+    """Events as the JSON text a store keeps, no objects built (what a protocol hands
+    over when the server's :class:`~fastingest.protocols.Delivery` asks for
+    ``raw_json``); a store takes them with
+    :meth:`~fastingest.server.stores.Transaction.add_raw`.
+
+    ``raw[i]`` is one event: a JSON object, UTF-8, on one line (no CR or LF byte);
+    ``times_ns[i]`` its event time; ``received_ns`` when the request arrived.
+    """
+
+    source: str
+    raw: List[bytes]
+    times_ns: Sequence[int]
+    received_ns: int
+
+
+#: What an exchange hands to the store: objects, or their JSON text.
+EventBatch = Union[Events, RawEvents]
 
 
 class Exchange:
@@ -87,18 +107,18 @@ class Exchange:
             return RESPONDED
         return ENDED if self._ended else RECEIVING
 
-    def feed(self, data: bytes) -> Optional[Events]:
+    def feed(self, data: bytes) -> Optional[EventBatch]:
         """One more chunk of the body: all the events it completed, in one go."""
         self._check_receiving()
         return None
 
-    def end(self) -> Optional[Events]:
+    def end(self) -> Optional[EventBatch]:
         """The body is complete: the remaining events, in one go."""
         self._check_receiving()
         self._ended = True
         return None
 
-    def feed_batches(self, data: bytes) -> Iterator[Events]:
+    def feed_batches(self, data: bytes) -> Iterator[EventBatch]:
         """One more chunk of the body, its events in bounded batches (a server adds
         each to its transaction before taking the next; see :meth:`feed`). Stop
         iterating once ``response`` is set."""
@@ -106,7 +126,7 @@ class Exchange:
         if events is not None:
             yield events
 
-    def end_batches(self) -> Iterator[Events]:
+    def end_batches(self) -> Iterator[EventBatch]:
         """The body is complete: the remaining events in bounded batches (see
         :meth:`end`)."""
         events = self.end()
@@ -161,10 +181,10 @@ class StoringExchange(Exchange):
         self.source = source
         self.received_ns = received_ns
 
-    def feed(self, data: bytes) -> Optional[Events]:
+    def feed(self, data: bytes) -> Optional[EventBatch]:
         return _gather(self.feed_batches(data))
 
-    def end(self) -> Optional[Events]:
+    def end(self) -> Optional[EventBatch]:
         events = _gather(self.end_batches())
         return events if self.response is None else None
 
@@ -201,16 +221,16 @@ class DecodingExchange(StoringExchange):
     def bytes_decoded(self) -> Optional[int]:
         return self._decoder.bytes_out
 
-    def feed_batches(self, data: bytes) -> Iterator[Events]:
+    def feed_batches(self, data: bytes) -> Iterator[EventBatch]:
         self._check_receiving()
         return self._events(self._decoder.feed_batches(data))
 
-    def end_batches(self) -> Iterator[Events]:
+    def end_batches(self) -> Iterator[EventBatch]:
         self._check_receiving()
         self._ended = True
         return self._events(self._decoder.close_batches(), ending=True)
 
-    def _events(self, batches: Iterator[Any], ending: bool = False) -> Iterator[Events]:
+    def _events(self, batches: Iterator[Any], ending: bool = False) -> Iterator[EventBatch]:
         try:
             for batch in batches:
                 events = self._batch(batch)
@@ -226,7 +246,9 @@ class DecodingExchange(StoringExchange):
         if ending:
             self._at_end()
 
-    def _batch(self, batch: Batch) -> Optional[Events]:
+    def _batch(self, batch: Any) -> Optional[EventBatch]:
+        """What a decoded :class:`~fastingest.batch.Batch` (or, when the decoder is raw,
+        :class:`~fastingest.batch.RawBatch`) becomes."""
         raise NotImplementedError
 
     def _at_end(self) -> None:
@@ -234,19 +256,20 @@ class DecodingExchange(StoringExchange):
         protocol still refuses it."""
 
 
-def _gather(batches: Iterator[Events]) -> Optional[Events]:
-    """Several batches of one request as one :class:`Events`."""
-    first: Optional[Events] = None
-    events: List[Dict[str, Any]] = []
+def _gather(batches: Iterator[EventBatch]) -> Optional[EventBatch]:
+    """Several batches of one request as one :class:`Events` (or :class:`RawEvents`:
+    an exchange hands out one kind)."""
+    first: Optional[EventBatch] = None
+    items: List[Any] = []
     times = array("q")
     for batch in batches:
         if first is None:
             first = batch
-        events += batch.events
+        items += batch[1]
         times.extend(batch.times_ns)
     if first is None:
         return None
-    return Events(first.source, events, times, first.received_ns)
+    return type(first)(first.source, items, times, first.received_ns)
 
 
 class Answer(Exchange):
@@ -256,5 +279,5 @@ class Answer(Exchange):
         self.response = response
 
 
-__all__ = ["Answer", "DecodingExchange", "ENDED", "Events", "Exchange", "ExchangeState",
-           "RECEIVING", "RESPONDED", "StoringExchange"]
+__all__ = ["Answer", "DecodingExchange", "ENDED", "EventBatch", "Events", "Exchange",
+           "ExchangeState", "RECEIVING", "RESPONDED", "RawEvents", "StoringExchange"]

@@ -1,7 +1,8 @@
 """What a protocol reads and answers: the request head and the response, HTTP-level.
 
-Nothing here knows a protocol: :class:`Request` is the head parsed once,
-:class:`Response` an answer's status, headers and exact body.
+Nothing here knows a protocol: :class:`Request` is the head parsed once (with the
+:class:`Delivery` the server wants its events in), :class:`Response` an answer's
+status, headers and exact body.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import time
 from typing import Dict, Iterable, NamedTuple, Optional, Tuple
 
 import orjson
+
+from ..stream import STREAM_PIECE
 
 HeaderList = Iterable[Tuple[bytes, bytes]]
 """Request headers as ASGI gives them: ``(name, value)`` byte pairs."""
@@ -39,18 +42,44 @@ def json_response(status: int, value: object, *extra: Tuple[bytes, bytes]) -> Re
 REQUEST_TIMEOUT = text_response(408, "Request timeout.", (b"connection", b"close"))
 
 
+class Delivery(NamedTuple):
+    """How the server wants a request's events handed over (one setting for every
+    protocol of a :class:`~fastingest.protocols.Service`).
+
+    * ``piece_size``: decoded body bytes per batch (the codec's
+      :class:`~fastingest.stream.StreamDecoder` piece; the shipper readers' batches):
+      what one request holds at a time, and how long it keeps the event loop per turn.
+    * ``raw_json``: the store keeps events as JSON text, so a protocol that need not
+      build an event's object hands over its JSON text instead
+      (:class:`~fastingest.protocols.RawEvents`): Better Stack's JSON and NDJSON bodies
+      their events' original bytes, MessagePack bodies transcoded to JSON, Samsara's
+      checked and enriched by a shallow scan. Protocols that build their own events
+      (the shipper protocols) hand over objects (:class:`~fastingest.protocols.Events`)
+      either way.
+    """
+
+    piece_size: int = STREAM_PIECE
+    raw_json: bool = False
+
+
+#: What a protocol gets when nobody says otherwise: objects, the codec's piece size.
+DEFAULT_DELIVERY = Delivery()
+
+
 class Request:
     """The request head, parsed once: method, route path, the headers, client address,
-    and the query string (without ``?``; only HEC reads it)."""
+    the query string (without ``?``; only HEC reads it), and the :class:`Delivery` the
+    server wants the events in."""
 
-    __slots__ = ("method", "path", "headers", "client", "received_ns", "query")
+    __slots__ = ("method", "path", "headers", "client", "received_ns", "query", "delivery")
 
     def __init__(self, method: str, path: str, headers: HeaderList,
                  client: Optional[str] = None, received_ns: Optional[int] = None,
-                 query: str = "") -> None:
+                 query: str = "", delivery: Delivery = DEFAULT_DELIVERY) -> None:
         self.method = method.upper()
         self.path = path
         self.query = query
+        self.delivery = delivery
         # First value wins; header names are case-insensitive (ASGI sends them lower-cased).
         table: Dict[bytes, bytes] = {}
         for name, value in headers:
@@ -65,4 +94,5 @@ class Request:
         return None if value is None else value.decode("latin-1").strip()
 
 
-__all__ = ["HeaderList", "REQUEST_TIMEOUT", "Request", "Response", "json_response", "text_response"]
+__all__ = ["DEFAULT_DELIVERY", "Delivery", "HeaderList", "REQUEST_TIMEOUT", "Request", "Response",
+           "json_response", "text_response"]

@@ -37,7 +37,7 @@ from ..formats import media_type
 from ..limits import Limits, MiB
 from ..lokiformat import (LokiJson, NO_STREAMS, bad_request, labels_too_long, line_too_long,
                           parse_labels, render_labels)
-from ..shipping import RecordBatches
+from ..shipping import BATCH_BYTES, RecordBatches
 from ..snappy import decompress_block
 from ..wholebody import WholeBody
 from . import Answer, Exchange, Protocol, Request, Response, declared_too_large
@@ -109,7 +109,8 @@ class Loki(Protocol):
                 int(declared), self.limits.max_compressed, False)))
         body = WholeBody(coding or None, self.limits)
         return LokiExchange(source, request.received_ns, body, kind == "application/json",
-                            self.limits, request.header(TENANT_HEADER), bool(coding))
+                            self.limits, request.header(TENANT_HEADER), bool(coding),
+                            request.delivery.piece_size)
 
 
 def too_large_text(size: int, limit: int, decompressed: bool) -> str:
@@ -123,8 +124,9 @@ class LokiExchange(WholeBodyExchange):
     UNAVAILABLE = UNAVAILABLE
 
     def __init__(self, source: str, received_ns: int, body: WholeBody, json: bool,
-                 limits: Limits, tenant: Optional[str], encoded: bool) -> None:
-        super().__init__(source, received_ns, body)
+                 limits: Limits, tenant: Optional[str], encoded: bool,
+                 piece_size: int = BATCH_BYTES) -> None:
+        super().__init__(source, received_ns, body, piece_size)
         self._json = json
         self.limits = limits
         self.tenant = tenant or None

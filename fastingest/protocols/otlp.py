@@ -36,7 +36,7 @@ from ..errors import IngestError, PayloadTooLarge
 from ..formats import media_type
 from ..limits import Limits, MiB
 from ..otlpjson import OtlpJson
-from ..shipping import RecordBatches, encode_field
+from ..shipping import BATCH_BYTES, RecordBatches, encode_field
 from ..wholebody import WholeBody
 from .. import _kernels
 from . import Answer, Exchange, Protocol, Request, Response, declared_too_large
@@ -128,7 +128,8 @@ class Otlp(Protocol):
         if declared_too_large(request, self.limits):
             return _failed(PayloadTooLarge(detail="declared Content-Length over the limit"),
                            encoding)
-        return OtlpExchange(source, request.received_ns, body, kind, self.limits)
+        return OtlpExchange(source, request.received_ns, body, kind, self.limits,
+                            request.delivery.piece_size)
 
 
 def _failed(exc: IngestError, encoding: str, status: Optional[int] = None) -> Answer:
@@ -139,8 +140,8 @@ class OtlpExchange(WholeBodyExchange):
     """One ``POST /v1/logs``: collect the body, then hand out its records in batches."""
 
     def __init__(self, source: str, received_ns: int, body: WholeBody, encoding: str,
-                 limits: Limits) -> None:
-        super().__init__(source, received_ns, body)
+                 limits: Limits, piece_size: int = BATCH_BYTES) -> None:
+        super().__init__(source, received_ns, body, piece_size)
         self.encoding = encoding
         self.limits = limits
         self.UNAVAILABLE = status_response(503, "service unavailable", encoding,

@@ -43,6 +43,15 @@ than null/false, and ``publishedAt`` (the header) likewise when the header is pr
 Their event time is ``timestamp`` (ms → ns); one outside the int64 ns range falls back
 to the arrival time, like an unparseable ``dt`` in Better Stack.
 
+When the server's :class:`~fastingest.protocols.Delivery` asks for JSON text, the body
+is split (the same validation, limits and answers) and each event is checked and
+enriched by a shallow read of its top-level members (:mod:`fastingest.members`), with
+no object built: its text is kept as sent (line breaks as spaces), a null/false
+``receivedAt``/``publishedAt`` value replaced where it stands, a missing one appended
+before the closing brace — the same members and values the object path stores. An
+event that a shallow read cannot be sure of (a key spelled with an escape, one of
+these members given twice) is decoded, checked and written by ``jsonout.dumps``.
+
 ``GET /v1/api-status`` → 200 ``{"status":"online"}`` or 503 ``{"status":"offline"}``.
 ``PUT /v1/api-status`` with ``{"status":"online"|"offline"}`` → 200 with the new status,
 anything else → 400; only clients in ``admin_networks`` (default loopback) may PUT,
@@ -59,15 +68,22 @@ from array import array
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
 from typing import Protocol as Protocol_
 
+import orjson
+
+from .. import _kernels
 from .. import errors as E
-from ..errors import IngestError, PayloadTooLarge
 from ..batch import Batch
+from ..constants import JSON_FALSE, JSON_INT, JSON_MISSING, JSON_NULL, JSON_STRING
+from ..errors import IngestError, PayloadTooLarge
 from ..formats import media_type
+from ..jsonout import dumps
 from ..limits import DEFAULT_LIMITS, Limits
+from ..members import Member
+from ..storedjson import one_line
 from ..stream import StreamDecoder
-from . import (LOOPBACK_NETWORKS, Answer, DecodingExchange, Events, Exchange, Protocol,
-               Request, Response, bearer_token, client_in, declared_too_large, json_response,
-               parse_networks, text_response)
+from . import (LOOPBACK_NETWORKS, Answer, DecodingExchange, EventBatch, Events, Exchange,
+               Protocol, RawEvents, Request, Response, bearer_token, client_in,
+               declared_too_large, json_response, parse_networks, text_response)
 
 EVENTS_PATH = "/v1/events"
 STATUS_PATH = "/v1/api-status"
@@ -117,6 +133,11 @@ STATUS_LIMITS = Limits(max_body=64 * 1024, max_compressed=64 * 1024, max_event=6
 #: Most per-event verdicts in a 400 answer (then one summary object; module doc, step 6).
 MAX_VERDICTS = 1000
 
+#: The members the raw path reads: the three checked, the two it may add.
+MEMBERS = (b"timestamp", b"sourceId", b"eventName", b"receivedAt", b"publishedAt")
+#: A receivedAt/publishedAt the server fills in: absent, null or false.
+_FILLED = (JSON_MISSING, JSON_NULL, JSON_FALSE)
+
 _LONG = re.compile(r"[+-]?[0-9]+")
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _MS = 1_000_000
@@ -153,6 +174,20 @@ def check_event(event: Dict[str, Any]) -> Optional[Dict[str, Any]]:
             if problems is None:
                 problems = {}
             problems[key] = MISSING_KEY if value is _MISSING else NOT_STRING
+    return problems
+
+
+def check_members(timestamp: int, source_id: int, event_name: int) -> Optional[Dict[str, Any]]:
+    """:func:`check_event` from the kinds (``constants.JSON_*``) of the three members a
+    shallow read found."""
+    problems = None
+    if timestamp != JSON_INT:
+        problems = {"timestamp": MISSING_KEY if timestamp == JSON_MISSING else NOT_INTEGER}
+    for key, kind in (("sourceId", source_id), ("eventName", event_name)):
+        if kind != JSON_STRING:
+            if problems is None:
+                problems = {}
+            problems[key] = MISSING_KEY if kind == JSON_MISSING else NOT_STRING
     return problems
 
 
@@ -235,10 +270,12 @@ class Samsara(Protocol):
             published_ms = parse_published(published)
             if published_ms is None:
                 return Answer(BAD_PUBLISHED)
+        delivery = request.delivery
         try:
             decoder = StreamDecoder("application/json",
                                     content_encoding=request.header(b"content-encoding"),
-                                    limits=self.limits, received_ns=request.received_ns)
+                                    limits=self.limits, received_ns=request.received_ns,
+                                    raw=delivery.raw_json, piece_size=delivery.piece_size)
         except IngestError as exc:
             return _failed(exc)
         if declared_too_large(request, self.limits):
@@ -300,44 +337,101 @@ class SamsaraExchange(DecodingExchange):
         self.response = REQUEST_TIMEOUT
         return REQUEST_TIMEOUT
 
-    def _batch(self, batch: Batch) -> Optional[Events]:
-        events: List[Dict[str, Any]] = []
+    def _batch(self, batch: Any) -> Optional[EventBatch]:
         times = array("q")
+        if self._decoder.raw:
+            texts: List[bytes] = []
+            self._take_raw(batch.raw, texts, times)
+            if not texts or self._verdicts is not None or not self._decoder.is_array:
+                return None
+            return RawEvents(self.source, one_line(texts), times, self.received_ns)
+        events: List[Dict[str, Any]] = []
         self._take(batch.events, events, times)
         if not events or self._verdicts is not None or not self._decoder.is_array:
             return None
         return Events(self.source, events, times, self.received_ns)
 
+    def _verdict(self, problems: Optional[Dict[str, Any]]) -> bool:
+        """Count one event's verdict; whether to store it (it is valid, and so is every
+        event before it)."""
+        self._count += 1
+        if problems is not None:
+            if self._verdicts is None:
+                self._verdicts = ["OK"] * min(self._count - 1, MAX_VERDICTS)
+            if self._count <= MAX_VERDICTS:
+                self._verdicts.append(problems)
+            else:
+                self._invalid_not_shown += 1
+                if self._first_invalid_not_shown is None:
+                    self._first_invalid_not_shown = self._count - 1
+            return False
+        if self._verdicts is not None:
+            if self._count <= MAX_VERDICTS:
+                self._verdicts.append("OK")
+            return False
+        return True
+
+    def _time(self, timestamp_ms: int) -> int:
+        ns = timestamp_ms * _MS
+        return ns if _INT64_MIN <= ns <= _INT64_MAX else self.received_ns
+
     def _take(self, decoded: Sequence[Dict[str, Any]], events: List[Dict[str, Any]],
               times: "array[int]") -> None:
         received_ms, published_ms = self._received_ms, self.published_ms
         for event in decoded:
-            problems = check_event(event)
-            if problems is not None:
-                if self._verdicts is None:
-                    self._verdicts = ["OK"] * min(self._count, MAX_VERDICTS)
-                if self._count < MAX_VERDICTS:
-                    self._verdicts.append(problems)
-                else:
-                    self._invalid_not_shown += 1
-                    if self._first_invalid_not_shown is None:
-                        self._first_invalid_not_shown = self._count
-            elif self._verdicts is not None:
-                if self._count < MAX_VERDICTS:
-                    self._verdicts.append("OK")
-            else:
-                # The original's (or ov value): only null and false count as absent.
-                value = event.get("receivedAt")
+            if not self._verdict(check_event(event)):
+                continue
+            # The original's (or ov value): only null and false count as absent.
+            value = event.get("receivedAt")
+            if value is None or value is False:
+                event["receivedAt"] = received_ms
+            if published_ms is not None:
+                value = event.get("publishedAt")
                 if value is None or value is False:
-                    event["receivedAt"] = received_ms
-                if published_ms is not None:
-                    value = event.get("publishedAt")
-                    if value is None or value is False:
-                        event["publishedAt"] = published_ms
-                ns = event["timestamp"] * _MS
-                times.append(ns if _INT64_MIN <= ns <= _INT64_MAX else self.received_ns)
-                events.append(event)
-            self._count += 1
+                    event["publishedAt"] = published_ms
+            times.append(self._time(event["timestamp"]))
+            events.append(event)
+
+    def _take_raw(self, raw: Sequence[bytes], texts: List[bytes], times: "array[int]") -> None:
+        """:meth:`_take` on the events' bytes: the members read shallowly, the text edited."""
+        read = _kernels.active.members.top_members
+        for text in raw:
+            found = read(text, MEMBERS)
+            if found is None:   # the shallow read is not sure: decode this one
+                events: List[Dict[str, Any]] = []
+                self._take([orjson.loads(text)], events, times)
+                texts.extend(dumps(event) for event in events)
+                continue
+            timestamp, source_id, event_name, received, published = found[1]
+            if self._verdict(check_members(timestamp[0], source_id[0], event_name[0])):
+                times.append(self._time(int(text[timestamp[1]:timestamp[2]])))
+                texts.append(self._enriched(text, received, published))
+
+    def _enriched(self, text: bytes, received: Member, published: Member) -> bytes:
+        """A valid event's text with receivedAt/publishedAt filled in (as :meth:`_take`
+        does): a null/false value replaced where it stands, a missing member appended."""
+        edits: List[Tuple[int, int, bytes]] = []
+        appended = b""
+        for member, name, value in ((received, b"receivedAt", self._received_ms),
+                                    (published, b"publishedAt", self.published_ms)):
+            if value is None or member[0] not in _FILLED:
+                continue
+            if member[0] == JSON_MISSING:
+                appended += b',"%b":%d' % (name, value)
+            else:
+                edits.append((member[1], member[2], b"%d" % value))
+        if not edits and not appended:
+            return text
+        parts: List[bytes] = []
+        last = 0
+        for start, end, value_text in sorted(edits):
+            parts += (text[last:start], value_text)
+            last = end
+        rest = text[last:]
+        if appended:   # before the closing brace (a valid event has members already)
+            rest = rest[:-1] + appended + b"}"
+        parts.append(rest)
+        return b"".join(parts)
 
     def _error_response(self, exc: IngestError) -> Response:
         return _codec_error(exc, bool(self._decoder.is_array))
@@ -389,6 +483,7 @@ class StatusExchange(Exchange):
 
 
 __all__ = [
-    "EVENTS_PATH", "MAX_VERDICTS", "STATUS_PATH", "Samsara", "SamsaraExchange", "StatusCell",
-    "StatusExchange", "check_event", "is_json_media_type", "parse_published",
+    "EVENTS_PATH", "MAX_VERDICTS", "MEMBERS", "STATUS_PATH", "Samsara", "SamsaraExchange",
+    "StatusCell", "StatusExchange", "check_event", "check_members", "is_json_media_type",
+    "parse_published",
 ]

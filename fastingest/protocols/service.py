@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from .exchange import Answer, Exchange
-from .http import HeaderList, Request, Response, text_response
+from .http import DEFAULT_DELIVERY, Delivery, HeaderList, Request, Response, text_response
 
 
 class Protocol:
@@ -29,13 +29,18 @@ class Service:
     """Several protocols on one server: their paths must not clash.
 
     Unknown paths are answered by the first protocol that specifies its 404
-    (Samsara), else by the first protocol.
+    (Samsara), else by the first protocol. ``delivery`` is how the server wants every
+    request's events (:class:`Delivery`: piece size, JSON text or objects).
     """
 
-    def __init__(self, protocols: Sequence[Protocol]) -> None:
+    def __init__(self, protocols: Sequence[Protocol],
+                 delivery: Delivery = DEFAULT_DELIVERY) -> None:
         if not protocols:
             raise ValueError("a service needs at least one protocol")
+        if type(delivery.piece_size) is not int or delivery.piece_size < 1:
+            raise ValueError(f"piece_size must be a positive int, got {delivery.piece_size!r}")
         self.protocols = tuple(protocols)
+        self.delivery = delivery
         self._not_found = next(
             (p for p in self.protocols if p.specifies_not_found), self.protocols[0])
 
@@ -43,7 +48,7 @@ class Service:
               client: Optional[str] = None, received_ns: Optional[int] = None,
               query: str = "") -> Exchange:
         """Begin one request: the head is all a protocol needs to route and check it."""
-        request = Request(method, path, headers, client, received_ns, query)
+        request = Request(method, path, headers, client, received_ns, query, self.delivery)
         for protocol in self.protocols:
             exchange = protocol.start(request)
             if exchange is not None:

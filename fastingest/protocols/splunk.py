@@ -117,9 +117,11 @@ class Splunk(Protocol):
                     return Answer(hec_response(7))
                 time_ns = event_time(query["time"], -1) if "time" in query else -1
                 reader: Any = HecRawReader(encoding, self.limits, request.received_ns,
-                                           metadata, None if time_ns == -1 else time_ns)
+                                           metadata, None if time_ns == -1 else time_ns,
+                                           request.delivery.piece_size)
             else:
-                reader = HecEventReader(encoding, self.limits, request.received_ns)
+                reader = HecEventReader(encoding, self.limits, request.received_ns,
+                                        request.delivery.piece_size)
         except IngestError as exc:
             return _failed(exc)
         if declared_too_large(request, self.limits):

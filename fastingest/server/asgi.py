@@ -36,8 +36,8 @@ from typing import (Any, Awaitable, Callable, Dict, Iterable, Iterator, List, Ma
                     Optional, Sequence, Tuple, Union)
 
 from ..limits import DEFAULT_LIMITS, Limits
-from ..protocols import (LOOPBACK_NETWORKS, Events, Exchange, Protocol, Response, Service,
-                         client_in, parse_networks, text_response)
+from ..protocols import (LOOPBACK_NETWORKS, Delivery, EventBatch, Exchange, Protocol, RawEvents,
+                         Response, Service, client_in, parse_networks, text_response)
 from ..protocols import elasticsearch, loki, otlp, splunk
 from ..protocols.betterstack import BetterStack
 from ..protocols.samsara import Samsara, StatusCell
@@ -78,6 +78,10 @@ READ_TIMEOUT = 30.0
 #: once; more are answered 503 + Retry-After before their body is read (README,
 #: "Memory and overload").
 MAX_INFLIGHT = 64
+#: Decoded body bytes per batch, for every protocol (``Delivery.piece_size``): a
+#: request holds one piece's events at a time and keeps the event loop for one piece
+#: per turn (benchmarks/README.md, "Piece size in the server").
+PIECE_SIZE = 64 * 1024
 #: Seconds between two warnings about requests refused for the budget.
 OVERLOAD_LOG_EVERY = 10.0
 #: Where the Prometheus metrics are answered (to admin-network clients only).
@@ -334,14 +338,17 @@ class _Pending:
         self.tx: Optional[Transaction] = None
         self.tally = tally
 
-    async def add_batches(self, batches: Iterator[Events]) -> None:
+    async def add_batches(self, batches: Iterator[EventBatch]) -> None:
         """Add each batch before the next is decoded, yielding the loop between them."""
         try:
             for events in batches:
                 if self.tx is None:
                     self.tx = self.store.begin(self.request_id)
-                await self.tx.add(*events)
-                self.tally.events += len(events.events)
+                if type(events) is RawEvents:
+                    await self.tx.add_raw(*events)
+                else:
+                    await self.tx.add(*events)
+                self.tally.events += len(events[1])
                 del events   # not kept while other requests run
                 await asyncio.sleep(0)
         finally:
@@ -423,6 +430,7 @@ def create_app(
     max_inflight: int = MAX_INFLIGHT,
     metrics: Union[Metrics, bool] = True,
     access_log: bool = False,
+    piece_size: int = PIECE_SIZE,
 ) -> IngestApp:
     """The ingestion server as an ASGI app.
 
@@ -450,6 +458,11 @@ def create_app(
     * ``metrics``: the :class:`~fastingest.server.metrics.Metrics` to count into (made
       before forking workers), True for this process's own, False for no ``/metrics``.
     * ``access_log``: a log line for every request (rejected ones always get one).
+    * ``piece_size``: decoded body bytes per batch handed to the store, for every
+      protocol (memory per request, and the event loop's turn per piece).
+
+    Events go to a store that keeps JSON text (``store.raw_json``) as JSON text, without
+    objects, wherever the protocol allows (:class:`~fastingest.protocols.Delivery`).
     """
     admin_networks = tuple(admin_networks)
     if ("samsara" in protocols and not samsara_auth
@@ -484,7 +497,9 @@ def create_app(
     built.sort(key=lambda p: p.name not in _PRECEDENCE)   # stable: otherwise as given
     if metrics is True:
         metrics = Metrics([p.name for p in built], sources_of(tokens, samsara_source))
-    return IngestApp(Service(built), store, read_timeout=read_timeout, body_timeout=body_timeout,
+    delivery = Delivery(piece_size=piece_size, raw_json=store.raw_json)
+    return IngestApp(Service(built, delivery), store, read_timeout=read_timeout,
+                     body_timeout=body_timeout,
                      max_inflight=max_inflight, metrics=metrics or None,
                      request_log=RequestLog(access_log), admin_networks=admin_networks)
 
@@ -498,6 +513,6 @@ def protocol_limits(limits: Union[Limits, Mapping[str, Limits], None], name: str
     return DEFAULT_PROTOCOL_LIMITS[name]
 
 
-__all__ = ["DEFAULT_PROTOCOL_LIMITS", "IngestApp", "MAX_INFLIGHT", "METRICS_PATH", "PROTOCOLS",
-           "READ_TIMEOUT", "create_app", "protocol_limits", "request_digest", "request_id",
+__all__ = ["DEFAULT_PROTOCOL_LIMITS", "IngestApp", "MAX_INFLIGHT", "METRICS_PATH", "PIECE_SIZE",
+           "PROTOCOLS", "READ_TIMEOUT", "create_app", "protocol_limits", "request_digest", "request_id",
            "route_path"]

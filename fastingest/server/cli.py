@@ -38,7 +38,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from ..limits import Limits
 from ..protocols import LOOPBACK_NETWORKS, parse_networks
 from . import sockets
-from .asgi import DEFAULT_PROTOCOL_LIMITS, MAX_INFLIGHT, PROTOCOLS, READ_TIMEOUT, create_app
+from .asgi import (DEFAULT_PROTOCOL_LIMITS, MAX_INFLIGHT, PIECE_SIZE, PROTOCOLS, READ_TIMEOUT,
+                   create_app)
 from .connections import (HEADER_TIMEOUT, MAX_CONNECTIONS, Guard, guarded_protocol,
                           raise_open_file_limit)
 from .headcaps import DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, capped_protocol
@@ -156,6 +157,13 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _piece_size(text: str) -> int:
+    size = parse_size(text)
+    if not 4096 <= size <= 16 * 1024 * 1024:
+        raise argparse.ArgumentTypeError(f"piece size: 4KiB to 16MiB, not {text!r}")
+    return size
+
+
 def _workers(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 256:
         raise argparse.ArgumentTypeError(f"workers: a number from 1 to 256, not {text!r}")
@@ -266,6 +274,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                    help="request bodies read, decoded and stored at once per process "
                         f"(default {MAX_INFLIGHT}); more get 503 + Retry-After before their "
                         "body is read")
+    p.add_argument("--piece-size", type=_piece_size, default=PIECE_SIZE, metavar="SIZE",
+                   help="decoded body bytes per batch a request hands to the store, every "
+                        f"protocol (default {PIECE_SIZE // 1024}KiB; 4KiB to 16MiB): memory "
+                        "per request, and how long it keeps the event loop per turn")
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, how long requests in flight may take (default 30)")
     p.add_argument("--log-level", default="info",
@@ -376,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
                 read_timeout=getattr(args, "read_timeout", READ_TIMEOUT),
                 body_timeout=getattr(args, "body_timeout", None), status=status,
                 max_inflight=getattr(args, "max_inflight", MAX_INFLIGHT), metrics=metrics,
-                access_log=args.access_log)
+                access_log=args.access_log, piece_size=getattr(args, "piece_size", PIECE_SIZE))
 
         app = make_app()   # also checks the options, before any process is started
         head_protocol, head_options = capped_protocol(

@@ -154,6 +154,18 @@ def stream_messages(url: str, stream: str) -> List[Tuple[str, Dict[str, str], by
     return asyncio.run(read())
 
 
+def stream_events(url: str, stream: str) -> List[Tuple[str, Dict[str, str], bytes]]:
+    """Every event of ``stream`` as (subject, headers, event JSON), in stream order: a
+    message holds one or more (``stores.nats.message_events``); each event gets its
+    message's headers with ``Fastingest-Time`` its own time."""
+    from fastingest.server.stores.nats import TIME_HEADER, message_events
+    out: List[Tuple[str, Dict[str, str], bytes]] = []
+    for subject, headers, data in stream_messages(url, stream):
+        for time_ns, event in message_events(headers, data):
+            out.append((subject, {**headers, TIME_HEADER: str(time_ns)}, event))
+    return out
+
+
 # -- fastingest serve ------------------------------------------------------------------------
 
 class Serve:

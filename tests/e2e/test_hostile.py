@@ -179,17 +179,14 @@ def test_over_the_inflight_budget_answers_503_before_reading_and_stores_nothing(
 
 # -- tiny-event gzip bodies: bounded memory, everything acknowledged stored ---------------------
 
-def nats_count(url: str, stream: str) -> int:
+def nats_count(url: str, stream: str, prefix: str) -> int:
+    """Events in ``stream`` (a message holds several), read as ``fastingest tail`` does."""
     import asyncio
 
-    import nats
+    from fastingest.server.stores.nats import NATSStore, read_events
 
     async def count() -> int:
-        nc = await nats.connect(url, max_reconnect_attempts=1)
-        try:
-            return (await nc.jetstream().stream_info(stream)).state.messages
-        finally:
-            await nc.close()
+        return sum([1 async for _ in read_events(NATSStore(url, stream=stream, prefix=prefix))])
 
     return asyncio.run(count())
 
@@ -212,7 +209,7 @@ def test_concurrent_tiny_event_gzip_bodies_keep_memory_bounded(tmp_path, request
         url = f"{nats.url}?stream=HOSTILE&prefix=hostile"
 
         def stored() -> int:
-            return nats_count(nats.url, "HOSTILE")
+            return nats_count(nats.url, "HOSTILE", "hostile")
     with Serve(["--token", f"app={TOKEN}", "--store", url, "--max-body", f"{mib}MiB"],
                cwd=tmp_path) as srv:
         assert httpx.post(srv.url + "/", headers=NDJSON, content=b'{"warm":1}\n').status_code == 202

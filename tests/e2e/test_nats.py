@@ -26,7 +26,7 @@ from fastingest.server.stores.nats import (MSG_ID, RECEIVED_HEADER, SOURCE_HEADE
                                            parse_duration, request_key, subject_token)
 from fastingest.server.stores.natspublish import header_dict
 from servers import (AUTH, ROOT, TOKEN, Load, Serve, assert_acked_present_once, raw_exchange,
-                     stream_messages)
+                     stream_events, stream_messages)
 
 STREAM = "EVENTS"
 PREFIX = "ingest.events"
@@ -58,7 +58,8 @@ def nats_up(nats_server):
 
 
 def stored(nats_server) -> List[tuple]:
-    return stream_messages(nats_server.url, STREAM)
+    """Every event in the stream (its message's headers, its own time)."""
+    return stream_events(nats_server.url, STREAM)
 
 
 def ids_in(messages) -> Counter:
@@ -91,6 +92,7 @@ def test_every_202_event_is_in_the_stream_once_with_subject_and_headers(served, 
     """Concurrent clients on both protocols against two workers, plus a source whose
     name needs escaping: each acknowledged event once, on its subject, with its time."""
     before = len(stored(nats_server))
+    messages_before = len(stream_messages(nats_server.url, STREAM))
     with Load(served.url, clients=8, events=4) as load:
         load.wait_acked(400)
     odd = [{"id": f"odd-{i}", "dt": "2022-12-31T13:45:59.123456789Z"} for i in range(3)]
@@ -100,8 +102,10 @@ def test_every_202_event_is_in_the_stream_once_with_subject_and_headers(served, 
     messages = stored(nats_server)[before:]
     assert_acked_present_once(load.acked + [e["id"] for e in odd], ids_in(messages))
     assert len(messages) == len(load.acked) + 3   # nothing else either
-    msg_ids = Counter(h[MSG_ID] for _, h, _ in messages)
-    assert max(msg_ids.values()) == 1
+    # A request's events share a message (4 and 3 here): one id per message, none twice.
+    msg_ids = Counter(h[MSG_ID] for _, h, _ in stream_messages(nats_server.url,
+                                                               STREAM)[messages_before:])
+    assert max(msg_ids.values()) == 1 and len(msg_ids) < len(messages)
     for subject, headers, data in messages:
         event = json.loads(data)
         if "dt" in event and event["id"].startswith("odd"):
@@ -146,6 +150,8 @@ def test_a_large_request_is_stored_whole(served, nats_server):
     assert r.status_code == 202
     ids = [json.loads(data)["id"] for _, _, data in stored(nats_server)[before:]]
     assert ids == [f"big-{i}" for i in range(10_000)]
+    times = [int(headers[TIME_HEADER]) for _, headers, _ in stored(nats_server)[before:]]
+    assert len(set(times)) == 1 and abs(times[0] - time.time_ns()) < 120 * 10**9
 
 
 # -- NATS failures ---------------------------------------------------------------------------
@@ -221,7 +227,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_event(nats_server, tmp_path):
             load.wait_acked(300)
             server.kill()
     assert load.statuses[202] >= 300
-    messages = stream_messages(nats_server.url, "KILLED")
+    messages = stream_events(nats_server.url, "KILLED")
     assert_acked_present_once(load.acked, ids_in(messages))
 
 
@@ -311,6 +317,8 @@ def test_nats_store_urls_and_names():
         "app", "web.eu *1", "%C3%A9", "50%25"]
     assert header_dict(_headers("a:b:0", 5, b"6", b"app")) == {
         MSG_ID: "a:b:0", TIME_HEADER: "5", RECEIVED_HEADER: "6", SOURCE_HEADER: "app"}
+    assert header_dict(_headers("a:b:0", [5, -7, 10**18], b"6", b"app"))[TIME_HEADER] == \
+        "5 -7 1000000000000000000"
     assert parse_duration("90") == 90 and parse_duration("1.5h") == 5400
     assert request_key("order-42") == "order-42"
     assert request_key("k" * 300) == request_key("k" * 300) != request_key("k" * 301)

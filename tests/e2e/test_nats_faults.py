@@ -25,12 +25,12 @@ from hypothesis import strategies as st
 from fastingest.server.stores import (REDACTED, StoreError, StoreTooLarge, redact, redact_url,
                                       store_from_url)
 from fastingest.server.stores import natsspool
-from fastingest.server.stores.nats import (MSG_ID, NATSStore, _digits_below, _headers,
-                                           header_source)
+from fastingest.server.stores.nats import (MSG_ID, TIME_HEADER, NATSStore, _headers,
+                                           header_source, message_events)
 from fastingest.server.stores.natspublish import INFLIGHT_BYTES
-from fastingest.server.stores.natsspool import Spool
-from servers import (AUTH, TOKEN, NatsServer, Serve, require_nats_server, stream_messages,
-                     transaction_peak)
+from fastingest.server.stores.natsspool import BATCH_EVENTS, Spool
+from servers import (AUTH, TOKEN, NatsServer, Serve, require_nats_server, stream_events,
+                     stream_messages, transaction_peak)
 
 NDJSON = {**AUTH, "Content-Type": "application/x-ndjson"}
 SAMSARA = {"Content-Type": "application/json", "X-Samsara-publishedTimestamp": "1"}
@@ -53,7 +53,7 @@ def ndjson(events: List[dict]) -> bytes:
 
 
 def ids_in(url: str, stream: str) -> Counter:
-    return Counter(json.loads(data).get("id") for _, _, data in stream_messages(url, stream))
+    return Counter(json.loads(data).get("id") for _, _, data in stream_events(url, stream))
 
 
 def js_call(url: str, call):
@@ -112,8 +112,9 @@ def test_paused_nats_lands_at_most_the_in_flight_budget(nats_up, tmp_path):
         assert httpx.post(f"{server.url}/", content=ndjson([{"id": "after"}]),
                           headers=NDJSON, timeout=30).status_code == 202
     landed = sum(n for i, n in ids_in(nats.url, "LATE").items() if i != "after")
-    frame = len(json.dumps(events[0])) + 150   # payload, headers and protocol line
-    assert landed <= INFLIGHT_BYTES // frame + 1, landed
+    # An event's least share of a frame: its JSON, its time and their two separators.
+    share = len(json.dumps(events[0])) + len(str(time.time_ns())) + 2
+    assert landed <= INFLIGHT_BYTES // share, landed
 
 
 def test_room_check_of_a_full_refusing_stream_has_the_deadline_too(nats_up):
@@ -213,15 +214,21 @@ def test_request_over_max_bytes_is_413_and_a_full_stream_503_never_partial(nats_
     assert info.state.bytes <= 200_000
 
 
-def test_existing_stream_limits_are_read_and_honoured(nats_server):
+@pytest.mark.parametrize("batch_bytes", [0, 40])
+def test_existing_stream_limits_are_read_and_honoured(nats_server, batch_bytes):
     """Limits of a stream the store did not create (discard=old, max_msgs,
     max_msgs_per_subject): a request that could not stay whole is refused before
-    anything is sent; one that fits is stored."""
+    anything is sent; one that fits is stored. The limits count messages: one per
+    event with ``batch_bytes=0``, else the events that fit in ``batch_bytes`` (40: two
+    of these 14-16-byte events) share one."""
     from nats.js.api import DiscardPolicy, StreamConfig
+    name = f"OLDLIM{batch_bytes}"
     js_call(nats_server.url, lambda js: js.add_stream(StreamConfig(
-        name="OLDLIM", subjects=["oldlim.>"], discard=DiscardPolicy.OLD, max_bytes=100_000,
-        max_msgs=500, max_msgs_per_subject=300)))
-    store = NATSStore(nats_server.url, stream="OLDLIM", prefix="oldlim")
+        name=name, subjects=[f"oldlim{batch_bytes}.>"], discard=DiscardPolicy.OLD,
+        max_bytes=100_000, max_msgs=500, max_msgs_per_subject=300)))
+    store = NATSStore(nats_server.url, stream=name, prefix=f"oldlim{batch_bytes}",
+                      batch_bytes=batch_bytes)
+    per = 1 if batch_bytes == 0 else 2   # events of {"i": 123, "p": ""} in a message
 
     async def attempt(n: int, pad: int = 0) -> None:
         tx = store.begin()
@@ -233,15 +240,17 @@ def test_existing_stream_limits_are_read_and_honoured(nats_server):
         assert (store.limits.max_bytes, store.limits.max_msgs,
                 store.limits.max_msgs_per_subject, store.limits.discard_new) == (
             100_000, 500, 300, False)
-        for n, pad, what in ((301, 0, "events of one source"), (200, 600, "bytes")):
+        too_many = 301 * per   # 301 messages either way
+        for n, pad, what in ((too_many, 0, "messages of one source"), (200, 600, "bytes")):
             with pytest.raises(StoreTooLarge, match=what):
                 await attempt(n, pad)
         await attempt(300)
         await store.close()
 
     asyncio.run(scenario())
-    info = js_call(nats_server.url, lambda js: js.stream_info("OLDLIM"))
-    assert info.state.messages == 300
+    info = js_call(nats_server.url, lambda js: js.stream_info(name))
+    assert info.state.messages == -(-300 // per)
+    assert len(stream_events(nats_server.url, name)) == 300
 
 
 def test_message_size_limit_is_exact_to_the_byte(nats_server):
@@ -272,25 +281,42 @@ def test_message_size_limit_is_exact_to_the_byte(nats_server):
     assert len(stream_messages(nats_server.url, "EXACT")) == 1
 
 
-def test_stored_bytes_estimate_covers_what_jetstream_counts(nats_server):
-    """The bytes a request is checked with against max_bytes (before publishing) are
-    JetStream's own count, rounded up by at most a couple of bytes per message."""
-    store = NATSStore(nats_server.url, stream="COUNT", prefix="count")
+@pytest.mark.parametrize("batch_bytes", [0, 4096, 64 * 1024])
+def test_stored_bytes_estimate_covers_what_jetstream_counts(nats_server, batch_bytes):
+    """The bytes and messages a request is checked with against max_bytes and
+    max_msgs (before publishing) are JetStream's own count, the bytes rounded up by at
+    most a couple per message; whatever the messages hold, the events come back."""
+    name = f"COUNT{batch_bytes}"
+    store = NATSStore(nats_server.url, stream=name, prefix=f"count{batch_bytes}",
+                      batch_bytes=batch_bytes)
     counted = {}
+    events = [{"i": i, "s": "é" * (i % 7)} for i in range(1234)]
+    times = [1_700_000_000_000_000_000 + i for i in range(1234)]
 
     async def scenario():
         await store.open()
         tx = store.begin("k")
-        await tx.add("a.b", [{"i": i, "s": "é" * (i % 7)} for i in range(1234)],
-                     [1_700_000_000_000_000_000 + i for i in range(1234)], 123)
+        await tx.add("a.b", events[:1000], times[:1000], 123)
+        await tx.add("a.b", events[1000:], times[1000:], 123)
         spool = tx._spool
-        counted["estimate"] = spool.json_bytes + tx._fixed + _digits_below(spool.count)
+        spool.close_message()
+        counted["estimate"], counted["messages"] = spool.stored_bytes, spool.messages
         await tx.commit()
         await store.close()
 
     asyncio.run(scenario())
-    actual = js_call(nats_server.url, lambda js: js.stream_info("COUNT")).state.bytes
-    assert actual <= counted["estimate"] <= actual + 2 * 1234
+    state = js_call(nats_server.url, lambda js: js.stream_info(name)).state
+    assert state.messages == counted["messages"]
+    assert state.bytes <= counted["estimate"] <= state.bytes + 2 * state.messages
+    if batch_bytes == 0:
+        assert state.messages == 1234
+    elif batch_bytes == 4096:   # the events' 24,000 bytes of JSON, 4 KiB at a time
+        assert 6 <= state.messages <= 12
+    else:
+        assert state.messages == 2   # 1000 events at most in a message
+    stored = stream_events(nats_server.url, name)
+    assert [json.loads(e) for _, _, e in stored] == events
+    assert [int(h[TIME_HEADER]) for _, h, _ in stored] == times
 
 
 # -- 19.5, 18.6: idempotency ------------------------------------------------------------------
@@ -457,42 +483,100 @@ def test_nats_transaction_memory_does_not_grow_with_events(nats_server):
     2.6 M events now: benchmarks/store_memory.py)."""
     peak = transaction_peak(NATSStore(nats_server.url, stream="MEM", prefix="mem"), 4)
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"
-    assert js_call(nats_server.url, lambda js: js.stream_info("MEM")).state.messages == 40_000
+    assert js_call(nats_server.url, lambda js: js.stream_info("MEM")).state.messages == \
+        40_000 // BATCH_EVENTS   # 1000 of these events to a message
+    assert len(stream_events(nats_server.url, "MEM")) == 40_000
 
 
-@given(st.lists(st.tuples(st.text(max_size=3), st.integers(-2**63, 2**63 - 1),
+@given(st.lists(st.tuples(st.sampled_from(["", "a", "é.b"]), st.integers(-2**63, 2**63 - 1),
                           st.lists(st.dictionaries(st.text(max_size=3),
                                                    st.integers(-2**63, 2**64 - 1)),
                                    max_size=5)), max_size=6),
-       st.integers(1, 64))
-def test_spool_gives_back_what_was_written(segments, read_size):
-    """Records come back in order, across any read size (records split between reads),
-    on disk or in memory; the digest covers sources and events, not times."""
+       st.integers(1, 64), st.sampled_from([0, 1, 30, 200]), st.integers(150, 400))
+def test_spool_gives_back_what_was_written(segments, read_size, batch_bytes, limit):
+    """Messages come back in order, across any read size (records split between
+    reads), on disk or in memory; each holds consecutive events of one source and
+    reception time, within batch_bytes (an event alone may exceed it) and the message
+    limit; the digest covers sources and events, not times."""
     saved = natsspool.READ_SIZE
     natsspool.READ_SIZE = read_size
     try:
-        spool, other = Spool(max_memory=32), Spool(max_memory=1 << 20)
+        spool = Spool(max_memory=32, batch_bytes=batch_bytes, overhead=7)
+        other = Spool(max_memory=1 << 20, batch_bytes=batch_bytes)
         expected = []
         for source, received, events in segments:
             subject, value = f"p.{source}".encode(), header_source(source).encode()
+            texts = [json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode()
+                     for e in events]
             times = [received ^ i for i in range(len(events))]
-            spool.write(subject, value, received, events, times, 1 << 30, _never)
-            other.write(subject, value, 0, events, [0] * len(events), 1 << 30, _never)
-            expected += [(subject, value, received, t, json.dumps(e, separators=(",", ":"),
-                                                                   ensure_ascii=False).encode())
-                         for t, e in zip(times, events)]
-        got = [(s, v, r, t, p) for s, v, r, t, p, _ in spool.records()]
-        assert got == expected
-        assert [i for *_, i in spool.records()] == list(range(len(expected)))
-        assert spool.digest() == other.digest() and spool.count == len(expected)
+            try:
+                spool.write(subject, value, received, texts, times, 90, limit, _refuse)
+            except _Refused:
+                return   # an event too large for a message of its own: refused whole
+            other.write(subject, value, 0, texts, [0] * len(events), 90, 1 << 30, _refuse)
+            expected += [(subject, value, received, t, e) for t, e in zip(times, texts)]
+        spool.close_message()
+        got, index = [], 0
+        for subject, value, received, stamps, payload, first, n in spool.records():
+            assert first == index and n >= 1
+            index += n
+            header = 90 + len(str(first)) + len(stamps)
+            assert header + len(payload) <= limit
+            if n > 1:
+                assert len(payload) <= batch_bytes and n <= BATCH_EVENTS
+            headers = {TIME_HEADER: stamps.decode()}
+            got += [(subject, value, received, t, e)
+                    for t, e in message_events(headers, payload)]
+        assert got == expected and spool.count == len(expected) == index
+        assert spool.digest() == other.digest()
+        if batch_bytes == 0:
+            assert spool.messages == len(expected)
     finally:
         natsspool.READ_SIZE = saved
 
 
-def _never(index: int, time_ns: int, payload: bytes) -> None:
-    raise AssertionError("no event is that long")
+class _Refused(Exception):
+    pass
 
 
-def test_digits_below_counts_index_digits():
-    for n in (0, 1, 9, 10, 11, 99, 100, 101, 12345):
-        assert _digits_below(n) == sum(len(str(i)) for i in range(n))
+def _refuse(length: int, size: int) -> None:
+    raise _Refused
+
+
+@given(st.lists(st.tuples(st.integers(0, 120), st.integers(0, 2**40)), min_size=1, max_size=40),
+       st.lists(st.integers(1, 12), min_size=1, max_size=40),
+       st.sampled_from([1, 50, 200, 600]), st.integers(120, 700))
+def test_spool_cuts_do_not_depend_on_how_events_were_added(events, splits, batch_bytes, limit):
+    """The same events added at once, one by one, or in any runs: the same messages
+    (subjects, first indexes, times, payloads) — a retry whose body arrives otherwise is
+    cut alike, so JetStream recognises its messages by their ids. (The ids' digest is
+    the server's digest of the body as sent.)"""
+    texts = [b'{"p":"%s"}' % (b"x" * size) for size, _ in events]
+    times = [t for _, t in events]
+
+    def spooled(runs):
+        spool = Spool(max_memory=1 << 20, batch_bytes=batch_bytes)
+        pos = 0
+        try:
+            for run in runs:
+                spool.write(b"p.a", b"a", 5, texts[pos:pos + run], times[pos:pos + run], 90,
+                            limit, _refuse)
+                pos += run
+        except _Refused:
+            return "refused"
+        spool.close_message()
+        return list(spool.records()), spool.messages
+
+    runs, left = [], len(texts)
+    for size in splits:
+        if left <= 0:
+            break
+        runs.append(min(size, left))
+        left -= size
+    if left > 0:
+        runs.append(left)
+    whole = spooled([len(texts)])
+    assert spooled([1] * len(texts)) == whole
+    assert spooled(runs) == whole
+    if whole != "refused":
+        assert all(n >= 1 for *_, n in whole[0])

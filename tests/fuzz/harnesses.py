@@ -331,8 +331,9 @@ _STATUSES = {200, 202, 400, 403, 404, 405, 406, 411, 413, 415, 503}
 
 def check_exchange(data: bytes) -> None:
     """The protocols' sans-I/O exchange: any head and body give one of the documented
-    responses and never an exception; both kernel sets answer the same."""
-    from fastingest.protocols import Service
+    responses and never an exception; both kernel sets answer the same, and so do both
+    deliveries (objects; JSON text, read back: the same events as stored)."""
+    from fastingest.protocols import Delivery, RawEvents, Service
     from fastingest.protocols.betterstack import BetterStack
     from fastingest.protocols.samsara import Samsara
 
@@ -350,10 +351,18 @@ def check_exchange(data: bytes) -> None:
     chunks = [rest[:cut], rest[cut:]]
     limits = LIMITS[(data[1] >> 6) & 3]
     answers = []
-    for k in kernel_sets():
+
+    def as_stored(got: Any) -> List[Any]:
+        if type(got) is RawEvents:
+            assert all(b"\n" not in t and b"\r" not in t for t in got.raw), got.raw
+            return [orjson.loads(t) for t in got.raw]
+        return [stored_json(e) for e in got.events]
+
+    for k, delivery in [(k, d) for k in kernel_sets()
+                        for d in (Delivery(), Delivery(raw_json=True))]:
         with using(k):
             service = Service([BetterStack({"tok": "app"}, limits=limits),
-                               Samsara(limits=limits)])
+                               Samsara(limits=limits)], delivery)
             ex = service.start(route[0], route[1], headers, client="127.0.0.1",
                                received_ns=RECEIVED)
             stored: List[Any] = []
@@ -362,11 +371,11 @@ def check_exchange(data: bytes) -> None:
                     break
                 got = ex.feed(chunk)
                 if got is not None:
-                    stored.extend(got.events)
+                    stored.extend(as_stored(got))
             if ex.response is None:
                 got = ex.end()
                 if got is not None:
-                    stored.extend(got.events)
+                    stored.extend(as_stored(got))
             if ex.response is None:
                 response = ex.committed()
             else:
@@ -410,11 +419,13 @@ def stored_json(value: Any) -> Any:
 def check_stored_row(data: bytes) -> None:
     """Body to stored row: every event the Better Stack exchange hands to a store is
     written by ``jsonout.dumps`` (what both stores keep) as JSON that reads back as
-    :func:`stored_json` says, and ``fastingest tail``'s line around it is JSON too.
-    Options bits 5-6 choose the content type, bit 4 allows 1000 levels of nesting."""
+    :func:`stored_json` says, and ``fastingest tail``'s line around it is JSON too. The
+    same body delivered as JSON text (the raw pipeline: split, MessagePack transcoded)
+    gives the same answer and the same events, one line each (MessagePack: the same
+    bytes). Options bits 5-6 choose the content type, bit 4 allows 1000 levels of
+    nesting."""
     from fastingest.jsonout import dumps
-    from fastingest.protocols import Service
-    from fastingest.protocols.betterstack import BetterStack
+    from fastingest.protocols import Delivery, RawEvents
     from fastingest.server.tail import line
 
     opt = data[0] if data else 0
@@ -423,31 +434,52 @@ def check_stored_row(data: bytes) -> None:
     limits = _DEEP if opt & 16 else opts.limits
     for k in kernel_sets():
         with using(k):
-            service = Service([BetterStack({"tok": "app"}, limits=limits)])
-            ex = service.start("POST", "/", [(b"authorization", b"Bearer tok"),
-                                             (b"content-type", ctype.encode())],
-                               received_ns=RECEIVED)
-            batches = []
-            for a, b in zip([0] + opts.cuts, opts.cuts + [len(opts.body)]):
-                if ex.response is None:
-                    batches.append(ex.feed(opts.body[a:b]))
-            if ex.response is None:
-                batches.append(ex.end())
-            if ex.response is not None:
-                assert ex.response.status in _STATUSES, ex.response
+            status, batches = _handed(ctype, opts, limits, Delivery())
+            text_status, text_batches = _handed(ctype, opts, limits, Delivery(raw_json=True))
+            assert status == text_status, (status, text_status)
+            if status is not None:
+                assert status in _STATUSES, status
                 continue
-            for got in batches:
-                if got is None:
-                    continue
-                for event, time_ns in zip(got.events, got.times_ns):
+            texts = [t for got in text_batches for t in got.raw]
+            assert all(type(got) is RawEvents for got in text_batches)
+            events = [(got, e, t) for got in batches for e, t in zip(got.events, got.times_ns)]
+            assert len(texts) == len(events)
+            assert [t for got in text_batches for t in got.times_ns] == [t for _, _, t in events]
+            saved = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(saved, 10_000))
+            try:
+                for (got, event, time_ns), raw in zip(events, texts):
                     text = dumps(event)
-                    saved = sys.getrecursionlimit()
-                    sys.setrecursionlimit(max(saved, 10_000))
-                    try:
-                        assert orjson.loads(text) == stored_json(event), (event, text)
-                    finally:
-                        sys.setrecursionlimit(saved)
+                    expected = stored_json(event)
+                    assert orjson.loads(text) == expected, (event, text)
+                    assert b"\n" not in raw and b"\r" not in raw, raw
+                    if ctype in (MSGPACK, CTYPES[3]):
+                        assert raw == text, (raw, text)
+                    else:
+                        assert orjson.loads(raw) == expected, (raw, text)
                     orjson.loads(line(got.source, time_ns, got.received_ns, text))
+            finally:
+                sys.setrecursionlimit(saved)
+
+
+def _handed(ctype: str, opts: Options, limits: Limits, delivery: Any) -> Tuple[Any, list]:
+    """The Better Stack exchange fed ``opts``' body in its chunks: its early answer's
+    status (None when it took the body), and the batches it handed out."""
+    from fastingest.protocols import Service
+    from fastingest.protocols.betterstack import BetterStack
+
+    service = Service([BetterStack({"tok": "app"}, limits=limits)], delivery)
+    ex = service.start("POST", "/", [(b"authorization", b"Bearer tok"),
+                                     (b"content-type", ctype.encode())], received_ns=RECEIVED)
+    batches = []
+    for a, b in zip([0] + opts.cuts, opts.cuts + [len(opts.body)]):
+        if ex.response is None:
+            batches.append(ex.feed(opts.body[a:b]))
+    if ex.response is None:
+        batches.append(ex.end())
+    if ex.response is not None:
+        return ex.response.status, []
+    return None, [got for got in batches if got is not None]
 
 
 HARNESSES: Dict[str, Callable[[bytes], None]] = {

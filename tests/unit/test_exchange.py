@@ -139,3 +139,56 @@ def test_batched_exchange_store_answers():
     assert down.failed().status == 429 and down.state is RESPONDED   # Elasticsearch's "retry"
     with pytest.raises(RuntimeError, match="can be committed"):
         down.committed()
+
+
+# -- the server's piece size reaches every protocol (Delivery.piece_size) -------------------
+
+def _piece_cases():
+    """(path, headers, body) per protocol: bodies of about 60 KiB decoded."""
+    import json
+    from helpers import TOKEN, otlp_json, otlp_request
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    lines = [json.dumps({"i": i, "pad": "x" * 40}) for i in range(1000)]
+    ndjson = ("\n".join(lines) + "\n").encode()
+    bulk = "".join('{"index":{"_index":"logs"}}\n' + line + "\n" for line in lines).encode()
+    loki = json.dumps({"streams": [{"stream": {"job": "a"}, "values": [
+        [str(1_700_000_000_000_000_000 + i), line] for i, line in enumerate(lines)]}]}).encode()
+    samsara = json.dumps([{"timestamp": i, "sourceId": "s", "eventName": "e", "pad": "x" * 40}
+                          for i in range(1000)]).encode()
+    return {
+        "betterstack": ("/", {**auth, "content-type": "application/x-ndjson"}, ndjson),
+        "samsara": ("/v1/events", {"content-type": "application/json"}, samsara),
+        "elasticsearch": ("/_bulk", {**auth, "content-type": "application/x-ndjson"}, bulk),
+        "splunk-event": ("/services/collector/event", {"authorization": f"Splunk {TOKEN}"},
+                         b"".join(b'{"event":%s}' % line.encode() for line in lines)),
+        "splunk-raw": ("/services/collector/raw", {"authorization": f"Splunk {TOKEN}"}, ndjson),
+        "loki": ("/loki/api/v1/push", {**auth, "content-type": "application/json"}, loki),
+        "otlp": ("/v1/logs", {**auth, "content-type": "application/json"},
+                 otlp_json(otlp_request(600))),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_piece_cases()))
+def test_every_protocol_batches_by_the_servers_piece_size(name):
+    from fastingest.protocols import Delivery
+    from fastingest.protocols.elasticsearch import Elasticsearch
+    from fastingest.protocols.loki import Loki
+    from fastingest.protocols.otlp import Otlp
+    from fastingest.protocols.splunk import Splunk
+    from helpers import TOKENS
+    path, headers, body = _piece_cases()[name]
+    counts = []
+    for piece in (4096, 1024 * 1024):
+        service = Service([BetterStack(TOKENS), Samsara(), Elasticsearch(TOKENS), Otlp(TOKENS),
+                           Loki(TOKENS), Splunk(TOKENS)], Delivery(piece_size=piece))
+        exchange = service.start("POST", path, [(k.encode(), v.encode()) for k, v in headers.items()],
+                                 client="127.0.0.1")
+        assert exchange.response is None, exchange.response
+        batches = [len(b[1]) for b in exchange.feed_batches(body)]
+        batches += [len(b[1]) for b in exchange.end_batches()]
+        assert exchange.response is None and exchange.committed().status in (200, 202, 204)
+        counts.append(batches)
+    small, whole = counts
+    assert sum(small) == sum(whole) > 0
+    # one piece: one batch (_bulk: the last action's verdict comes at the end, a second)
+    assert len(whole) <= 2 and len(small) >= len(body) // 4096 // 2, (small, whole)

@@ -1,4 +1,9 @@
-"""The protocols without any I/O: head + body chunks in, response + events out."""
+"""The protocols without any I/O: head + body chunks in, response + events out.
+
+Every Better Stack and Samsara test runs twice: the events delivered as objects, and as
+the JSON text a store keeps (``Delivery(raw_json=True)``, what the server asks for with
+SQLite and NATS), read back with orjson: the answers and the stored members and values
+must not depend on it."""
 from __future__ import annotations
 
 import gzip
@@ -8,6 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 import brotli
 import msgpack
+import orjson
 import pytest
 import zstandard
 from hypothesis import given, strategies as st
@@ -15,8 +21,8 @@ from hypothesis import given, strategies as st
 from fastingest.errors import MEDIA_TYPE_MESSAGE
 from fastingest.compression import ENCODING_MESSAGE
 from fastingest.limits import Limits
-from fastingest.protocols import (Events, Request, Response, Service, bearer_token, client_in,
-                                  declared_too_large, parse_networks)
+from fastingest.protocols import (Delivery, EventBatch, RawEvents, Request, Response, Service,
+                                  bearer_token, client_in, declared_too_large, parse_networks)
 from fastingest.protocols.betterstack import BetterStack
 from fastingest.protocols.samsara import Samsara, is_json_media_type, parse_published
 
@@ -28,10 +34,31 @@ NOW_MS = NOW_NS // 1_000_000
 TEXT = b"text/plain; charset=utf-8"
 
 
+#: How the services of a test want their events (the ``delivery`` fixture sets it).
+DELIVERY = Delivery()
+
+
+@pytest.fixture(autouse=True, params=["objects", "json-text"])
+def delivery(request):
+    """Run each test with the events delivered as objects, then as JSON text."""
+    global DELIVERY
+    DELIVERY = Delivery(raw_json=request.param == "json-text")
+    yield DELIVERY
+    DELIVERY = Delivery()
+
+
+def events_of(batch: EventBatch) -> List[dict]:
+    """A batch's events: as handed out, or read back from their JSON text (each one line)."""
+    if isinstance(batch, RawEvents):
+        assert all(b"\n" not in text and b"\r" not in text for text in batch.raw)
+        return [orjson.loads(text) for text in batch.raw]
+    return batch.events
+
+
 class Outcome:
     """What the server would do: the response and every event handed out for storing."""
 
-    def __init__(self, response: Response, events: List[Events], committed: bool) -> None:
+    def __init__(self, response: Response, events: List[EventBatch], committed: bool) -> None:
         self.response = response
         self.batches = events
         self.committed = committed
@@ -54,7 +81,7 @@ class Outcome:
 
     @property
     def events(self) -> List[dict]:
-        return [e for batch in self.batches for e in batch.events]
+        return [e for batch in self.batches for e in events_of(batch)]
 
     @property
     def times(self) -> List[int]:
@@ -71,7 +98,7 @@ def drive(service: Service, method: str, path: str, headers: Dict[str, str],
     """Run one exchange as a server would: stop feeding once the response is decided."""
     ex = service.start(method, path, [(k.lower().encode(), v.encode()) for k, v in headers.items()],
                        client=client, received_ns=NOW_NS)
-    handed: List[Events] = []
+    handed: List[EventBatch] = []
     if ex.response is None:
         pieces = [body] if chunks is None else _split(body, chunks)
         for piece in pieces:
@@ -100,11 +127,11 @@ def _split(body: bytes, sizes: Sequence[int]) -> List[bytes]:
 
 
 def bs_service(limits: Limits = Limits()) -> Service:
-    return Service([BetterStack(TOKENS, limits)])
+    return Service([BetterStack(TOKENS, limits)], DELIVERY)
 
 
 def both(limits: Limits = Limits(), **samsara) -> Service:
-    return Service([BetterStack(TOKENS, limits), Samsara(limits=limits, **samsara)])
+    return Service([BetterStack(TOKENS, limits), Samsara(limits=limits, **samsara)], DELIVERY)
 
 
 def bs(body: bytes, ctype: str = "application/json", *, token: Optional[str] = TOKEN,
@@ -205,9 +232,9 @@ def test_betterstack_events_are_handed_out_while_streaming():
                                           (b"content-type", b"application/x-ndjson")],
                             received_ns=NOW_NS)
     first = ex.feed(body[:len(body) // 2])
-    assert first is not None and 0 < len(first.events) < 50
+    assert first is not None and 0 < len(events_of(first)) < 50
     rest = [ex.feed(body[len(body) // 2:]), ex.end()]
-    total = first.events + [e for r in rest if r for e in r.events]
+    total = events_of(first) + [e for r in rest if r for e in events_of(r)]
     assert total == [{"i": i} for i in range(50)]
     assert ex.committed().status == 202
 
@@ -579,7 +606,7 @@ def test_samsara_order_of_checks(headers, expected):
 
 
 def test_samsara_optional_token_auth():
-    svc = Service([Samsara(tokens=TOKENS)])
+    svc = Service([Samsara(tokens=TOKENS)], DELIVERY)
     assert sam([sam_event()], service=svc).status == 403
     out = sam([sam_event()], service=svc, extra={"Authorization": "Bearer tok-web"})
     assert out.status == 202 and out.sources == {"web"}
@@ -588,7 +615,7 @@ def test_samsara_optional_token_auth():
 
 
 def test_samsara_custom_source():
-    assert sam([sam_event()], service=Service([Samsara(source="devices")])).sources == {"devices"}
+    assert sam([sam_event()], service=Service([Samsara(source="devices")], DELIVERY)).sources == {"devices"}
 
 
 # -- Samsara: api-status, routing ----------------------------------------------------------

@@ -4,6 +4,7 @@ The server drives one :class:`Transaction` per request::
 
     tx = store.begin(request_id)   # the client's Idempotency-Key, or None
     await tx.add(source, events, times_ns, received_ns)   # as the body streams, any number of times
+    await tx.add_raw(source, raw, times_ns, received_ns)  # the same, events as JSON text
     tx.set_request_digest(digest)  # the body's digest, once it is complete (optional)
     await tx.commit()    # durable when this returns: only then is the request acknowledged
     # or, on any error:
@@ -12,6 +13,12 @@ The server drives one :class:`Transaction` per request::
 Every row is ``(source, time_ns, received_ns, event)``: the source name, the event time
 and the reception time (int64 ns since the epoch, UTC), and the event itself (stores
 serialise it as JSON with :func:`fastingest.jsonout.dumps`).
+
+A store that keeps events as JSON text says so (``Store.raw_json``): the server then
+hands it each event's JSON text where the protocol has it without building objects
+(``add_raw``: the original bytes of a JSON or NDJSON event, MessagePack transcoded),
+and the store keeps that text as it is. Any other store gets objects through ``add``
+(``add_raw``'s default decodes the text for it).
 
 ``request_id`` lets a store recognise a retried request: the NATS store derives each
 event's ``Nats-Msg-Id`` from it and from the request's digest, so JetStream keeps one
@@ -28,6 +35,8 @@ from __future__ import annotations
 import abc
 import re
 from typing import Any, Dict, List, Optional, Sequence
+
+import orjson
 
 
 #: The environment variable giving the store's URL when no ``--store`` is given (keeps
@@ -53,6 +62,13 @@ class Transaction(abc.ABC):
         """Add events (``times_ns[i]`` is the time of ``events[i]``); may apply
         backpressure. Raises :class:`StoreError` if the transaction cannot go on."""
 
+    async def add_raw(self, source: str, raw: Sequence[bytes], times_ns: Sequence[int],
+                      received_ns: int) -> None:
+        """Add events given as their JSON text: ``raw[i]`` is one JSON object (UTF-8,
+        one line), ``times_ns[i]`` its time. A store with ``raw_json`` keeps the text
+        as it is; this default decodes it and calls :meth:`add`."""
+        await self.add(source, [orjson.loads(text) for text in raw], times_ns, received_ns)
+
     def set_request_digest(self, digest: bytes) -> None:
         """The digest of the request as the client sent it (its body, Content-Type and
         Content-Encoding), given once the body is complete, before :meth:`commit`. A
@@ -73,6 +89,10 @@ class Store(abc.ABC):
     """A place for events. ``open`` may be skipped (the first ``begin`` opens lazily,
     e.g. when the app is mounted in a framework that does not forward lifespan events),
     ``close`` waits for pending commits."""
+
+    #: The store keeps events as JSON text: give it text (``Transaction.add_raw``)
+    #: wherever there is no need to build objects.
+    raw_json = False
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -6,27 +6,37 @@
 Many ingestion servers (and several workers each) publish into one stream; consumers
 read it with any NATS client, or ``fastingest tail --store nats://...``.
 
-Every event is one message:
+A message holds consecutive events of one request (``batch_bytes`` of them, 64 KiB
+by default; at most 1000 events; ``batch_bytes=0``: one event per message):
 
 * subject ``<prefix>.<source>`` (``fastingest.app``; characters a subject token cannot
   hold — ``.``, ``*``, ``>``, whitespace, ``%``, anything outside ``[A-Za-z0-9_-]`` —
   are written ``%XX``, their UTF-8 bytes in hex);
-* payload: the event as JSON (:func:`fastingest.jsonout.dumps`, as SQLite keeps it);
-* headers ``Fastingest-Time`` (event time) and ``Fastingest-Received`` (reception
-  time), both int64 ns since the epoch as decimal text, ``Fastingest-Source`` (the
-  source name; ``%XX``-encoded beyond printable ASCII and for ``%`` itself), and
-  ``Nats-Msg-Id`` (below).
+* payload: the events as JSON, one per line (``\n`` between them, none after the last;
+  each event one line, as SQLite keeps it: the original bytes of a JSON or NDJSON event,
+  anything else written by :func:`fastingest.jsonout.dumps`). A message of one event
+  is that event's JSON;
+* headers ``Fastingest-Time`` (the events' times, in order, separated by one space)
+  and ``Fastingest-Received`` (reception time), all int64 ns since the epoch as decimal
+  text, ``Fastingest-Source`` (the source name; ``%XX``-encoded beyond printable ASCII
+  and for ``%`` itself), and ``Nats-Msg-Id`` (below).
+
+Several events per message: JetStream stores, acknowledges and de-duplicates a message,
+and nats-py hands each acknowledgement to Python, so one message per event cost ~11 µs
+of server CPU per event and kept the store below SQLite's speed (benchmarks/README.md,
+"NATS: events per message").
 
 How a request is kept, all or nothing as far as JetStream allows:
 
-* **Spooled, then published.** ``add`` writes the request's events to a compact spool
-  (:mod:`.natsspool`: 12 bytes plus the JSON per event, on disk beyond ``spool_bytes``);
+* **Spooled, then published.** ``add`` writes the request's messages to a compact spool
+  (:mod:`.natsspool`: the JSON and time of each event, on disk beyond ``spool_bytes``);
   nothing is published before the body was read and accepted, so a request that fails
   to decode publishes nothing, and memory does not grow with the event count.
 * **Checked before publishing.** The stream's limits are read when the store opens
   (and again after it is recreated): a request that can never fit whole — an event
-  over the stream's ``max_msg_size`` or the server's ``max_payload``, more messages or
-  bytes than ``max_msgs``, ``max_bytes`` or ``max_msgs_per_subject`` allow — is refused
+  over the stream's ``max_msg_size`` or the server's ``max_payload`` (in a message of
+  its own), more messages or bytes than ``max_msgs``, ``max_bytes`` or
+  ``max_msgs_per_subject`` allow (counted as JetStream counts: messages) — is refused
   with :class:`~fastingest.server.stores.StoreTooLarge` (413) before anything is sent.
   On a ``discard=new`` stream with such limits, a request that does not fit in the room
   left gets 503 before anything is sent (the stream's state is asked at each commit).
@@ -41,7 +51,9 @@ How a request is kept, all or nothing as far as JetStream allows:
 * **Retries are de-duplicated, and only true retries.** The message id is
   ``<source token>:<key>:<digest>:<index>``: the client's ``Idempotency-Key``, a digest
   of the request (its body as sent, given by the server; else of the events), and the
-  event's position. JetStream drops a message whose id it has seen within
+  position of the message's first event in the request (messages are cut by the events'
+  sizes alone, so a retry is cut alike — given the same ``batch_bytes`` and NATS
+  message size limit on every server). JetStream drops a message whose id it has seen within
   ``duplicate_window``, so a client that retries a 503 with the same key and body gets
   every event stored once — even when the first attempt was partly or wholly stored
   and only its acknowledgement was lost (JetStream has no multi-message transactions:
@@ -77,6 +89,7 @@ import uuid
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs, quote, unquote
 
+from ...jsonout import dumps_each
 from . import Store, StoreError, StoreTooLarge, Transaction, redact, redact_url
 from .natspublish import Publisher
 from .natsspool import Spool
@@ -99,6 +112,9 @@ TOKEN_ENV = "FASTINGEST_NATS_TOKEN"
 
 #: A request's spool in memory before it goes to a temporary file.
 SPOOL_BYTES = 1024 * 1024
+#: Payload bytes a message is filled up to with a request's events (``batch_bytes``;
+#: benchmarks/README.md, "NATS: events per message").
+BATCH_BYTES = 64 * 1024
 #: Seconds between two attempts to recreate a missing stream.
 RECREATE_INTERVAL = 1.0
 
@@ -117,6 +133,8 @@ _HEADER_FIXED = len(b"NATS/1.0\r\nNats-Msg-Id: \r\nFastingest-Time: \r\n"
 #: (record length, sequence, timestamp, subject and header lengths, hash).
 _FILE_OVERHEAD = 22 + 4 + 8
 _MEMORY_OVERHEAD = 16
+
+
 def subject_token(source: str) -> str:
     """``source`` as one subject token: ``[A-Za-z0-9_-]`` kept, every other byte of its
     UTF-8 form written ``%XX``, so any source name maps to a distinct, valid token."""
@@ -196,7 +214,16 @@ class NATSStore(Store):
     attempts. ``user``/``password``, ``token``, ``creds`` (a ``.creds`` file) or
     ``nkey`` (an NKey seed file): credentials for servers whose URL has none.
     ``spool_bytes``: a request's events kept in memory before its spool goes to disk.
+    ``batch_bytes``: a message's payload is filled with events up to this many bytes (0:
+    one event per message); every server sharing a stream should use the same value, so
+    that a retry through another one is cut into the same messages.
+
+    Events are kept as JSON text (``raw_json``): the server hands over the original
+    bytes of JSON and NDJSON events (``add_raw``), objects are written by
+    :func:`fastingest.jsonout.dumps`.
     """
+
+    raw_json = True
 
     def __init__(self, servers: Union[str, Sequence[str]] = "nats://127.0.0.1:4222", *,
                  stream: str = "FASTINGEST", prefix: str = "fastingest",
@@ -207,7 +234,7 @@ class NATSStore(Store):
                  reconnect_wait: float = 0.5, user: Optional[str] = None,
                  password: Optional[str] = None, token: Optional[str] = None,
                  creds: Optional[str] = None, nkey: Optional[str] = None,
-                 spool_bytes: int = SPOOL_BYTES) -> None:
+                 spool_bytes: int = SPOOL_BYTES, batch_bytes: int = BATCH_BYTES) -> None:
         self.servers = [servers] if isinstance(servers, str) else list(servers)
         if not self.servers:
             raise ValueError("at least one NATS server URL is needed")
@@ -224,8 +251,9 @@ class NATSStore(Store):
         if discard not in DISCARDS:
             raise ValueError(f"discard must be one of {', '.join(DISCARDS)}")
         if not (replicas >= 1 and max_age >= 0 and duplicate_window > 0 and ack_timeout > 0
-                and connect_timeout > 0 and reconnect_wait >= 0 and spool_bytes >= 0):
-            raise ValueError("replicas must be >= 1, durations positive")
+                and connect_timeout > 0 and reconnect_wait >= 0 and spool_bytes >= 0
+                and batch_bytes >= 0):
+            raise ValueError("replicas must be >= 1, durations positive, sizes not negative")
         for name, path in (("creds", creds), ("nkey", nkey)):
             if path is not None and not os.path.isfile(path):
                 raise ValueError(f"{name} file {path!r} not found")
@@ -244,6 +272,7 @@ class NATSStore(Store):
         self.connect_timeout = connect_timeout
         self.reconnect_wait = reconnect_wait
         self.spool_bytes = spool_bytes
+        self.batch_bytes = batch_bytes
         self._auth = {key: value for key, value in (
             ("user", user), ("password", password), ("token", token),
             ("user_credentials", creds), ("nkeys_seed", nkey)) if value is not None}
@@ -269,7 +298,7 @@ class NATSStore(Store):
         """``nats://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][?stream=S&prefix=P
         &retention=limits&max_age=7d&max_bytes=N&max_msgs=N&max_msg_size=N&discard=new
         &replicas=3&storage=file&duplicate_window=2m&ack_timeout=5s&connect_timeout=2s
-        &reconnect_wait=500ms&creds=FILE&nkey=FILE&spool_bytes=N]`` (``tls://`` for
+        &reconnect_wait=500ms&creds=FILE&nkey=FILE&spool_bytes=N&batch_bytes=N]`` (``tls://`` for
         TLS); credentials also from ``FASTINGEST_NATS_USER``/``_PASSWORD``/``_TOKEN``."""
         scheme, _, rest = url.partition("://")
         hosts, _, query = rest.partition("?")
@@ -282,7 +311,8 @@ class NATSStore(Store):
             elif key in ("max_age", "duplicate_window", "ack_timeout", "connect_timeout",
                          "reconnect_wait"):
                 options[key] = parse_duration(value)
-            elif key in ("max_bytes", "max_msgs", "max_msg_size", "replicas", "spool_bytes"):
+            elif key in ("max_bytes", "max_msgs", "max_msg_size", "replicas", "spool_bytes",
+                         "batch_bytes"):
                 options[key] = int(value)
             else:
                 raise ValueError(f"unknown nats store option {key!r}")
@@ -496,11 +526,11 @@ class NATSStore(Store):
     async def _check_room(self, nc: Any, count: int, stored: int,
                           per_subject: Dict[bytes, int]) -> None:
         """StoreTooLarge if the stream can never hold the request whole; StoreError if
-        a stream that refuses when full has no room for it now."""
+        a stream that refuses when full has no room for it now. ``count``: messages."""
         limits = self.limits
-        for what, value, limit in (("events", count, limits.max_msgs),
+        for what, value, limit in (("messages", count, limits.max_msgs),
                                    ("bytes", stored, limits.max_bytes),
-                                   ("events of one source", max(per_subject.values()),
+                                   ("messages of one source", max(per_subject.values()),
                                     limits.max_msgs_per_subject)):
             if 0 <= limit < value:
                 raise StoreTooLarge(f"the request is {value} {what}, more than stream "
@@ -523,10 +553,10 @@ class NATSStore(Store):
                              f"{state.bytes} bytes; discard=new): the request would not be "
                              "kept whole")
 
-    async def _publish(self, spool: Spool, id_middle: bytes, stored: int) -> None:
+    async def _publish(self, spool: Spool, id_middle: bytes) -> None:
         """Check the stream's room, publish, wait for every acknowledgement."""
         nc = await self._connection()
-        await self._check_room(nc, spool.count, stored, spool.per_subject)
+        await self._check_room(nc, spool.messages, spool.stored_bytes, spool.per_subject)
         await self._publisher.publish(nc, spool, id_middle)
 
 #: Printable ASCII but ``%``: kept as it is in the Fastingest-Source header.
@@ -539,11 +569,14 @@ def header_source(source: str) -> str:
     return quote(source, safe=_HEADER_SAFE)
 
 
-def _headers(msg_id: str, time_ns: int, received: bytes, source: bytes) -> bytes:
-    """A message's header block (what :class:`~.natspublish.Publisher` builds in pieces)."""
-    return (b"NATS/1.0\r\nNats-Msg-Id: %b\r\nFastingest-Time: %d\r\n"
+def _headers(msg_id: str, time_ns: Union[int, Sequence[int]], received: bytes,
+             source: bytes) -> bytes:
+    """A message's header block (what :class:`~.natspublish.Publisher` builds in pieces),
+    for one event's time or several."""
+    times = [time_ns] if isinstance(time_ns, int) else time_ns
+    return (b"NATS/1.0\r\nNats-Msg-Id: %b\r\nFastingest-Time: %b\r\n"
             b"Fastingest-Received: %b\r\nFastingest-Source: %b\r\n\r\n"
-            % (msg_id.encode(), time_ns, received, source))
+            % (msg_id.encode(), b" ".join(b"%d" % t for t in times), received, source))
 
 
 def _host(nc: Any) -> str:
@@ -561,20 +594,10 @@ async def _close_quietly(nc: Any) -> None:
         pass
 
 
-def _digits_below(n: int) -> int:
-    """Decimal digits of 0, 1, ..., n-1 together (the message indexes of a request)."""
-    total, low, width = 0, 0, 1
-    while low < n:
-        high = 10 ** width
-        total += (min(n, high) - low) * width
-        low, width = high, width + 1
-    return total
-
-
 class NATSTransaction(Transaction):
-    """The events of one request, spooled, published together at commit."""
+    """The events of one request, spooled as messages, published together at commit."""
 
-    __slots__ = ("_store", "request_key", "_spool", "_digest", "_fixed", "_state")
+    __slots__ = ("_store", "request_key", "_spool", "_digest", "_state")
 
     _OPEN, _DONE = range(2)
 
@@ -583,43 +606,44 @@ class NATSTransaction(Transaction):
         self.request_key = request_key(request_id)
         self._spool: Optional[Spool] = None
         self._digest: Optional[bytes] = None   # the request's, from the server
-        self._fixed = 0   # JetStream's bytes beyond the JSON, all messages (upper bound)
         self._state = self._OPEN
 
     async def add(self, source: str, events: List[Dict[str, Any]], times_ns: Sequence[int],
                   received_ns: int) -> None:
+        await self.add_raw(source, dumps_each(events), times_ns, received_ns)
+
+    async def add_raw(self, source: str, raw: Sequence[bytes], times_ns: Sequence[int],
+                      received_ns: int) -> None:
         if self._state != self._OPEN:
             raise StoreError("the transaction is finished")
         store = self._store
         # Fail fast while NATS is down: 503 now, without reading the rest of the body.
         nc = await store._connection()
-        if not events:
+        if not raw:
             return
         subject_text = store.subject(source)
         subject = subject_text.encode()
         source_value = header_source(source).encode()
         if self._spool is None:
-            self._spool = Spool(store.spool_bytes)
-        # Headers but for the event time and index: "<token>:<key>:<32 hex>:" ids.
-        header = (_HEADER_FIXED + len(subject_text) - len(store.prefix) - 1
-                  + len(self.request_key) + 35 + len(b"%d" % received_ns) + len(source_value))
+            self._spool = Spool(store.spool_bytes, store.batch_bytes, store.limits.overhead)
+        # A message's headers but for its first index and the times: the fixed text,
+        # "<token>:<key>:<32 hex>:" ids, the reception time and the source.
+        header_base = (_HEADER_FIXED + len(subject_text) - len(store.prefix) - 1
+                       + len(self.request_key) + 35 + len(b"%d" % received_ns)
+                       + len(source_value))
         limit = store.message_limit(nc)
 
-        def check(index: int, time_ns: int, payload: bytes) -> None:
-            size = header + len(b"%d" % index) + len(b"%d" % time_ns) + len(payload)
-            if size > limit:
-                raise StoreTooLarge(
-                    f"an event of {len(payload)} bytes ({size} with its headers) is over the "
-                    f"largest message NATS takes ({limit} bytes: the server's max_payload or "
-                    f"stream {store.stream!r}'s max_msg_size)")
+        def refuse(length: int, size: int) -> None:
+            raise StoreTooLarge(
+                f"an event of {length} bytes ({size} with its headers) is over the "
+                f"largest message NATS takes ({limit} bytes: the server's max_payload or "
+                f"stream {store.stream!r}'s max_msg_size)")
 
         try:
-            # JSON longer than limit - header - 40 (both numbers' digits) is checked exactly.
-            self._spool.write(subject, source_value, received_ns, events, times_ns,
-                              limit - header - 40, check)
+            self._spool.write(subject, source_value, received_ns, raw, times_ns,
+                              header_base, limit, refuse)
         except OSError as exc:
             raise StoreError(f"spooling the request: {exc}") from None
-        self._fixed += len(events) * (header + 20 + len(subject) + store.limits.overhead)
 
     def set_request_digest(self, digest: bytes) -> None:
         self._digest = digest
@@ -632,10 +656,13 @@ class NATSTransaction(Transaction):
         if spool is None:
             return
         try:
+            try:
+                spool.close_message()
+            except OSError as exc:
+                raise StoreError(f"spooling the request: {exc}") from None
             digest = hashlib.blake2b(self._digest, digest_size=16).hexdigest() \
                 if self._digest is not None else spool.digest().hex()
-            stored = spool.json_bytes + self._fixed + _digits_below(spool.count)
-            await self._store._publish(spool, f"{self.request_key}:{digest}".encode(), stored)
+            await self._store._publish(spool, f"{self.request_key}:{digest}".encode())
         finally:
             spool.close()
 
@@ -653,7 +680,8 @@ async def read_events(store: NATSStore, sources: Sequence[str] = (), since_ns: O
     """Stored events in stream order as ``(source, time_ns, received_ns, event JSON)``:
     all of them, or those of ``sources``, stored at or after ``since_ns``; with
     ``follow``, then every new one as it arrives (until cancelled). Uses an ordered,
-    ephemeral consumer: nothing is acknowledged or removed."""
+    ephemeral consumer: nothing is acknowledged or removed. A message of several events
+    gives each of them (:func:`message_events`)."""
     import datetime
 
     import nats
@@ -696,13 +724,32 @@ async def read_events(store: NATSStore, sources: Sequence[str] = (), since_ns: O
             headers = msg.headers or {}
             source = unquote(headers.get(SOURCE_HEADER, msg.subject[len(store.prefix) + 1:]))
             if not wanted or source in wanted:
-                yield (source, int(headers.get(TIME_HEADER, 0)),
-                       int(headers.get(RECEIVED_HEADER, 0)), msg.data)
+                received = int(headers.get(RECEIVED_HEADER, 0))
+                for time_ns, event in message_events(headers, msg.data):
+                    yield source, time_ns, received, event
             if not follow and msg.metadata.num_pending == 0:
                 return
     finally:
         await nc.close()
 
 
-__all__ = ["NATSStore", "NATSTransaction", "StreamLimits", "header_source", "parse_duration",
-           "read_events", "request_key", "subject_token"]
+def message_events(headers: Dict[str, str], payload: bytes) -> List[Tuple[int, bytes]]:
+    """The ``(time_ns, event JSON)`` of each event of one stored message (see the module
+    docstring): the payload's lines with the times of ``Fastingest-Time``. A message
+    whose lines and times do not pair up (not written by fastingest) is one event."""
+    times = headers.get(TIME_HEADER, "0").split(" ")
+    events = payload.split(b"\n") if len(times) > 1 else [payload]
+    if len(events) != len(times):
+        return [(_int(times[0]), payload)]
+    return [(_int(t), e) for t, e in zip(times, events)]
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+__all__ = ["BATCH_BYTES", "NATSStore", "NATSTransaction", "StreamLimits", "header_source",
+           "message_events", "parse_duration", "read_events", "request_key", "subject_token"]

@@ -1,9 +1,10 @@
 """Publishing a NATS transaction: windows of messages, a per-connection budget of bytes
 in flight, JetStream's acknowledgements, and a deadline on every wait.
 
-A commit reads its spool (:mod:`.natsspool`) in order and builds the messages as it
-goes, in windows of about ``WINDOW_BYTES``; each window has its own reply subject, to
-which JetStream acknowledges every message of it. Before a window is sent, the bytes of
+A commit reads its spool (:mod:`.natsspool`: the request's messages, each one or more
+events) in order and builds their headers and protocol frames as it goes, in windows of
+about ``WINDOW_BYTES``; each window has its own reply subject, to which JetStream
+acknowledges every message of it. Before a window is sent, the bytes of
 all windows sent on the connection and not yet acknowledged must leave room for it
 within ``INFLIGHT_BYTES``: that bounds the memory of publishing whatever the request
 size, and what may still land in the stream after a request failed. Acknowledgements
@@ -92,7 +93,7 @@ class Publisher:
             commit.fail(StoreError(message))
 
     async def publish(self, nc: Any, spool: Spool, id_middle: bytes) -> None:
-        """Publish every event of ``spool`` on ``nc`` and wait for every
+        """Publish every message of ``spool`` on ``nc`` and wait for every
         acknowledgement; StoreError (StoreTooLarge) if not. ``id_middle`` is
         ``<key>:<digest>`` of the message ids."""
         store = self.store
@@ -115,16 +116,16 @@ class Publisher:
             reply = reply_prefix + token.encode()
             window: List[Any] = []
             size = 0
-            for subject, source_value, received_ns, time_ns, payload, index in spool.records():
-                if subject is not last_subject:   # a new segment (one per add)
+            for subject, source_value, received_ns, times, payload, index, _ in spool.records():
+                if subject != last_subject:
                     last_subject = subject
                     id_prefix = b"%b:%b:" % (subject[cut:], id_middle)
-                if source_value is not last_source or received_ns != last_received:
+                if source_value != last_source or received_ns != last_received:
                     last_source, last_received = source_value, received_ns
                     tail = (b"Fastingest-Received: %d\r\nFastingest-Source: %b\r\n\r\n"
                             % (received_ns, source_value))
-                header = (b"NATS/1.0\r\nNats-Msg-Id: %b%d\r\nFastingest-Time: %d\r\n%b"
-                          % (id_prefix, index, time_ns, tail))
+                header = (b"NATS/1.0\r\nNats-Msg-Id: %b%d\r\nFastingest-Time: %b\r\n%b"
+                          % (id_prefix, index, times, tail))
                 if frames:
                     frame = b"HPUB %b %b %d %d\r\n%b%b\r\n" % (
                         subject, reply, len(header), len(header) + len(payload), header, payload)

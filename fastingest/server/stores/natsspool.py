@@ -1,101 +1,184 @@
-"""A NATS transaction's events between ``add`` and ``commit``: compact, and on disk
+"""A NATS transaction's messages between ``add`` and ``commit``: compact, and on disk
 beyond a threshold, so that a request's memory does not grow with its event count.
 
 Nothing of a request may be published before its body was read and accepted (a decode
 error must store nothing), so its events wait somewhere. Kept as ready messages they
-cost ~5 KiB of Python objects each (2.6 M tiny events: 13 GB); here each is one record
-of 12 bytes plus its JSON, in memory up to ``max_memory`` bytes and in an unlinked
+cost ~5 KiB of Python objects each (2.6 M tiny events: 13 GB); here they are records
+of their messages' bytes, in memory up to ``max_memory`` bytes and in an unlinked
 temporary file (``tempfile``'s directory: ``$TMPDIR``) beyond. ``commit`` reads them
-back in order, a piece at a time, and builds the messages as it publishes them.
+back in order, a piece at a time, and builds each message's headers as it publishes.
 
-Layout: per ``add`` a segment header (``<IIqI``: subject length, source header length,
-reception time, event count), the subject and the source header value, then per event
-``<qI`` (event time, JSON length) and the JSON.
+**Messages.** Consecutive events of one source are packed into one message (the
+consumer format: see :mod:`.nats`): its payload the events' JSON, one per line, its
+``Fastingest-Time`` header their times, space-separated. A message closes before the
+event that would take its payload over ``batch_bytes`` (or its events over
+``BATCH_EVENTS``, or the whole message, headers included, over the largest message
+NATS takes); ``batch_bytes=0`` makes every event a message of its own. Where messages
+begin depends on nothing but the request's events (their sizes and order) and these
+limits, never on how the body arrived, so a retried request is cut into the same
+messages and JetStream recognises every one of them by its id.
+
+Layout: per message ``<IIqIII>`` (subject length, source header length, reception
+time, event count, times text length, payload length), the subject, the source header
+value, the times text and the payload. Only the message being filled is kept in
+memory as parts (at most ``batch_bytes`` plus one event).
 
 The spool also keeps what the commit must check before publishing anything (message
-count per subject, JSON bytes) and a digest of the events: their subjects and JSON, not
-their times (an event without ``dt`` gets the reception time, which differs between
-retries; its ``dt``, when it has one, is in its JSON).
+count in all and per subject, the bytes JetStream will count for them) and a digest of
+the events: their subjects and JSON, not their times (an event without ``dt`` gets the
+reception time, which differs between retries; its ``dt``, when it has one, is in its
+JSON).
 """
 from __future__ import annotations
 
 import hashlib
 import struct
 import tempfile
-from typing import Any, Callable, Dict, Iterator, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ...jsonout import dumps
-
-_SEGMENT = struct.Struct("<IIqI")
-_EVENT = struct.Struct("<qI")
+_MESSAGE = struct.Struct("<IIqIII")
 _LENGTH = struct.Struct("<I")
 
 #: Bytes read from the spool file at a time when publishing.
 READ_SIZE = 256 * 1024
+#: Most events in one message (bounds the ``Fastingest-Time`` header: ~20 bytes each).
+BATCH_EVENTS = 1000
 
-#: One message to build: subject, source header value, reception time, event time,
-#: JSON, its index in the request.
-Record = Tuple[bytes, bytes, int, int, bytes, int]
+#: One message to publish: subject, source header value, reception time, the events'
+#: times (``Fastingest-Time``), payload, the index of its first event in the request,
+#: its event count.
+Record = Tuple[bytes, bytes, int, bytes, bytes, int, int]
 
 
 class Spool:
-    """The events of one transaction; see the module docstring."""
+    """The messages of one transaction; see the module docstring.
 
-    __slots__ = ("_file", "count", "json_bytes", "per_subject", "_digest")
+    ``batch_bytes``: payload bytes a message is filled up to (0: one event per message).
+    ``overhead``: JetStream's own bytes per stored message (for :attr:`stored_bytes`).
+    """
 
-    def __init__(self, max_memory: int) -> None:
+    __slots__ = ("_file", "batch_bytes", "overhead", "count", "messages", "json_bytes",
+                 "stored_bytes", "per_subject", "_digest", "_key", "_times", "_payload",
+                 "_first", "_room", "_payload_room", "_header")
+
+    def __init__(self, max_memory: int, batch_bytes: int = 0, overhead: int = 0) -> None:
         self._file = tempfile.SpooledTemporaryFile(max_size=max_memory)
+        self.batch_bytes = batch_bytes
+        self.overhead = overhead
         self.count = 0               # events
-        self.json_bytes = 0          # their JSON
-        self.per_subject: Dict[bytes, int] = {}
+        self.messages = 0            # messages closed so far (see close_message)
+        self.json_bytes = 0          # the events' JSON
+        self.stored_bytes = 0        # what JetStream counts for the closed messages
+        self.per_subject: Dict[bytes, int] = {}   # messages
         self._digest = hashlib.blake2b(digest_size=16)
+        # The message being filled: its (subject, source, received), parts, first index,
+        # the room left for its events (cost = time + JSON + 2 separators), its header.
+        self._key: Optional[Tuple[bytes, bytes, int]] = None
+        self._times: List[bytes] = []
+        self._payload: List[bytes] = []
+        self._first = 0
+        self._room = 0
+        self._payload_room = 0
+        self._header = 0
 
     def write(self, subject: bytes, source_value: bytes, received_ns: int,
-              events: Sequence[Dict[str, Any]], times_ns: Sequence[int], longest: int,
-              check: Callable[[int, int, bytes], None]) -> None:
-        """Append the events of one ``add`` as JSON (OSError if the disk is full);
-        ``check(index, time_ns, json)`` vets every event whose JSON is over ``longest``
-        bytes (it raises to refuse one)."""
-        n = len(events)
+              texts: Sequence[bytes], times_ns: Sequence[int], header_base: int, limit: int,
+              refuse: Callable[[int, int], None]) -> None:
+        """Append the events of one ``add`` (their JSON ``texts``, one line each;
+        OSError if the disk is full). ``header_base``: a message's header bytes but for
+        its first event's index and the times; ``limit``: the largest message NATS
+        takes. ``refuse(json_length, message_size)`` is called (to raise) for an event
+        that does not fit in a message of its own."""
+        n = len(texts)
         if not n:
             return
-        # A bytearray, not a list of parts: each JSON is copied in and dropped at once
-        # (orjson hands out bytes that each hold ~4 KiB of memory however short).
-        blob = bytearray(_SEGMENT.pack(len(subject), len(source_value), received_ns, n))
-        blob += subject
-        blob += source_value
-        texts = bytearray()   # what the digest covers: subject, then each JSON and "\n"
-        texts += _LENGTH.pack(len(subject))
-        texts += subject
-        pack = _EVENT.pack
-        size = 0
-        for i, (event, time_ns) in enumerate(zip(events, times_ns)):
-            payload = dumps(event)
-            length = len(payload)
-            if length > longest:
-                check(self.count + i, time_ns, payload)
-            blob += pack(time_ns, length)
-            blob += payload
-            texts += payload
-            texts += b"\n"   # never inside orjson's output: JSON escapes it
-            size += length
-        self._file.write(blob)
-        self._digest.update(texts)
+        key = (subject, source_value, received_ns)
+        stamps = [b"%d" % t for t in times_ns]
+        batch = self.batch_bytes
+        if batch and self._key in (None, key):
+            # Whole: when every event fits in the message being filled (or a new one),
+            # it takes them all at once — the same cuts as one by one, without a
+            # Python loop per event (a request's add usually fits).
+            opened = self._key is None
+            if opened:
+                self._open(key, self.count, header_base, limit)
+            json_total = sum(map(len, texts))
+            cost = sum(map(len, stamps)) + json_total + 2 * n
+            if cost <= self._room and json_total + n <= self._payload_room \
+                    and len(self._times) + n <= BATCH_EVENTS:
+                self._times += stamps
+                self._payload += texts
+                self._room -= cost
+                self._payload_room -= json_total + n
+                self.json_bytes += json_total
+                self._digest.update(_LENGTH.pack(len(subject)) + subject
+                                    + b"\n".join(texts) + b"\n")
+                self.count += n
+                return
+            if opened:   # one by one below, each message opened by its first event
+                self._key = None
+        digest = bytearray(_LENGTH.pack(len(subject)))
+        digest += subject
+        for i in range(n):
+            text, stamp = texts[i], stamps[i]
+            cost = len(stamp) + len(text) + 2
+            if self._key is not None and (
+                    key != self._key or cost > self._room or batch == 0
+                    or len(text) + 1 > self._payload_room or len(self._times) >= BATCH_EVENTS):
+                self.close_message()
+            if self._key is None:   # a new message, first event: it must fit alone
+                self._open(key, self.count + i, header_base, limit)
+                if cost > self._room:
+                    refuse(len(text), self._header + cost - 2)
+            self._times.append(stamp)
+            self._payload.append(text)
+            self._room -= cost
+            self._payload_room -= len(text) + 1
+            self.json_bytes += len(text)
+            digest += text
+            digest += b"\n"   # never inside a stored event: each is one line
+        self._digest.update(digest)
         self.count += n
-        self.json_bytes += size
-        self.per_subject[subject] = self.per_subject.get(subject, 0) + n
+
+    def _open(self, key: Tuple[bytes, bytes, int], first: int, header_base: int,
+              limit: int) -> None:
+        """Begin a message whose first event is the request's ``first``."""
+        self._key = key
+        self._first = first
+        self._header = header_base + len(b"%d" % first)
+        self._room = limit - self._header + 2
+        self._payload_room = self.batch_bytes + 1
+
+    def close_message(self) -> None:
+        """Write the message being filled (if any) to the spool."""
+        if self._key is None:
+            return
+        subject, source_value, received_ns = self._key
+        times = b" ".join(self._times)
+        payload = b"\n".join(self._payload)
+        n = len(self._times)
+        self._file.write(_MESSAGE.pack(len(subject), len(source_value), received_ns, n,
+                                       len(times), len(payload)))
+        self._file.write(subject + source_value + times + payload)
+        self.messages += 1
+        self.stored_bytes += len(subject) + self._header + len(times) + len(payload) + \
+            self.overhead
+        self.per_subject[subject] = self.per_subject.get(subject, 0) + 1
+        self._key = None
+        self._times, self._payload = [], []
 
     def digest(self) -> bytes:
         """The digest of the events written so far."""
         return self._digest.digest()
 
     def records(self) -> Iterator[Record]:
-        """Every event, in order (reads the file ``READ_SIZE`` bytes at a time)."""
+        """Every message, in order (reads the file ``READ_SIZE`` bytes at a time);
+        call :meth:`close_message` first."""
         f = self._file
         f.seek(0)
         buf = b""
         pos = 0
-        index = 0
+        first = 0
 
         def need(n: int) -> None:
             nonlocal buf, pos
@@ -106,35 +189,32 @@ class Spool:
                 buf = buf[pos:] + more
                 pos = 0
 
-        event_size = _EVENT.size
         while True:
-            if len(buf) - pos < _SEGMENT.size:
+            if len(buf) - pos < _MESSAGE.size:
                 more = f.read(READ_SIZE)
                 if not more and len(buf) == pos:
                     return
                 buf = buf[pos:] + more
                 pos = 0
-            need(_SEGMENT.size)
-            subject_len, source_len, received_ns, n = _SEGMENT.unpack_from(buf, pos)
-            pos += _SEGMENT.size
-            need(subject_len + source_len)
-            subject = buf[pos:pos + subject_len]
-            source_value = buf[pos + subject_len:pos + subject_len + source_len]
-            pos += subject_len + source_len
-            for _ in range(n):
-                if len(buf) - pos < event_size:
-                    need(event_size)
-                time_ns, length = _EVENT.unpack_from(buf, pos)
-                pos += event_size
-                if len(buf) - pos < length:
-                    need(length)
-                yield subject, source_value, received_ns, time_ns, buf[pos:pos + length], index
-                pos += length
-                index += 1
+            need(_MESSAGE.size)
+            subject_len, source_len, received_ns, n, times_len, payload_len = \
+                _MESSAGE.unpack_from(buf, pos)
+            pos += _MESSAGE.size
+            need(subject_len + source_len + times_len + payload_len)
+            end = pos + subject_len
+            subject = buf[pos:end]
+            source_value = buf[end:end + source_len]
+            end += source_len
+            times = buf[end:end + times_len]
+            end += times_len
+            payload = buf[end:end + payload_len]
+            pos = end + payload_len
+            yield subject, source_value, received_ns, times, payload, first, n
+            first += n
 
     def close(self) -> None:
         """Drop the events (the temporary file is deleted)."""
         self._file.close()
 
 
-__all__ = ["READ_SIZE", "Record", "Spool"]
+__all__ = ["BATCH_EVENTS", "READ_SIZE", "Record", "Spool"]

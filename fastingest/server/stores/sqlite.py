@@ -69,6 +69,7 @@ Faults:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import itertools
 import logging
@@ -80,7 +81,7 @@ import urllib.parse
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs
 
-from ...jsonout import dumps
+from ...jsonout import dumps_each
 
 from . import Store, StoreError, Transaction
 from .sqlite_threads import FILE_MODE, Checkpointer, WriterLock
@@ -104,22 +105,33 @@ CREATE INDEX IF NOT EXISTS events_source_time ON events (source, time_ns);
 # made every commit an index walk and every end a DELETE of its rows).
 CREATE_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS staging_%d (source TEXT NOT NULL, "
                 "time_ns INTEGER NOT NULL, received_ns INTEGER NOT NULL, event TEXT NOT NULL)")
-INSERT = "INSERT INTO main.events (source, time_ns, received_ns, event) VALUES "
-STAGE = "INSERT INTO temp.staging_%d (source, time_ns, received_ns, event) VALUES "
+INSERT = "main.events"
+STAGE = "temp.staging_%d"
 MOVE = ("INSERT INTO main.events (source, time_ns, received_ns, event) "
         "SELECT source, time_ns, received_ns, event FROM temp.staging_%d")
 DROP = "DROP TABLE IF EXISTS temp.staging_%d"
+#: Rows of one request batch share their source and reception time: a statement binds
+#: those once (?1, ?2) and each row's time and event text as a pair; the event as str
+#: (bytes.decode in Python costs less than SQLite's CAST of a bytes parameter).
+#: (benchmarks/README.md, "SQLite insert path").
+INSERT_ROWS = ("INSERT INTO %s (source, time_ns, received_ns, event) "
+               "SELECT ?1, column1, ?2, column2 FROM (VALUES %s)")
+#: The page size of a new file (an existing file keeps its own): 16 KiB pages made the
+#: group commit's inserts ~7 % and a spilled request's copy into ``events`` ~35 %
+#: cheaper than SQLite's default 4 KiB (benchmarks/README.md, "SQLite insert path").
+PAGE_SIZE = 16384
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
 
 #: The files SQLite keeps beside a database in WAL mode.
 WAL_FILES = ("-wal", "-shm")
 
-#: Rows travel flat: [source, time_ns, received_ns, event, source, ...] (no tuple per row).
-FIELDS = 4
-#: Rows per multi-row INSERT: one statement with 128 "(?,?,?,?)" costs about 40% less
-#: CPU per row than executemany (512 parameters, under SQLite's historical 999 limit).
-CHUNK = 128
+#: Rows travel as runs: (source, received_ns, [time_ns, event, time_ns, event, ...]),
+#: the rows of one add (no tuple per row).
+Run = Tuple[str, int, List[object]]
+#: Rows per multi-row INSERT: one statement of 496 "(?, ?)" pairs costs about half the
+#: CPU per row of executemany (994 parameters, under SQLite's historical 999 limit).
+CHUNK = 496
 
 _COMMIT, _STAGE, _ABORT, _PING = range(4)
 
@@ -132,7 +144,7 @@ class _Op:
 
     __slots__ = ("kind", "txid", "rows", "staged", "size", "loop", "future")
 
-    def __init__(self, kind: int, txid: int = 0, rows: Optional[List[object]] = None,
+    def __init__(self, kind: int, txid: int = 0, rows: Optional[List[Run]] = None,
                  staged: bool = False, size: int = 0) -> None:
         self.kind = kind
         self.txid = txid
@@ -149,6 +161,10 @@ _STOP = _Op(-1)
 class SQLiteStore(Store):
     """Events in the SQLite file ``path``; see the module docstring.
 
+    Events are kept as JSON text (``raw_json``): the server hands over the original
+    bytes of JSON and NDJSON events (``add_raw``), objects are written by
+    :func:`fastingest.jsonout.dumps`.
+
     ``synchronous``: ``"full"`` (default; acknowledged means on disk), ``"normal"``,
     ``"off"``, ``"extra"``. ``busy_timeout``: seconds to wait for another process's
     write lock. ``spill_rows`` / ``spill_bytes``: rows / JSON bytes a transaction keeps
@@ -157,6 +173,8 @@ class SQLiteStore(Store):
     the latency one huge group adds). ``checkpoint_bytes``: committed JSON bytes between
     two background checkpoints (0: SQLite checkpoints inside commits, its default).
     """
+
+    raw_json = True
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], *, synchronous: str = "full",
                  busy_timeout: float = 5.0, spill_bytes: int = 4 * MiB, spill_rows: int = 16384,
@@ -269,6 +287,7 @@ class SQLiteStore(Store):
             _create_private(self.path)   # before SQLite creates it 0644
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")   # before the file has tables
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             if self.checkpoint_bytes:   # the checkpointer thread does it, outside commits
@@ -327,14 +346,14 @@ class _Writer:
             ops, self.backlog = self.backlog, []
             if not ops:
                 ops = [store._queue.get()]
-            rows = sum(len(op.rows or ()) for op in ops) // FIELDS
+            rows = sum(_count(op.rows) for op in ops)
             while rows < store.max_group_rows:
                 try:
                     op = store._queue.get_nowait()
                 except queue.Empty:
                     break
                 ops.append(op)
-                rows += len(op.rows or ()) // FIELDS
+                rows += _count(op.rows)
             if _STOP in ops:
                 stopping = True
                 ops = [op for op in ops if op is not _STOP]
@@ -548,18 +567,16 @@ def _write(conn: sqlite3.Connection, ops: Sequence[_Op],
                 txid = int(op.txid)
                 if op.kind == _STAGE:
                     conn.execute(CREATE_STAGE % txid)
-                    _insert(conn, STAGE % txid, "(?, ?, ?, ?)", op.rows)  # type: ignore[arg-type]
+                    _insert(conn, STAGE % txid, op.rows)  # type: ignore[arg-type]
                 elif op.kind == _ABORT:
                     conn.execute(DROP % txid)
             for op in commits:
                 if op.staged:   # a transaction's spilled rows precede its last ones
                     conn.execute(MOVE % op.txid)
                     conn.execute(DROP % op.txid)
-            rows: List[object] = []
             for op in commits:
                 if op.rows:
-                    rows += op.rows
-            _insert(conn, INSERT, "(?, ?, ?, ?)", rows)
+                    _insert(conn, INSERT, op.rows)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -600,21 +617,37 @@ def _create_private(path: str) -> None:
     os.close(fd)
 
 
-def _insert(conn: sqlite3.Connection, prefix: str, values: str, rows: List[object]) -> None:
-    """Insert flat rows with multi-row statements: CHUNK rows at a time, then the rest
+def _insert(conn: sqlite3.Connection, table: str, runs: List[Run]) -> None:
+    """Insert runs of rows with multi-row statements: CHUNK rows at a time, then the rest
     in power-of-two pieces (so at most a handful of distinct statements get prepared)."""
-    n = len(rows) // FIELDS
-    pos = 0
-    while pos < n:
-        left = n - pos
-        size = CHUNK if left >= CHUNK else 1 << (left.bit_length() - 1)
-        conn.execute(_statement(prefix, values, size), rows[pos * FIELDS:(pos + size) * FIELDS])
-        pos += size
+    for source, received_ns, pairs in runs:
+        n = len(pairs) // 2
+        pos = 0
+        while pos < n:
+            left = n - pos
+            size = CHUNK if left >= CHUNK else 1 << (left.bit_length() - 1)
+            conn.execute(_statement(table, size),
+                         [source, received_ns] + pairs[2 * pos:2 * (pos + size)])
+            pos += size
 
 
 @functools.lru_cache(maxsize=64)
-def _statement(prefix: str, values: str, size: int) -> str:
-    return prefix + ", ".join([values] * size)
+def _statement(table: str, size: int) -> str:
+    return INSERT_ROWS % (table, ", ".join(["(?, ?)"] * size))
+
+
+def _count(runs: Optional[List[Run]]) -> int:
+    """Rows in ``runs``."""
+    return sum(len(pairs) for _, _, pairs in runs) // 2 if runs else 0
+
+
+def _run(source: str, raw: Sequence[bytes], times_ns: Sequence[int], received_ns: int) -> Run:
+    """One add's rows: ``[time, JSON text, time, ...]`` built column by column (C loops,
+    no Python-level loop per row)."""
+    pairs: List[object] = [None] * (2 * len(raw))
+    pairs[0::2] = times_ns
+    pairs[1::2] = map(bytes.decode, raw)
+    return source, received_ns, pairs
 
 
 def _settle_futures(futures: List["asyncio.Future[Any]"], message: Optional[str],
@@ -634,40 +667,54 @@ class SQLiteTransaction(Transaction):
     """Rows of one request: in memory up to ``spill_rows``/``spill_bytes``, the rest in
     the staging table."""
 
-    __slots__ = ("_store", "txid", "_rows", "_size", "_total", "_staged", "_state")
+    __slots__ = ("_store", "txid", "_rows", "_count", "_size", "_total", "_staged", "_state")
 
     _OPEN, _COMMITTING, _COMMITTED, _ABORTED, _FAILED = range(5)
 
     def __init__(self, store: SQLiteStore, txid: int) -> None:
         self._store = store
         self.txid = txid
-        self._rows: List[object] = []   # flat: FIELDS items per row
+        self._rows: List[Run] = []
+        self._count = 0                 # rows in _rows
         self._size = 0                  # JSON bytes in _rows
-        self._total = 0                 # JSON bytes in the whole transaction
+        self._total = 0                 # JSON bytes spilled before _rows
         self._staged = False
         self._state = self._OPEN
 
     async def add(self, source: str, events: List[Dict[str, Any]], times_ns: Sequence[int],
                   received_ns: int) -> None:
+        await self.add_raw(source, dumps_each(events), times_ns, received_ns)
+
+    async def add_raw(self, source: str, raw: Sequence[bytes], times_ns: Sequence[int],
+                      received_ns: int) -> None:
         if self._state != self._OPEN:
             raise StoreError("the transaction is finished")
         store = self._store
         if store._dead is not None:   # fail before reading the rest of the body
             raise StoreError(store._dead)
-        rows, size, total = self._rows, self._size, self._total
-        max_items, max_bytes = store.spill_rows * FIELDS, store.spill_bytes
-        for event, time_ns in zip(events, times_ns):
-            text = dumps(event).decode("utf-8")
-            size += len(text)
-            total += len(text)
-            rows += (source, time_ns, received_ns, text)
-            if size >= max_bytes or len(rows) >= max_items:
-                self._rows, self._size, self._total = [], 0, total
+        n = len(raw)
+        sizes = list(map(len, raw))
+        pos = 0
+        while pos < n:
+            # The rows up to the one that reaches spill_rows or spill_bytes (it included)
+            # join the transaction's rows; then they spill, if they reached one.
+            end = min(n, pos + store.spill_rows - self._count)
+            reach = store.spill_bytes - self._size
+            filled = list(itertools.accumulate(sizes[pos:end]))
+            cut = bisect.bisect_left(filled, reach)
+            if cut < len(filled):
+                end = pos + cut + 1
+            self._size += filled[end - pos - 1]
+            self._rows.append(_run(source, raw[pos:end], times_ns[pos:end], received_ns))
+            self._count += end - pos
+            pos = end
+            if self._size >= store.spill_bytes or self._count >= store.spill_rows:
+                rows, self._rows, self._count = self._rows, [], 0
+                self._total += self._size
+                self._size = 0
                 await self._spill(rows)
-                rows, size = self._rows, 0
-        self._rows, self._size, self._total = rows, size, total
 
-    async def _spill(self, rows: List[object]) -> None:
+    async def _spill(self, rows: List[Run]) -> None:
         self._staged = True   # before awaiting: abort must clean up even if this fails
         try:
             await self._store._submit(_Op(_STAGE, self.txid, rows))
@@ -679,7 +726,9 @@ class SQLiteTransaction(Transaction):
         if self._state != self._OPEN:
             raise StoreError("the transaction failed" if self._state == self._FAILED
                              else "the transaction is finished")
-        rows, self._rows = self._rows, []
+        rows, self._rows, self._count = self._rows, [], 0
+        self._total += self._size
+        self._size = 0
         if rows or self._staged:
             future = self._store._enqueue(
                 _Op(_COMMIT, self.txid, rows, self._staged, self._total))
@@ -693,7 +742,7 @@ class SQLiteTransaction(Transaction):
         if self._state in (self._COMMITTING, self._COMMITTED, self._ABORTED):
             return
         self._state = self._ABORTED
-        self._rows = []
+        self._rows, self._count = [], 0
         if self._staged:
             try:   # nobody waits for it: the writer drops the rows in turn
                 self._store._enqueue(_Op(_ABORT, self.txid), wait=False)
