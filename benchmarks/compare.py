@@ -689,7 +689,24 @@ class Goal:
 GOAL_BIG = {"ndjson": ("NDJSON >= 1.3x msgspec decode_lines + ciso8601", 1.3),
             "json": ("JSON array >= 1.1x orjson.loads + ciso8601", 1.1),
             "msgpack": ("MessagePack >= 1.1x msgpack.unpackb + conversion", 1.1)}
-GOAL_ORDER = ["NDJSON", "JSON array", "MessagePack", "gzip JSON", "gzip (issue 5)",
+#: Issue 14's goals (codec speed, round 2): (path, the compared peer's label prefix,
+#: target ratio). The first row of a path names its goal peer's target (the chart's tick).
+GOAL_ISSUE14 = [
+    ("ndjson/rfc3339/10MiB", "msgspec decode_lines", 2.0),
+    ("json/rfc3339/10MiB", "orjson.loads", 2.0),
+    ("json/rfc3339/10MiB", "msgspec.json", 2.0),
+    ("msgpack/timestamp/10MiB", "msgpack.unpackb", 2.0),
+    ("msgpack/timestamp/10MiB", "msgspec.msgpack", 1.3),
+    ("json.gz/rfc3339/10MiB", "zlib.decompress + orjson.loads", 2.0),
+    ("ndjson/rfc3339/100", "msgspec decode_lines", 1.6),
+    ("msgpack/timestamp/100", "msgspec.msgpack", 1.3),
+    ("json/rfc3339/1", "orjson.loads", 1.3),
+    ("msgpack/timestamp/1", "msgpack.unpackb", 1.3),
+    ("ndjson.gz/rfc3339/100", "zlib.decompress + msgspec decode_lines", 1.2),
+]
+#: Issue 14's split() goals on ndjson/rfc3339/10MiB: x decode, fraction of bytes.count.
+GOAL_ISSUE14_SPLIT = (6.0, 0.25)
+GOAL_ORDER = ["issue 14", "NDJSON", "JSON array", "MessagePack", "gzip JSON", "gzip (issue 5)",
               "1- and 100-event", "split() NDJSON vs decode", "split() NDJSON vs bytes.count",
               "StreamDecoder", "Peak memory"]
 
@@ -723,6 +740,14 @@ def evaluate_goals(report: Report) -> None:
             goals.append(Goal("Peak memory of decode <= the peer composition's (resident, "
                               "fresh process)", path, peer.label, peer.rss / fi.rss, 1.0,
                               unit="mem"))
+    codec = _by_path(report.codec)
+    for path, prefix, target in GOAL_ISSUE14:
+        fi = _fast(codec.get(path, []))
+        peer = next((r for r in codec.get(path, [])
+                     if r.label.startswith(prefix) and r.seconds is not None), None)
+        if fi is not None and peer is not None:
+            goals.append(Goal(f"issue 14: >= {target}x {prefix}", path, peer.label,
+                              peer.seconds / fi.seconds, target))
     for path, rows in _by_path(report.split).items():
         sp = _fast(rows)
         dec = next((r for r in rows if r.label == "fastingest.decode"), None)
@@ -734,6 +759,13 @@ def evaluate_goals(report: Report) -> None:
         if cnt is not None:
             goals.append(Goal("split() NDJSON vs bytes.count: >= 25% of its speed", path,
                               cnt.label, cnt.seconds / sp.seconds, 0.25, unit="%"))
+        if path == "ndjson/rfc3339/10MiB":
+            x_decode, of_count = GOAL_ISSUE14_SPLIT
+            goals.append(Goal(f"issue 14: split() >= {x_decode}x fastingest.decode", path,
+                              "fastingest.decode", dec.seconds / sp.seconds, x_decode))
+            if cnt is not None:
+                goals.append(Goal(f"issue 14: split() >= {of_count:.0%} of bytes.count", path,
+                                  cnt.label, cnt.seconds / sp.seconds, of_count, unit="%"))
     for path, rows in _by_path(report.stream).items():
         for role, what in (("fastingest", ""),
                            ("fastingest-drop", ", each batch dropped"),
@@ -914,9 +946,13 @@ def chart(report: Report, info: Dict[str, str], path: str) -> None:
     import matplotlib.pyplot as plt
 
     by = _by_path(report.codec)
+    goal_peer = {n: next((r.label for r in rows if r.goal), None) for n, rows in by.items()}
+    # the tick: the latest goal against the path's goal peer (issue 14's where it has one)
     target = {g.path: g.target for g in report.goals
-              if g.unit == "x" and g.versus != "fastingest.decode" and "Stream" not in g.goal
-              and "issue 5" not in g.goal}
+              if g.unit == "x" and g.versus == goal_peer.get(g.path) and "Stream" not in g.goal
+              and "issue 5" not in g.goal and not g.goal.startswith("issue 14")}
+    target.update({g.path: g.target for g in report.goals
+                   if g.goal.startswith("issue 14") and g.versus == goal_peer.get(g.path)})
     names, best_ratio, goal_ratio = [], [], []
     for name, rows in by.items():
         fi = _fast(rows)

@@ -1,8 +1,9 @@
 # cython: language_level=3
 """Compiled twin of :mod:`fastingest.build`: same names, same answers.
 
-Objects are built as the reference builds them (orjson / msgpack over runs of events
-wrapped in one array, the GC paused). The raw path validates each event with the
+JSON objects are built as the reference builds them (orjson over runs of events wrapped
+in one array, the GC paused); MessagePack events by fastingest's own builder
+(``_unpack``), which also reads each event's ``dt`` as it builds it. The raw path validates each event with the
 compiled validator and reads its top-level ``dt`` with a shallow scan of the validated
 bytes where the reference decodes the event: the span of the ``dt`` value comes from the
 validator (``json_object_end_dt``), MessagePack maps are walked with the shared header
@@ -17,6 +18,7 @@ from libc.string cimport memcpy
 
 from ._timestamps cimport (epoch_float_to_ns, epoch_int_to_ns, event_times_list, object_to_ns,
                           parse_dt_text, seconds_to_ns)
+from ._unpack cimport build_frames
 from ._validate cimport DtSpan, ValidateError, json_object_end_dt, msgpack_map_end, validate_error
 from .framing._framing cimport Frames
 from .mpheader cimport (FI_MP_ARRAY, FI_MP_BIN, FI_MP_EXT, FI_MP_MAP, FI_MP_STR, fi_be, fi_be32,
@@ -38,9 +40,10 @@ cdef extern from "Python.h":
 import orjson
 
 from . import _validate as _validator
-from .builders import one_by_one, unpack_msgpack
+from .builders import one_by_one
 from .constants import BUILD_RUN_BYTES, KIND_MSGPACK
 from .errors import LineError
+from .limits import MAX_DEPTH_CEILING
 
 __all__ = ["build_events", "split_frames", "take"]
 
@@ -259,9 +262,9 @@ cpdef tuple split_frames(Frames frames, int kind, int max_depth, int64_t receive
 
 # -- objects ------------------------------------------------------------------------------
 
-cdef list _build_events(Frames frames, int kind):
-    """Every framed event, built in runs of about BUILD_RUN_BYTES (one orjson / msgpack
-    call each) with the cyclic GC paused meanwhile (see fastingest.build.build_events)."""
+cdef list _build_json(Frames frames):
+    """Every framed JSON event, built in runs of about BUILD_RUN_BYTES (one orjson call
+    each) with the cyclic GC paused meanwhile (see fastingest.build.build_events)."""
     cdef Py_ssize_t lo = 0, hi, size
     cdef list events
     if frames.n == 1:
@@ -271,7 +274,7 @@ cdef list _build_events(Frames frames, int kind):
             doc = frames.chunk
         else:
             doc = PyMemoryView_FromMemory(<char*>frames.ptr(0), frames.ln[0], PyBUF_READ)
-        return [unpack_msgpack(doc) if kind == K_MSGPACK else orjson.loads(doc)]
+        return [orjson.loads(doc)]
     cdef int was = PyGC_Disable()
     try:
         events = None
@@ -280,10 +283,7 @@ cdef list _build_events(Frames frames, int kind):
             while hi < frames.n and (size < BUILD_BYTES or hi == lo):
                 size += frames.ln[hi]
                 hi += 1
-            if kind == K_MSGPACK:
-                part = unpack_msgpack(frames.msgpack_doc(lo, hi))
-            else:
-                part = orjson.loads(frames.json_doc(lo, hi))
+            part = orjson.loads(frames.json_doc(lo, hi))
             if events is None:
                 events = part
             else:
@@ -306,12 +306,18 @@ cdef tuple take_frames(Frames frames, int kind, int max_depth, int64_t received_
     elif raw:
         items, times, offsets, lines, line_errors = split_frames(frames, kind, max_depth, received_ns, collect)
     else:
+        times = None
         try:
-            items = _build_events(frames, kind)
+            if kind == K_MSGPACK:
+                items, times = build_frames(frames, max_depth, received_ns)
+            else:
+                items = _build_json(frames)
             offsets, lines, line_errors = frames.offsets(), frames.line_numbers(), []
         except Exception:
             items, offsets, lines, line_errors = one_by_one(frames, kind, _validator, max_depth, collect)
-        times = event_times_list(items, received_ns)
+            times = None
+        if times is None:
+            times = event_times_list(items, received_ns)
     if frames.line_errors:
         line_errors = sorted(line_errors + frames.line_errors, key=_by_offset)
     if frames.error is not None:
@@ -327,7 +333,11 @@ def take(Frames frames, int kind, int max_depth, int64_t received_ns, bint colle
 
 def build_events(Frames frames, int kind):
     """Every framed event (see :func:`fastingest.build.build_events`)."""
-    return [] if frames.n == 0 else _build_events(frames, kind)
+    if frames.n == 0:
+        return []
+    if kind == K_MSGPACK:
+        return build_frames(frames, MAX_DEPTH_CEILING, 0)[0]
+    return _build_json(frames)
 
 
 def _by_offset(e):

@@ -10,6 +10,7 @@ framing            ``fastingest/framing/``      ``fastingest/framing/_framing.py
 building           ``fastingest/build.py``      ``fastingest/_build.pyx``
 whole body         ``fastingest/whole.py``      ``fastingest/_whole.pyx``
 one-object         ``fastingest/oneobject.py``  ``fastingest/_oneobject.pyx``
+MessagePack build  ``fastingest/unpack.py``     ``fastingest/_unpack.pyx``
 validation         ``fastingest/validate.py``   ``fastingest/_validate.pyx``
 event time         ``fastingest/timestamps.py`` ``fastingest/_timestamps.pyx``
 protobuf walkers   ``fastingest/protobuf.py``   ``fastingest/_protobuf.pyx``
@@ -40,25 +41,28 @@ from . import oneobject as _py_oneobject
 from . import protobuf as _py_protobuf
 from . import timestamps as _py_timestamps
 from . import transcode as _py_transcode
+from . import unpack as _py_unpack
 from . import validate as _py_validate
 from . import whole as _py_whole
 
 
 class Kernels:
-    """One implementation of the hot loops: framing, building, the whole-body path and
-    its one-object shortcut, validation, event time, the protobuf walkers of the
-    shipper protocols, and the raw path's MessagePack-to-JSON transcoder and shallow
-    read of an event's members."""
+    """One implementation of the hot loops: framing, building (and the MessagePack
+    builder), the whole-body path and its one-object shortcut, validation, event time,
+    the protobuf walkers of the shipper protocols, and the raw path's MessagePack-to-JSON
+    transcoder and shallow read of an event's members."""
 
-    __slots__ = ("name", "framing", "build", "whole", "one_object", "validate", "timestamps",
-                 "protobuf", "transcode", "members", "parse_dt", "event_times")
+    __slots__ = ("name", "framing", "build", "unpack", "whole", "one_object", "validate",
+                 "timestamps", "protobuf", "transcode", "members", "parse_dt", "event_times")
 
-    def __init__(self, name: str, framing: ModuleType, build: ModuleType, whole: ModuleType,
-                 one_object: ModuleType, validate: ModuleType, timestamps: ModuleType,
-                 protobuf: ModuleType, transcode: ModuleType, members: ModuleType) -> None:
+    def __init__(self, name: str, framing: ModuleType, build: ModuleType, unpack: ModuleType,
+                 whole: ModuleType, one_object: ModuleType, validate: ModuleType,
+                 timestamps: ModuleType, protobuf: ModuleType, transcode: ModuleType,
+                 members: ModuleType) -> None:
         self.name = name
         self.framing = framing
         self.build = build
+        self.unpack = unpack
         self.whole = whole
         self.one_object = one_object
         self.validate = validate
@@ -73,13 +77,13 @@ class Kernels:
         return f"<fastingest kernels {self.name!r}>"
 
 
-python = Kernels("python", _py_framing, _py_build, _py_whole, _py_oneobject, _py_validate,
-                 _py_timestamps, _py_protobuf, _py_transcode, _py_members)
+python = Kernels("python", _py_framing, _py_build, _py_unpack, _py_whole, _py_oneobject,
+                 _py_validate, _py_timestamps, _py_protobuf, _py_transcode, _py_members)
 
 
 #: The compiled modules, relative to the package (each a ``_X.pyx`` there).
-COMPILED = ("framing/_framing", "_build", "_whole", "_members", "_oneobject", "_protobuf",
-            "_timestamps", "_transcode", "_validate")
+COMPILED = ("framing/_framing", "_build", "_unpack", "_whole", "_members", "_oneobject",
+            "_protobuf", "_timestamps", "_transcode", "_validate")
 
 
 def built_extensions() -> List[str]:
@@ -92,8 +96,8 @@ def built_extensions() -> List[str]:
 
 def _load_cython() -> Optional[Kernels]:
     try:
-        from . import (_build, _members, _oneobject, _protobuf, _timestamps, _transcode, _validate,
-                       _whole)
+        from . import (_build, _members, _oneobject, _protobuf, _timestamps, _transcode,
+                       _unpack, _validate, _whole)
         from .framing import _framing
     except ImportError as exc:
         built = built_extensions()
@@ -106,8 +110,8 @@ def _load_cython() -> Optional[Kernels]:
                 f"set FASTINGEST_PUREPYTHON=1 to choose the twins.",
                 RuntimeWarning, stacklevel=2)
         return None
-    return Kernels("cython", _framing, _build, _whole, _oneobject, _validate, _timestamps,
-                   _protobuf, _transcode, _members)
+    return Kernels("cython", _framing, _build, _unpack, _whole, _oneobject, _validate,
+                   _timestamps, _protobuf, _transcode, _members)
 
 
 PUREPYTHON = bool(os.environ.get("FASTINGEST_PUREPYTHON"))

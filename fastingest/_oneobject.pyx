@@ -3,13 +3,15 @@
 
 The nesting bound for JSON is one pass over the bytes (``fr_count_open`` in
 ``simd.h``, which also spots an NDJSON body's second line); the map built from a
-MessagePack body is walked with ``PyDict_Next``, without Python-level iteration.
+MessagePack body is built by fastingest's own builder (``_unpack``), which checks the
+nesting as it builds.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Next
 from cpython.object cimport PyObject
 from libc.stdint cimport int64_t
 
+from ._unpack cimport unpack_one
 from .mpheader cimport FI_MP_MAP, fi_mp_headers, load_msgpack_headers
 
 cdef extern from "simd.h":
@@ -17,7 +19,6 @@ cdef extern from "simd.h":
 
 import orjson
 
-from .builders import unpack_msgpack
 from .constants import KIND_MSGPACK, KIND_NDJSON, ONE_OBJECT_MAX
 
 __all__ = ["nesting_within", "one_object"]
@@ -55,19 +56,16 @@ cdef object one_object_event(object body, int kind, int64_t max_event, int max_d
     its offset; None otherwise (see :mod:`fastingest.oneobject`)."""
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(body)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(body), i = 0, end = n, nest
+    cdef int64_t t
+    cdef bint has_t
     if n > MAX_BODY or n > max_event or n == 0:
         return None
     start[0] = 0
     if kind == K_MSGPACK:
         if fi_mp_headers[p[0]].cls != FI_MP_MAP:
             return None
-        try:
-            event = unpack_msgpack(body)
-        except Exception:
-            return None
-        if type(event) is not dict or not nesting_ok(event, max_depth):
-            return None
-        return event
+        # fastingest's builder checks the nesting as it builds
+        return unpack_one(p, n, max_depth, &t, &has_t)
     if kind == K_NDJSON:
         if p[n - 1] == c'\n':
             end = n - 1   # the line's own end; any other newline means more lines

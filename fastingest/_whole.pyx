@@ -4,7 +4,9 @@
 The per-call costs a small body would notice are kept out of Python: the Content-Type's
 format is one dict lookup for the usual spellings, a ``Limits`` object's three limits are
 read once per object (not per call), the reception time comes from ``clock_gettime``, and
-the batch is made without a Python-level constructor call.
+the batch is made without a Python-level constructor call. A MessagePack body is framed,
+checked and built in one pass by fastingest's own builder (``_unpack.decode_body``); the
+scanner runs only when that pass refuses the body, to say why.
 """
 from cpython cimport array
 from cpython.bytes cimport PyBytes_GET_SIZE
@@ -14,6 +16,7 @@ from libc.stdint cimport int64_t
 
 from ._build cimport take_frames
 from ._oneobject cimport one_object_event
+from ._unpack cimport decode_body as msgpack_body
 from ._timestamps cimport event_times_list
 from .framing._framing cimport Frames, ScannerBase
 
@@ -25,8 +28,12 @@ cdef extern from "<time.h>" nogil:
     int clock_gettime(int clk_id, timespec* tp)
     int CLOCK_REALTIME
 
-from .batch import Batch, RawBatch
-from .constants import KIND_NDJSON, body_too_large
+cdef extern from "unpack.h":
+    Py_ssize_t fi_slot_offset(PyTypeObject* t, const char* name)
+    void fi_set_slot(object obj, Py_ssize_t off, object value)
+
+from .batch import Batch, RawBatch, _Batch
+from .constants import KIND_MSGPACK, KIND_NDJSON, body_too_large
 from .errors import PayloadTooLarge
 from .formats import MEDIA_TYPES, collect_mode, media_kind
 from .framing._framing import SCANNERS
@@ -34,10 +41,23 @@ from .framing._framing import SCANNERS
 __all__ = ["decode_body", "decode_whole"]
 
 cdef int K_NDJSON = KIND_NDJSON
+cdef int K_MSGPACK = KIND_MSGPACK
 cdef dict _SCANNERS = SCANNERS
 cdef dict _MEDIA_TYPES = MEDIA_TYPES
 cdef array.array _INT64_TEMPLATE = array.array("q", [])
 cdef tuple _NO_ARGS = ()
+
+# Byte offsets of the batches' slots: a batch's columns are stored straight into them
+# (a pointer store each instead of an attribute lookup and a descriptor call). -1 when
+# the classes are not laid out as expected: then they are set as attributes.
+cdef Py_ssize_t _OFF_EVENTS = fi_slot_offset(<PyTypeObject*>Batch, b"events")
+cdef Py_ssize_t _OFF_RAW = fi_slot_offset(<PyTypeObject*>RawBatch, b"raw")
+cdef Py_ssize_t _OFF_TIMES = fi_slot_offset(<PyTypeObject*>_Batch, b"times_ns")
+cdef Py_ssize_t _OFF_OFFSETS = fi_slot_offset(<PyTypeObject*>_Batch, b"offsets")
+cdef Py_ssize_t _OFF_LINES = fi_slot_offset(<PyTypeObject*>_Batch, b"lines")
+cdef Py_ssize_t _OFF_ERRORS = fi_slot_offset(<PyTypeObject*>_Batch, b"errors")
+cdef bint _SLOTS = min(_OFF_EVENTS, _OFF_RAW, _OFF_TIMES, _OFF_OFFSETS, _OFF_LINES,
+                       _OFF_ERRORS) >= 0
 
 
 cdef tuple _decode_body(object body, int kind, Py_ssize_t max_body, int64_t max_event,
@@ -72,6 +92,13 @@ cdef object _new_batch(type cls, list items, object times, object offsets, objec
     (its tp_new slot, what ``cls.__new__(cls)`` calls), then its public attributes set,
     without the Python frame of ``__init__``."""
     batch = (<PyTypeObject*>cls).tp_new(cls, <PyObject*>_NO_ARGS, NULL)
+    if _SLOTS:
+        fi_set_slot(batch, _OFF_RAW if cls is RawBatch else _OFF_EVENTS, items)
+        fi_set_slot(batch, _OFF_TIMES, times)
+        fi_set_slot(batch, _OFF_OFFSETS, offsets)
+        fi_set_slot(batch, _OFF_LINES, lines)
+        fi_set_slot(batch, _OFF_ERRORS, errors)
+        return batch
     if cls is RawBatch:
         batch.raw = items
     else:
@@ -124,9 +151,14 @@ def decode_whole(body, content_type, limits, received_ns, errors, bint raw):
     cdef int64_t max_event = seen[2]
     cdef int max_depth = seen[3]
     if not raw and not collect and type(body) is bytes and PyBytes_GET_SIZE(body) <= max_body:
-        event = one_object_event(body, kind, max_event, max_depth, &start)
-        if event is not None:
-            return _one_object_batch(event, start, kind, received)
+        if kind == K_MSGPACK:   # refused: the general path says why
+            cols = msgpack_body(body, max_event, max_depth, received)
+            if cols is not None:
+                return _new_batch(Batch, cols[0], cols[1], cols[2], None, [])
+        else:
+            event = one_object_event(body, kind, max_event, max_depth, &start)
+            if event is not None:
+                return _one_object_batch(event, start, kind, received)
     items, times, offsets, lines, line_errors = _decode_body(
         body, kind, max_body, max_event, max_depth, received, collect, raw)
     return _new_batch(RawBatch if raw else Batch, items, times, offsets, lines, line_errors)

@@ -8,7 +8,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from fastingest import _kernels
+from fastingest import _kernels, compression
 
 # CI never depends on luck: a fixed-seed, derandomized profile when CI is set.
 settings.register_profile(
@@ -52,3 +52,11 @@ def impl(request, monkeypatch):
 def both_impls():
     """(cython, python) for differential tests."""
     return _cython_or_skip(), _kernels.python
+
+
+@pytest.fixture(params=sorted(compression.INFLATERS))
+def inflater(request, monkeypatch):
+    """The gzip/deflate inflater under test (zlib; isal, the [isal] extra, which the test
+    extras install), made the one every decoder uses."""
+    monkeypatch.setattr(compression, "INFLATER", compression.INFLATERS[request.param])
+    return request.param

@@ -28,7 +28,8 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 #: The compiled modules (each a twin of a pure-Python module, see fastingest/_kernels.py).
-COMPILED = ("fastingest.framing._framing", "fastingest._build", "fastingest._whole",
+COMPILED = ("fastingest.framing._framing", "fastingest._build", "fastingest._unpack",
+            "fastingest._whole",
             "fastingest._oneobject", "fastingest._validate", "fastingest._timestamps",
             "fastingest._protobuf", "fastingest._transcode", "fastingest._members")
 
