@@ -14,7 +14,6 @@ from cpython cimport array
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
 from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t, uint64_t
-from libc.string cimport memcpy
 
 from ._timestamps cimport (epoch_float_to_ns, epoch_int_to_ns, event_times_list, object_to_ns,
                           parse_dt_text, seconds_to_ns)
@@ -22,7 +21,8 @@ from ._unpack cimport build_frames
 from ._validate cimport DtSpan, ValidateError, json_object_end_dt, msgpack_map_end, validate_error
 from .framing._framing cimport Frames
 from .mpheader cimport (FI_MP_ARRAY, FI_MP_BIN, FI_MP_EXT, FI_MP_MAP, FI_MP_STR, fi_be, fi_be32,
-                        fi_be64, fi_mp_header, load_msgpack_headers)
+                        fi_be64, fi_be_double, fi_be_float, fi_mp_header,
+                        load_msgpack_headers)
 
 cdef extern from "simd.h":
     Py_ssize_t fr_find_in_string(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, int nd) nogil
@@ -145,9 +145,6 @@ cdef bint _mp_dt_value(const unsigned char* p, int64_t* out) noexcept nogil:
     cdef int hdr, cls
     cdef int64_t n
     cdef uint64_t u
-    cdef uint32_t f32
-    cdef float fv
-    cdef double dv
     cdef const unsigned char* data
     if b <= 0x7F:
         return epoch_int_to_ns(b, out)
@@ -165,13 +162,9 @@ cdef bint _mp_dt_value(const unsigned char* p, int64_t* out) noexcept nogil:
             return epoch_int_to_ns(<int32_t>fi_be32(p + 1), out)
         return epoch_int_to_ns(<int64_t>fi_be64(p + 1), out)
     if b == 0xCA:
-        f32 = fi_be32(p + 1)
-        memcpy(&fv, &f32, 4)
-        return epoch_float_to_ns(fv, out)
+        return epoch_float_to_ns(fi_be_float(p + 1), out)
     if b == 0xCB:
-        u = fi_be64(p + 1)
-        memcpy(&dv, &u, 8)
-        return epoch_float_to_ns(dv, out)
+        return epoch_float_to_ns(fi_be_double(p + 1), out)
     cls = fi_mp_header(p, 9, &hdr, &n)
     if cls == FI_MP_STR or cls == FI_MP_BIN:   # bytes values are read as text too (parse_dt)
         return parse_dt_text(p + hdr, n, out)

@@ -13,10 +13,11 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.mem cimport PyMem_Free
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, qsort, realloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp
 
 from .mpheader cimport (FI_MP_ARRAY, FI_MP_BIN, FI_MP_CUT, FI_MP_EXT, FI_MP_MAP, FI_MP_STR,
-                        FI_MP_RESERVED, fi_be, fi_be32, fi_be64, fi_mp_header,
+                        FI_MP_RESERVED, fi_be, fi_be32, fi_be64, fi_be_double, fi_be_float,
+                        fi_mp_header,
                         load_msgpack_headers)
 
 cdef extern from "transcode.h":
@@ -157,10 +158,6 @@ cdef int _put_float(ft_out* o, double v) except -1:
 cdef int _put_scalar(ft_out* o, const unsigned char* p) except -1:
     """A nil, bool, int or float item at ``p`` (its bytes checked by the caller)."""
     cdef unsigned char b = p[0]
-    cdef uint32_t f32
-    cdef uint64_t u
-    cdef float fv
-    cdef double dv
     if b <= 0x7F:
         return _ok(ft_put_uint64(o, b))
     if b >= 0xE0:
@@ -172,13 +169,9 @@ cdef int _put_scalar(ft_out* o, const unsigned char* p) except -1:
     if b == 0xC3:
         return _ok(ft_put(o, "true", 4))
     if b == 0xCA:
-        f32 = fi_be32(p + 1)
-        memcpy(&fv, &f32, 4)
-        return _put_float(o, fv)
+        return _put_float(o, fi_be_float(p + 1))
     if b == 0xCB:
-        u = fi_be64(p + 1)
-        memcpy(&dv, &u, 8)
-        return _put_float(o, dv)
+        return _put_float(o, fi_be_double(p + 1))
     if b == 0xCC:
         return _ok(ft_put_uint64(o, p[1]))
     if b == 0xCD:

@@ -30,11 +30,10 @@ from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int16_t, int32_t, int64_t, int8_t, uint32_t, uint64_t
-from libc.string cimport memcpy
 
 from ._timestamps cimport object_to_ns
 from .framing._framing cimport Frames
-from .mpheader cimport fi_be32, fi_be64
+from .mpheader cimport fi_be32, fi_be64, fi_be_double, fi_be_float
 
 cdef extern from "unpack.h":
     int FI_KEY_MAX
@@ -210,10 +209,7 @@ cdef object _value(Cursor* c, int depth):
     """The item at ``c.p`` (at least one byte is there) inside a container at ``depth``."""
     cdef const unsigned char* q = c.p
     cdef unsigned char b = q[0]
-    cdef uint32_t f32
     cdef uint64_t u
-    cdef float fv
-    cdef double dv
     if b <= 0x7F:                                  # positive fixint
         c.p += 1
         return PyLong_FromLong(b)
@@ -241,15 +237,11 @@ cdef object _value(Cursor* c, int depth):
     if b == 0xCB:
         _need(c, 9)
         c.p += 9
-        u = fi_be64(q + 1)
-        memcpy(&dv, &u, 8)
-        return PyFloat_FromDouble(dv)
+        return PyFloat_FromDouble(fi_be_double(q + 1))
     if b == 0xCA:
         _need(c, 5)
         c.p += 5
-        f32 = fi_be32(q + 1)
-        memcpy(&fv, &f32, 4)
-        return PyFloat_FromDouble(fv)
+        return PyFloat_FromDouble(fi_be_float(q + 1))
     if b == 0xCC:
         _need(c, 2)
         c.p += 2

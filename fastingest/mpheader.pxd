@@ -20,6 +20,8 @@ cdef extern from "msgpack_header.h":
     fi_mp_entry fi_mp_headers[256]
     uint32_t fi_be32(const unsigned char* p) noexcept nogil
     uint64_t fi_be64(const unsigned char* p) noexcept nogil
+    float fi_be_float(const unsigned char* p) noexcept nogil
+    double fi_be_double(const unsigned char* p) noexcept nogil
     uint32_t fi_be(const unsigned char* p, int width) noexcept nogil
     int fi_mp_header(const unsigned char* p, Py_ssize_t avail, int* head, int64_t* n) noexcept nogil
 

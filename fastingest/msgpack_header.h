@@ -6,6 +6,7 @@
 #define FASTINGEST_MSGPACK_HEADER_H
 
 #include <stdint.h>
+#include <string.h>
 
 /* Item classes (the C names of constants.MP_*; mpheader.pxd maps one to the other). */
 enum { FI_MP_SCALAR, FI_MP_STR, FI_MP_BIN, FI_MP_EXT, FI_MP_ARRAY, FI_MP_MAP, FI_MP_RESERVED,
@@ -24,6 +25,21 @@ static inline uint32_t fi_be32(const unsigned char *p) {
 
 static inline uint64_t fi_be64(const unsigned char *p) {
     return ((uint64_t)fi_be32(p) << 32) | fi_be32(p + 4);
+}
+
+/* The big-endian IEEE 754 float 32 and float 64 at p (MessagePack's 0xCA and 0xCB). */
+static inline float fi_be_float(const unsigned char *p) {
+    uint32_t u = fi_be32(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline double fi_be_double(const unsigned char *p) {
+    uint64_t u = fi_be64(p);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
 }
 
 /* The big-endian unsigned field of `width` (1, 2 or 4) bytes at p. */
