@@ -8,7 +8,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from fastingest import _kernels, compression
+from fastingest import _kernels, codings
 
 # CI never depends on luck: a fixed-seed, derandomized profile when CI is set.
 settings.register_profile(
@@ -54,9 +54,9 @@ def both_impls():
     return _cython_or_skip(), _kernels.python
 
 
-@pytest.fixture(params=sorted(compression.INFLATERS))
+@pytest.fixture(params=sorted(codings.INFLATERS))
 def inflater(request, monkeypatch):
     """The gzip/deflate inflater under test (zlib; isal, the [isal] extra, which the test
     extras install), made the one every decoder uses."""
-    monkeypatch.setattr(compression, "INFLATER", compression.INFLATERS[request.param])
+    monkeypatch.setattr(codings, "INFLATER", codings.INFLATERS[request.param])
     return request.param

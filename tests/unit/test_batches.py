@@ -41,9 +41,9 @@ def _one_encoding_for_the_twin(impl, encoding: str, default: bool = False) -> No
 def _other_inflater_on_its_codings(impl, encoding: str, default: bool, inflater: str) -> None:
     """The default inflater runs every case; the other one (zlib when isal is installed)
     the compiled kernels' gzip and deflate cases, the ones it inflates."""
-    from fastingest import compression
+    from fastingest import codings
 
-    if compression.INFLATERS[inflater] is not compression.INFLATER_DEFAULT and (
+    if codings.INFLATERS[inflater] is not codings.INFLATER_DEFAULT and (
             impl.name == "python" or encoding not in ("gzip", "deflate") or default):
         pytest.skip("the other inflater runs the compiled gzip/deflate cases")
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastingest import compression
+from fastingest import codings
 from fastingest.compression import (
     ENCODING_MESSAGE,
     MAX_CODINGS,
@@ -319,7 +319,7 @@ def test_gzip_corrupt_crc_and_length():
     # ISA-L reports a wrong ISIZE as a failed check too (zlib names which one failed)
     assert info.value.detail in ("corrupt gzip data: incorrect length check",
                                  "corrupt gzip data: incorrect data check")
-    if compression.INFLATER is zlib:
+    if codings.INFLATER is zlib:
         assert info.value.detail == "corrupt gzip data: incorrect length check"
 
 
@@ -599,7 +599,7 @@ def test_intermediate_stage_is_capped():
 def test_empty_units_are_a_cpu_bomb():
     """Members, frames and blocks that hold nothing still cost work each: past
     UNIT_FLOOR of them, each must bring UNIT_BYTES of output on average."""
-    from fastingest.compression import UNIT_BYTES, UNIT_FLOOR
+    from fastingest.codings import UNIT_BYTES, UNIT_FLOOR
 
     empty_member = gzip.compress(b"", mtime=0)
     empty_frame = zstandard.ZstdCompressor().compress(b"")
@@ -793,7 +793,7 @@ def _answer(coding: str, body: bytes, cuts, limits: Limits, piece_size: int):
         return (exc.status, exc.offset) if exc.status != 400 else ("corrupt", type(exc))
 
 
-@pytest.mark.skipif("isal" not in compression.INFLATERS, reason="the [isal] extra")
+@pytest.mark.skipif("isal" not in codings.INFLATERS, reason="the [isal] extra")
 @pytest.mark.parametrize("maker", INFLATE_MAKERS)
 @given(plain=compressible, cuts=cut_points, piece_size=piece_sizes,
        seed=st.integers(0, 2**32), max_body=st.sampled_from([64, 4096, 1 << 20]))
@@ -813,7 +813,7 @@ def test_inflaters_agree(monkeypatch, inflater, maker, plain, cuts, piece_size, 
     for data in (body, body[:rnd.randrange(len(body) + 1)], bytes(mutated)):
         answers = []
         for name in ("zlib", "isal"):
-            monkeypatch.setattr(compression, "INFLATER", compression.INFLATERS[name])
+            monkeypatch.setattr(codings, "INFLATER", codings.INFLATERS[name])
             answers.append(_answer(coding_of(maker), data, cuts, limits, piece_size))
         if data is not body and all(type(a) is tuple for a in answers):
             # Corrupt and over the limit: ISA-L decodes ahead and may notice the fault
