@@ -24,12 +24,12 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from . import _kernels
 from .compression import DEFAULT_PIECE, open_decoder
+from .constants import BytesLike
 from .errors import EXPECTED_OBJECT, DATA_AFTER_EVENT, IngestError
 from .formats import KIND_NDJSON
 from .limits import Limits
 from .shipping import decimal_to_ns, number_to_ns
 
-BytesLike = Union[bytes, bytearray, memoryview]
 
 OPS = ("index", "create", "update", "delete")
 #: Action metadata keys ES accepts (any other is a 400).

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import zlib
-from typing import Any, Dict, Iterator, Tuple, Type, Union, cast
+from typing import Any, Dict, Iterator, Tuple, Type, cast
 
+from .constants import BytesLike, MiB
 from .errors import DecompressionError, PayloadTooLarge
 
 try:  # the [zstd] extra
@@ -50,9 +51,7 @@ try:  # the [brotli] extra
 except Exception:  # ImportError, or an old/foreign brotli module (TypeError, AttributeError)
     _brotli = None
 
-BytesLike = Union[bytes, bytearray, memoryview]
 
-MiB = 1024 * 1024
 #: Largest zstd window accepted: RFC 9659 caps the HTTP "zstd" coding at 8 MB windows.
 ZSTD_MAX_WINDOW = 8 * MiB
 #: zstd's Block_Maximum_Size: no block may regenerate more than this.

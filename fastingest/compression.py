@@ -54,12 +54,12 @@ import zlib
 from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
 from . import codings as _codings
-from .codings import STAGES, ZSTD_MAX_WINDOW, MiB, _deflate_wbits, _Meter, _Stage
+from .codings import STAGES, ZSTD_MAX_WINDOW, _deflate_wbits, _Meter, _Stage
+from .constants import BytesLike, MiB
 from .errors import DecompressionError, IngestError, PayloadTooLarge, UnsupportedMediaType
 from .formats import MAX_CACHED_HEADER
 from .limits import DEFAULT_LIMITS, Limits
 
-BytesLike = Union[bytes, bytearray, memoryview]
 
 #: Decompressed pieces handed out, unless the caller asks for another size.
 DEFAULT_PIECE = 256 * 1024

@@ -14,7 +14,11 @@ globals and tables, so nothing here is ever written a second time in another lan
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
+
+#: What the codec accepts wherever it takes bytes.
+BytesLike = Union[bytes, bytearray, memoryview]
+MiB = 1024 * 1024
 
 # -- body formats and sizes ---------------------------------------------------------------
 

@@ -13,10 +13,11 @@ from typing import Any, List, Optional, Union
 from . import _kernels
 from .batch import Batch, RawBatch
 from .compression import inflate_whole, open_decoder, parse_content_encoding
+from .constants import BytesLike
 from .errors import IngestError, detached
 from .formats import collect_mode, media_kind
 from .limits import DEFAULT_LIMITS, Limits
-from .stream import BytesLike, StreamDecoder, byte_buffer
+from .stream import StreamDecoder, byte_buffer
 
 #: A whole compressed body is decompressed in pieces this large (max_body of them at
 #: most) before anything is built, then framed and built piece by piece.

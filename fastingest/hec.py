@@ -40,12 +40,11 @@ import orjson
 from . import _kernels
 from .builders import locate
 from .compression import DEFAULT_PIECE, open_decoder
-from .constants import KIND_JSON_CONCAT
+from .constants import KIND_JSON_CONCAT, BytesLike
 from .errors import IngestError, PayloadTooLarge, event_too_large
 from .limits import Limits
 from .shipping import number_to_ns
 
-BytesLike = Union[bytes, bytearray, memoryview]
 Events = Tuple[List[Dict[str, Any]], "array[int]"]
 
 #: HEC status codes: (HTTP status, text).

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-MiB = 1024 * 1024
+from .constants import MiB
 
 #: orjson refuses documents nested deeper than 1024 levels; an event sits inside one
 #: synthetic array when several are built at once, so the scanner may allow at most this.

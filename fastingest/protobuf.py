@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import base64
 import struct
-from array import array
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import shipping as S

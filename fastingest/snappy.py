@@ -7,8 +7,7 @@ whatever it claims. The codec itself is ``cramjam`` (the ``[snappy]`` extra).
 """
 from __future__ import annotations
 
-from typing import Union
-
+from .constants import BytesLike
 from .errors import DecompressionError, PayloadTooLarge, UnsupportedMediaType
 
 try:  # the [snappy] extra
@@ -18,7 +17,6 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     # on Python 3.10 here, does not)
     _cramjam = None  # type: ignore[assignment, unused-ignore]
 
-BytesLike = Union[bytes, bytearray, memoryview]
 
 #: Whether this install decodes snappy (cramjam is installed).
 AVAILABLE = _cramjam is not None

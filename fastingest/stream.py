@@ -8,11 +8,11 @@ from typing import Any, Iterator, Optional, Union
 from . import _kernels
 from .batch import Batch, RawBatch
 from .compression import open_decoder
+from .constants import BytesLike
 from .errors import DecompressionError, IngestError, copied, detached
 from .formats import KIND_NDJSON, collect_mode, media_kind
 from .limits import DEFAULT_LIMITS, Limits
 
-BytesLike = Union[bytes, bytearray, memoryview]
 AnyBatch = Union[Batch, RawBatch]
 
 

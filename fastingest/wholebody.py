@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Union
 
 from .compression import open_decoder
+from .constants import BytesLike
 from .limits import Limits
 
-BytesLike = Union[bytes, bytearray, memoryview]
 
 
 class WholeBody:

@@ -23,6 +23,7 @@ import msgpack
 from hypothesis import strategies as st
 
 from fastingest import _kernels
+from fastingest.constants import MiB  # the tests take it from here too
 from fastingest.protocols import Events, Response, Service
 from fastingest.protocols.elasticsearch import Elasticsearch
 from fastingest.protocols.loki import Loki
@@ -191,7 +192,6 @@ def mutate(body: bytes, rnd: random.Random) -> bytes:
 
 # -- decompression bombs ----------------------------------------------------------------------
 
-MiB = 1024 * 1024
 GiB = 1024 * MiB
 CRC32_OF_1GIB_ZEROS = 0x5B64C2B0  # zlib.crc32 over 2**30 zero bytes
 

@@ -14,7 +14,7 @@ state checks, the 503 and the 413 are :class:`~fastingest.protocols.StoringExcha
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List
 
 from ..errors import IngestError
 from ..shipping import BATCH_BYTES, RecordBatches

@@ -40,7 +40,8 @@ import orjson
 from ..bulk import Action, BulkReader, BulkSyntaxError
 from ..errors import IngestError, PayloadTooLarge
 from ..formats import media_type
-from ..limits import Limits, MiB
+from ..constants import MiB
+from ..limits import Limits
 from . import Answer, Events, Exchange, Protocol, Request, Response, declared_too_large
 from .auth import read_credentials
 from .batched import BatchedExchange, answer_with

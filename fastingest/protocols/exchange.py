@@ -22,7 +22,6 @@ import enum
 from array import array
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Union
 
-from ..batch import Batch
 from ..errors import IngestError, PayloadTooLarge
 from ..stream import StreamDecoder
 from .http import REQUEST_TIMEOUT, Response

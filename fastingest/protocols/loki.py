@@ -34,7 +34,8 @@ from .. import _kernels
 from ..compression import SUPPORTED_ENCODINGS
 from ..errors import IngestError, PayloadTooLarge
 from ..formats import media_type
-from ..limits import Limits, MiB
+from ..constants import MiB
+from ..limits import Limits
 from ..lokiformat import (LokiJson, NO_STREAMS, bad_request, labels_too_long, line_too_long,
                           parse_labels, render_labels)
 from ..shipping import BATCH_BYTES, RecordBatches

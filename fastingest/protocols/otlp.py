@@ -34,7 +34,8 @@ import orjson
 
 from ..errors import IngestError, PayloadTooLarge
 from ..formats import media_type
-from ..limits import Limits, MiB
+from ..constants import MiB
+from ..limits import Limits
 from ..otlpjson import OtlpJson
 from ..shipping import BATCH_BYTES, RecordBatches, encode_field
 from ..wholebody import WholeBody

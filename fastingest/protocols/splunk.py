@@ -37,7 +37,8 @@ import orjson
 
 from ..errors import IngestError, PayloadTooLarge
 from ..hec import CODES, HecError, HecEventReader, HecRawReader, event_time
-from ..limits import Limits, MiB
+from ..constants import MiB
+from ..limits import Limits
 from . import Answer, Events, Exchange, Protocol, Request, Response, declared_too_large
 from .auth import read_credentials
 from .batched import BatchedExchange, answer_with

@@ -5,7 +5,8 @@ import argparse
 
 import pytest
 
-from fastingest.limits import Limits, MiB
+from fastingest.constants import MiB
+from fastingest.limits import Limits
 from fastingest.server import create_app
 from fastingest.server.asgi import DEFAULT_PROTOCOL_LIMITS, PROTOCOLS, protocol_limits
 from fastingest.server.cli import build_limits, parse_protocols, _size_setting

@@ -81,6 +81,7 @@ import urllib.parse
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs
 
+from ...constants import MiB
 from ...jsonout import dumps_each
 
 from . import Store, StoreError, Transaction
@@ -88,7 +89,6 @@ from .sqlite_threads import FILE_MODE, Checkpointer, WriterLock
 
 log = logging.getLogger("fastingest.server")
 
-MiB = 1024 * 1024
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
