@@ -171,6 +171,19 @@ def msgpack_body(evs, single: bool = False) -> bytes:
     return msgpack.packb(evs[0] if single else evs, use_bin_type=True)
 
 
+JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
+
+
+def valid_bodies(evs, rnd: random.Random) -> List[Tuple[str, bytes]]:
+    """The events as every valid body shape: JSON array, NDJSON, MessagePack array, and
+    (with at least one event) a JSON object and a MessagePack map of the first."""
+    out = [(JSON, json_array_body(evs, rnd)), (NDJSON, ndjson_body(evs, rnd)),
+           (MSGPACK, msgpack_body(evs))]
+    if evs:
+        out += [(JSON, json_object_body(evs[0], rnd)), (MSGPACK, msgpack_body(evs, single=True))]
+    return out
+
+
 def mutate(body: bytes, rnd: random.Random) -> bytes:
     """A random corruption of a valid body: flips, insertions, deletions, cuts, splices."""
     b = bytearray(body)

@@ -12,10 +12,9 @@ import fastingest
 from fastingest import IngestError, Limits, decode
 from fastingest.errors import PARSE_MESSAGE, SIZE_MESSAGE
 
-from helpers import (RECEIVED, event_lists, events, json_array_body, json_object_body, msgpack_body,
-                     mutate, ndjson_body, using)
+from helpers import (JSON, MSGPACK, NDJSON, RECEIVED, event_lists, events, json_array_body,
+                     json_object_body, msgpack_body, mutate, ndjson_body, using, valid_bodies)
 
-JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
 
 
 def ok(body, ctype=JSON, **kw):
@@ -262,20 +261,11 @@ def outcome(kernels, body, ctype, **kw):
     return ("ok", b.events, list(b.times_ns), list(b.offsets), b.lines and list(b.lines), b.errors)
 
 
-def _bodies(evs, rnd):
-    yield JSON, json_array_body(evs, rnd)
-    yield NDJSON, ndjson_body(evs, rnd)
-    yield MSGPACK, msgpack_body(evs)
-    if evs:
-        yield JSON, json_object_body(evs[0], rnd)
-        yield MSGPACK, msgpack_body(evs, single=True)
-
-
 @given(evs=event_lists, seed=st.integers(0, 2**32))
 def test_kernels_agree_on_mutated_bodies(both_impls, evs, seed):
     rnd = random.Random(seed)
     cy, py = both_impls
-    for ctype, body in _bodies(evs, rnd):
+    for ctype, body in valid_bodies(evs, rnd):
         for _ in range(3):
             bad = mutate(body, rnd)
             limits = Limits(max_event=rnd.choice([8, 64, 1 << 20]), max_depth=rnd.choice([2, 3, 128]))

@@ -14,22 +14,13 @@ import zlib
 
 from hypothesis import given, strategies as st
 
-from helpers import (FUZZ, event_lists, json_array_body, json_object_body, msgpack_body, mutate,
-                     ndjson_body)
+from helpers import FUZZ, JSON, MSGPACK, NDJSON, event_lists, mutate, valid_bodies
 
 sys.path.insert(0, str(FUZZ))
 from harnesses import HARNESSES, Options, check_body, encode_input  # noqa: E402
 
-JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
 cut_lists = st.lists(st.integers(0, 5000), max_size=15)
 options = st.integers(0, 63)
-
-
-def _valid_bodies(evs, rnd):
-    out = [(JSON, json_array_body(evs, rnd)), (NDJSON, ndjson_body(evs, rnd)), (MSGPACK, msgpack_body(evs))]
-    if evs:
-        out += [(JSON, json_object_body(evs[0], rnd)), (MSGPACK, msgpack_body(evs, single=True))]
-    return out
 
 
 def _check(body: bytes, ctype: str, opt: int, cuts, encoding=None):
@@ -42,7 +33,7 @@ def _check(body: bytes, ctype: str, opt: int, cuts, encoding=None):
 def test_twins_agree_streaming_mutated_bodies(both_impls, evs, seed, cuts, opt):
     """decode == split-free stream, raw or not, collect or not, on both kernels."""
     rnd = random.Random(seed)
-    for ctype, body in _valid_bodies(evs, rnd):
+    for ctype, body in valid_bodies(evs, rnd):
         _check(body, ctype, opt, cuts)
         _check(mutate(body, rnd), ctype, opt, cuts)
 
@@ -50,17 +41,17 @@ def test_twins_agree_streaming_mutated_bodies(both_impls, evs, seed, cuts, opt):
 @given(evs=event_lists, seed=st.integers(0, 2**32), cuts=cut_lists, opt=options)
 def test_twins_agree_on_split_of_mutated_bodies(both_impls, evs, seed, cuts, opt):
     rnd = random.Random(seed)
-    for ctype, body in _valid_bodies(evs, rnd):
+    for ctype, body in valid_bodies(evs, rnd):
         bits = {JSON: 0, NDJSON: 1, MSGPACK: 2}[ctype]
         data = encode_input(mutate(body, rnd), (opt & 15) | 16 | (bits << 5), tuple(cuts), opt >> 4)
         HARNESSES["split"](data)
 
 
 @given(a=event_lists, b=event_lists, seed=st.integers(0, 2**32), cuts=cut_lists, opt=options)
-def test_twins_agree_on_splices_of_valid_bodies(both_impls, a, b, seed, cuts, opt):
+def test_twins_agree_on_splices_ofvalid_bodies(both_impls, a, b, seed, cuts, opt):
     """The head of one valid body glued to the tail of another (any two formats)."""
     rnd = random.Random(seed)
-    heads, tails = _valid_bodies(a, rnd), _valid_bodies(b, rnd)
+    heads, tails = valid_bodies(a, rnd), valid_bodies(b, rnd)
     for _ in range(4):
         ctype, head = rnd.choice(heads)
         _, tail = rnd.choice(tails)
@@ -80,7 +71,7 @@ def test_twins_agree_on_corrupted_compressed_bodies(both_impls, evs, seed, cuts,
     rnd = random.Random(seed)
     compress = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress,
                 "zstd": zstandard.ZstdCompressor().compress}[coding]
-    for ctype, body in _valid_bodies(evs, rnd)[:3]:
+    for ctype, body in valid_bodies(evs, rnd)[:3]:
         packed = compress(body)
         got = _check(packed, ctype, opt & ~4, cuts, coding)
         assert got == _check(body, ctype, opt & ~4, cuts) or got[0] == "error"

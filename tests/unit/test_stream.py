@@ -15,11 +15,9 @@ from fastingest import IngestError, Limits, StreamDecoder, decode
 from fastingest.batch import Batch
 from fastingest.errors import SIZE_MESSAGE
 
-from helpers import (RECEIVED, MiB, br_bomb, event_lists, gzip_bomb, json_array_body,
-                     json_object_body, msgpack_body, mutate, ndjson_body, using, zlib_bomb,
-                     zstd_bomb)
+from helpers import (JSON, MSGPACK, NDJSON, RECEIVED, MiB, br_bomb, event_lists, gzip_bomb, mutate,
+                     ndjson_body, using, valid_bodies, zlib_bomb, zstd_bomb)
 
-JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
 
 
 def streamed(body: bytes, ctype: str, cuts, **kw):
@@ -58,22 +56,13 @@ def same(a, b) -> None:
     assert batch_a.errors == batch_b.errors
 
 
-def _bodies(evs, rnd):
-    yield JSON, json_array_body(evs, rnd)
-    yield NDJSON, ndjson_body(evs, rnd)
-    yield MSGPACK, msgpack_body(evs)
-    if evs:
-        yield JSON, json_object_body(evs[0], rnd)
-        yield MSGPACK, msgpack_body(evs, single=True)
-
-
 cuts = st.lists(st.integers(0, 4000), max_size=12)
 
 
 @given(evs=event_lists, seed=st.integers(0, 2**32), cuts=cuts)
 def test_chunks_equal_whole_body(impl, evs, seed, cuts):
     rnd = random.Random(seed)
-    for ctype, body in _bodies(evs, rnd):
+    for ctype, body in valid_bodies(evs, rnd):
         same(streamed(body, ctype, cuts), whole(body, ctype))
         bad = mutate(body, rnd)
         limits = Limits(max_event=rnd.choice([16, 100, 1 << 20]), max_depth=rnd.choice([2, 128]))
@@ -96,7 +85,7 @@ def test_compressed_chunks_equal_whole_body(impl, evs, seed, cuts, coding):
     rnd = random.Random(seed)
     compress = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress,
                 "zstd": zstandard.ZstdCompressor().compress}[coding]
-    for ctype, body in _bodies(evs, rnd):
+    for ctype, body in valid_bodies(evs, rnd):
         packed = compress(body)
         same(streamed(packed, ctype, cuts, content_encoding=coding),
              whole(packed, ctype, content_encoding=coding))
