@@ -1,8 +1,9 @@
 # cython: language_level=3
 """Compiled twin of :mod:`fastingest.build`: same names, same answers.
 
-JSON objects are built as the reference builds them (orjson over runs of events wrapped
-in one array, the GC paused); MessagePack events by fastingest's own builder
+JSON objects are built by fastingest's own builder (``_jsonbuild``) straight from each
+event's bytes, a run it refuses by orjson as the reference builds it (the GC paused);
+MessagePack events by fastingest's own builder
 (``_unpack``), which also reads each event's ``dt`` as it builds it. The raw path validates each event with the
 compiled validator and reads its top-level ``dt`` with a shallow scan of the validated
 bytes where the reference decodes the event: the span of the ``dt`` value comes from the
@@ -17,6 +18,7 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t, uint64_t
 
 from ._timestamps cimport (epoch_float_to_ns, epoch_int_to_ns, event_times_list, object_to_ns,
                           parse_dt_text, seconds_to_ns)
+from ._jsonbuild cimport build_object, build_run
 from ._unpack cimport build_frames
 from ._validate cimport DtSpan, ValidateError, json_object_end_dt, msgpack_map_end, validate_error
 from .framing._framing cimport Frames
@@ -256,12 +258,17 @@ cpdef tuple split_frames(Frames frames, int kind, int max_depth, int64_t receive
 # -- objects ------------------------------------------------------------------------------
 
 cdef list _build_json(Frames frames):
-    """Every framed JSON event, built in runs of about BUILD_RUN_BYTES (one orjson call
-    each) with the cyclic GC paused meanwhile (see fastingest.build.build_events)."""
+    """Every framed JSON event, built by fastingest's JSON builder (``_jsonbuild``) in
+    runs of about BUILD_RUN_BYTES with the cyclic GC paused meanwhile; a run the builder
+    refuses is built by one orjson call, as the reference builds every run (see
+    fastingest.build.build_events), so its errors are orjson's."""
     cdef Py_ssize_t lo = 0, hi, size
     cdef list events
     if frames.n == 1:
         # One event: no array to wrap it in, build it from its bytes where they lie.
+        event = build_object(frames.ptr(0), frames.ln[0])
+        if event is not None:
+            return [event]
         if frames.straddler is None and type(frames.chunk) is bytes and \
                 frames.ln[0] == PyBytes_GET_SIZE(frames.chunk):
             doc = frames.chunk
@@ -270,17 +277,14 @@ cdef list _build_json(Frames frames):
         return [orjson.loads(doc)]
     cdef int was = PyGC_Disable()
     try:
-        events = None
+        events = []
         while lo < frames.n:
             hi, size = lo, 0
             while hi < frames.n and (size < BUILD_BYTES or hi == lo):
                 size += frames.ln[hi]
                 hi += 1
-            part = orjson.loads(frames.json_doc(lo, hi))
-            if events is None:
-                events = part
-            else:
-                events.extend(part)
+            if not build_run(frames, lo, hi, events):
+                events.extend(orjson.loads(frames.json_doc(lo, hi)))
             lo = hi
         return events
     finally:

@@ -8,6 +8,7 @@ concern            pure-Python twin             compiled twin
 =================  ===========================  ===========================================
 framing            ``fastingest/framing/``      ``fastingest/framing/_framing.pyx`` (+ .pxi)
 building           ``fastingest/build.py``      ``fastingest/_build.pyx``
+JSON build         orjson (``build.py``)        ``fastingest/_jsonbuild.pyx`` (+ jsonbuild.h)
 whole body         ``fastingest/whole.py``      ``fastingest/_whole.pyx``
 one-object         ``fastingest/oneobject.py``  ``fastingest/_oneobject.pyx``
 MessagePack build  ``fastingest/unpack.py``     ``fastingest/_unpack.pyx``
@@ -82,7 +83,7 @@ python = Kernels("python", _py_framing, _py_build, _py_unpack, _py_whole, _py_on
 
 
 #: The compiled modules, relative to the package (each a ``_X.pyx`` there).
-COMPILED = ("framing/_framing", "_build", "_unpack", "_whole", "_members", "_oneobject",
+COMPILED = ("framing/_framing", "_build", "_jsonbuild", "_unpack", "_whole", "_members", "_oneobject",
             "_protobuf", "_timestamps", "_transcode", "_validate")
 
 
@@ -96,8 +97,8 @@ def built_extensions() -> List[str]:
 
 def _load_cython() -> Optional[Kernels]:
     try:
-        from . import (_build, _members, _oneobject, _protobuf, _timestamps, _transcode,
-                       _unpack, _validate, _whole)
+        from . import (_build, _jsonbuild, _members, _oneobject, _protobuf,  # noqa: F401
+                       _timestamps, _transcode, _unpack, _validate, _whole)
         from .framing import _framing
     except ImportError as exc:
         built = built_extensions()
