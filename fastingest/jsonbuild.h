@@ -176,6 +176,32 @@ refuse:
     return NULL;
 }
 
+/* Index (from p) of the first '"', '\\' or byte below 0x20 in p[0:n]: the end of a
+   string's unescaped run, non-ASCII bytes included. */
+static inline Py_ssize_t fj_text_run(const unsigned char *p, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+#ifdef FJ_SSE2
+    const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\'), lo = _mm_set1_epi8(0x1F);
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        /* unsigned v < 0x20 <=> min(v, 0x1F) == v */
+        __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, lo), v);
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q),
+                                  _mm_cmpeq_epi8(v, b)), ctl));
+        if (m)
+            return i + __builtin_ctz((unsigned)m);
+        i += 16;
+    }
+#endif
+    while (i < n) {
+        unsigned char ch = p[i];
+        if (ch == '"' || ch == '\\' || ch < 0x20)
+            return i;
+        i++;
+    }
+    return n;
+}
+
 /* The string whose opening quote is at c->p; keys (is_key) of up to FI_KEY_MAX plain
    ASCII bytes come from the key cache. */
 static inline PyObject *fj_string(fj_cursor *c, int is_key) {
@@ -184,6 +210,16 @@ static inline PyObject *fj_string(fj_cursor *c, int is_key) {
     PyObject *str;
     if (s + n >= c->end)
         return NULL;
+    if (s[n] > 0x7F) {
+        /* non-ASCII text: without escapes it is decoded where it lies */
+        n += fj_text_run(s + n, c->end - s - n);
+        if (s + n >= c->end)
+            return NULL;
+        if (s[n] == '"') {
+            c->p = s + n + 1;
+            return PyUnicode_DecodeUTF8((const char *)s, n, NULL);
+        }
+    }
     if (s[n] != '"')
         return fj_string_slow(c, s);
     c->p = s + n + 1;

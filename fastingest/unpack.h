@@ -10,7 +10,7 @@
 
 /* Keys of at most FI_KEY_MAX bytes are looked up in a cache of FI_KEYS str objects
    (msgspec's string cache, made 2-way): log events repeat the same few dozen keys, so
-   most keys cost a hash and a memcmp instead of a new str, and every event shares the
+   most keys cost a hash and a word compare instead of a new str, and every event shares the
    same key objects (as msgpack-python's interned keys do). A key may sit in its slot or
    its pair's other one: with one slot per key, two keys of the same event that collide
    (the benchmark's "message" and "path") evicted each other on every event, making 2
@@ -24,32 +24,74 @@
 static PyObject *fi_keys[FI_KEYS];
 #endif
 
-static inline uint32_t fi_key_hash(const unsigned char *p, Py_ssize_t n) {
-    /* FNV-1a over the bytes: short keys, so a byte loop is cheap and spreads well. */
-    uint32_t h = 2166136261u ^ (uint32_t)n;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 16777619u;
+static inline uint64_t fi_load64(const unsigned char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint32_t fi_load32(const unsigned char *p) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* The bytes p[0:n] (n <= FI_KEY_MAX) as words a hash or a comparison can use: whole
+   loads only, never a byte outside p[0:n] (short tails overlap the previous word, as
+   xxHash reads short inputs); a byte-by-byte tail stalled every hash on store
+   forwarding. Returns the number of words written to w (at most 5). */
+static inline int fi_words(const unsigned char *p, Py_ssize_t n, uint64_t *w) {
+    int k = 0;
+    if (n >= 8) {
+        Py_ssize_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            w[k++] = fi_load64(p + i);
+        if (i < n)
+            w[k++] = fi_load64(p + n - 8);
+    } else if (n >= 4) {
+        w[k++] = (uint64_t)fi_load32(p) | ((uint64_t)fi_load32(p + n - 4) << 32);
+    } else if (n > 0) {
+        w[k++] = (uint64_t)p[0] | ((uint64_t)p[n >> 1] << 8) | ((uint64_t)p[n - 1] << 16);
     }
-    return h ^ (h >> 15);
+    return k;
+}
+
+static inline uint32_t fi_key_hash(const uint64_t *w, int k, Py_ssize_t n) {
+    /* multiply-fold over the words (the length mixed in: tails overlap) */
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    for (int i = 0; i < k; i++)
+        h = (h ^ w[i]) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+    return (uint32_t)(h ^ (h >> 17));
+}
+
+/* Whether the cached key `seen` is the n bytes whose words are w. */
+static inline int fi_key_is(PyObject *seen, const uint64_t *w, int k, Py_ssize_t n) {
+    uint64_t v[5];
+    if (seen == NULL || PyUnicode_GET_LENGTH(seen) != n)
+        return 0;
+    fi_words((const unsigned char *)PyUnicode_DATA(seen), n, v);
+    for (int i = 0; i < k; i++)
+        if (v[i] != w[i])
+            return 0;
+    return 1;
 }
 
 /* A new reference to the str of the UTF-8 bytes p[0:n] (n <= FI_KEY_MAX), from the
    cache when it holds them; NULL with an exception for invalid UTF-8. */
 static inline PyObject *fi_key(const unsigned char *p, Py_ssize_t n) {
 #ifndef Py_GIL_DISABLED
-    uint32_t i = fi_key_hash(p, n) & (FI_KEYS - 1), j = i ^ 1;
-    PyObject *seen = fi_keys[i];
-    if (seen != NULL && PyUnicode_GET_LENGTH(seen) == n &&
-            memcmp(PyUnicode_DATA(seen), p, (size_t)n) == 0) {
-        Py_INCREF(seen);
-        return seen;
+    uint64_t w[5];
+    int k = fi_words(p, n, w);
+    uint32_t i = fi_key_hash(w, k, n) & (FI_KEYS - 1), j = i ^ 1;
+    /* equal words of equal lengths are equal bytes: the words cover all n bytes */
+    if (fi_key_is(fi_keys[i], w, k, n)) {
+        Py_INCREF(fi_keys[i]);
+        return fi_keys[i];
     }
-    seen = fi_keys[j];
-    if (seen != NULL && PyUnicode_GET_LENGTH(seen) == n &&
-            memcmp(PyUnicode_DATA(seen), p, (size_t)n) == 0) {
-        Py_INCREF(seen);
-        return seen;
+    if (fi_key_is(fi_keys[j], w, k, n)) {
+        Py_INCREF(fi_keys[j]);
+        return fi_keys[j];
     }
 #endif
     PyObject *key = PyUnicode_DecodeUTF8((const char *)p, n, NULL);
