@@ -13,11 +13,12 @@ exactly (escaped strings, floats, keys spelled with escapes) are decoded in Pyth
 """
 from cpython cimport array
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.list cimport PyList_GET_ITEM
 from cpython.object cimport PyObject
 from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t, uint64_t
 
-from ._timestamps cimport (epoch_float_to_ns, epoch_int_to_ns, event_times_list, object_to_ns,
-                          parse_dt_text, seconds_to_ns)
+from ._timestamps cimport (epoch_float_to_ns, epoch_int_to_ns, event_time, event_times_list,
+                          object_to_ns, parse_dt_text, seconds_to_ns)
 from ._jsonbuild cimport build_object, build_run
 from ._unpack cimport build_frames
 from ._validate cimport DtSpan, ValidateError, json_object_end_dt, msgpack_map_end, validate_error
@@ -257,24 +258,27 @@ cpdef tuple split_frames(Frames frames, int kind, int max_depth, int64_t receive
 
 # -- objects ------------------------------------------------------------------------------
 
-cdef list _build_json(Frames frames):
+cdef list _build_json(Frames frames, int64_t* times, int64_t received):
     """Every framed JSON event, built by fastingest's JSON builder (``_jsonbuild``) in
     runs of about BUILD_RUN_BYTES with the cyclic GC paused meanwhile; a run the builder
     refuses is built by one orjson call, as the reference builds every run (see
-    fastingest.build.build_events), so its errors are orjson's."""
-    cdef Py_ssize_t lo = 0, hi, size
+    fastingest.build.build_events), so its errors are orjson's. With ``times`` not NULL,
+    each event's time is read as its run is done (its objects still in the cache)."""
+    cdef Py_ssize_t lo = 0, hi, size, i
     cdef list events
     if frames.n == 1:
         # One event: no array to wrap it in, build it from its bytes where they lie.
         event = build_object(frames.ptr(0), frames.ln[0])
-        if event is not None:
-            return [event]
-        if frames.straddler is None and type(frames.chunk) is bytes and \
-                frames.ln[0] == PyBytes_GET_SIZE(frames.chunk):
-            doc = frames.chunk
-        else:
-            doc = PyMemoryView_FromMemory(<char*>frames.ptr(0), frames.ln[0], PyBUF_READ)
-        return [orjson.loads(doc)]
+        if event is None:
+            if frames.straddler is None and type(frames.chunk) is bytes and \
+                    frames.ln[0] == PyBytes_GET_SIZE(frames.chunk):
+                doc = frames.chunk
+            else:
+                doc = PyMemoryView_FromMemory(<char*>frames.ptr(0), frames.ln[0], PyBUF_READ)
+            event = orjson.loads(doc)
+        if times != NULL:
+            times[0] = event_time(<PyObject*>event, received)
+        return [event]
     cdef int was = PyGC_Disable()
     try:
         events = []
@@ -285,6 +289,9 @@ cdef list _build_json(Frames frames):
                 hi += 1
             if not build_run(frames, lo, hi, events):
                 events.extend(orjson.loads(frames.json_doc(lo, hi)))
+            if times != NULL:
+                for i in range(lo, hi):
+                    times[i] = event_time(PyList_GET_ITEM(events, i), received)
             lo = hi
         return events
     finally:
@@ -308,7 +315,8 @@ cdef tuple take_frames(Frames frames, int kind, int max_depth, int64_t received_
             if kind == K_MSGPACK:
                 items, times = build_frames(frames, max_depth, received_ns)
             else:
-                items = _build_json(frames)
+                times = array.clone(_INT64_TEMPLATE, frames.n, zero=False)
+                items = _build_json(frames, <int64_t*>(<array.array>times).data.as_longlongs, received_ns)
             offsets, lines, line_errors = frames.offsets(), frames.line_numbers(), []
         except Exception:
             items, offsets, lines, line_errors = one_by_one(frames, kind, _validator, max_depth, collect)
@@ -334,7 +342,7 @@ def build_events(Frames frames, int kind):
         return []
     if kind == K_MSGPACK:
         return build_frames(frames, MAX_DEPTH_CEILING, 0)[0]
-    return _build_json(frames)
+    return _build_json(frames, NULL, 0)
 
 
 def _by_offset(e):

@@ -23,5 +23,8 @@ cdef bint seconds_to_ns(int64_t seconds, int64_t nanos, int64_t* out) noexcept n
 # (KeyboardInterrupt raised by a subclass' code), which is propagated.
 cdef int object_to_ns(PyObject* v, int64_t* out) except -1
 
+# One event's time (borrowed): parse_dt(ev["dt"]) for a dict with a parseable dt, else received.
+cdef int64_t event_time(PyObject* ev, int64_t received) except? -1
+
 # event_times() for a list, without the argument checks: an array('q') as long as it.
 cdef array event_times_list(list events, int64_t received)

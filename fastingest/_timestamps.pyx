@@ -456,28 +456,31 @@ def event_times(events, received_ns):
     return event_times_list(events, received)
 
 
+cdef int64_t event_time(PyObject* ev, int64_t received) except? -1:
+    """The time of one event (borrowed): its ``dt`` when a dict has a parseable one."""
+    cdef PyObject* v
+    cdef int64_t t
+    if PyDict_Check(ev):
+        # WithError, then cleared: a key whose __eq__ raises falls back to the
+        # reception time silently (PyDict_GetItem reports it as "Exception ignored"
+        # on stderr since Python 3.13).
+        v = PyDict_GetItemWithError(ev, <PyObject*>_DT)
+        if v == NULL:
+            if PyErr_Occurred() != NULL:
+                PyErr_Clear()
+        elif object_to_ns(v, &t):
+            return t
+    return received
+
+
 cdef array event_times_list(list events, int64_t received):
     cdef object evs = events
     cdef Py_ssize_t i, n = PyList_GET_SIZE(<PyObject*>evs)
     cdef array result = clone(_Q, n, False)
     cdef int64_t* buf = <int64_t*>result.data.as_longlongs
-    cdef PyObject* ev
-    cdef PyObject* v
-    cdef int64_t t
     for i in range(n):
         buf[i] = received
         # Python code run for a subclass value could shrink the list under us.
-        if i >= PyList_GET_SIZE(<PyObject*>evs):
-            continue
-        ev = PyList_GET_ITEM(<PyObject*>evs, i)
-        if PyDict_Check(ev):
-            # WithError, then cleared: a key whose __eq__ raises falls back to the
-            # reception time silently (PyDict_GetItem reports it as "Exception ignored"
-            # on stderr since Python 3.13).
-            v = PyDict_GetItemWithError(ev, <PyObject*>_DT)
-            if v == NULL:
-                if PyErr_Occurred() != NULL:
-                    PyErr_Clear()
-            elif object_to_ns(v, &t):
-                buf[i] = t
+        if i < PyList_GET_SIZE(<PyObject*>evs):
+            buf[i] = event_time(PyList_GET_ITEM(<PyObject*>evs, i), received)
     return result

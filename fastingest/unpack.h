@@ -77,21 +77,23 @@ static inline int fi_key_is(PyObject *seen, const uint64_t *w, int k, Py_ssize_t
     return 1;
 }
 
-/* A new reference to the str of the UTF-8 bytes p[0:n] (n <= FI_KEY_MAX), from the
-   cache when it holds them; NULL with an exception for invalid UTF-8. */
-static inline PyObject *fi_key(const unsigned char *p, Py_ssize_t n) {
+/* A new reference to the str of the UTF-8 bytes p[0:n] (n <= FI_KEY_MAX) from `table`
+   (a cache of `size` slots, a power of two) when it holds them; NULL with an exception
+   for invalid UTF-8. */
+static inline PyObject *fi_cached_str(PyObject **table, uint32_t size,
+                                      const unsigned char *p, Py_ssize_t n) {
 #ifndef Py_GIL_DISABLED
     uint64_t w[5];
     int k = fi_words(p, n, w);
-    uint32_t i = fi_key_hash(w, k, n) & (FI_KEYS - 1), j = i ^ 1;
+    uint32_t i = fi_key_hash(w, k, n) & (size - 1), j = i ^ 1;
     /* equal words of equal lengths are equal bytes: the words cover all n bytes */
-    if (fi_key_is(fi_keys[i], w, k, n)) {
-        Py_INCREF(fi_keys[i]);
-        return fi_keys[i];
+    if (fi_key_is(table[i], w, k, n)) {
+        Py_INCREF(table[i]);
+        return table[i];
     }
-    if (fi_key_is(fi_keys[j], w, k, n)) {
-        Py_INCREF(fi_keys[j]);
-        return fi_keys[j];
+    if (fi_key_is(table[j], w, k, n)) {
+        Py_INCREF(table[j]);
+        return table[j];
     }
 #endif
     PyObject *key = PyUnicode_DecodeUTF8((const char *)p, n, NULL);
@@ -100,13 +102,22 @@ static inline PyObject *fi_key(const unsigned char *p, Py_ssize_t n) {
         /* The new key takes its own slot and the key it displaces moves to the other
            (whose key goes): the two most recent keys of a pair both stay, and a stale
            key cannot hold a slot forever. */
-        if (fi_keys[i] != NULL)
-            Py_XSETREF(fi_keys[j], fi_keys[i]);
+        if (table[i] != NULL)
+            Py_XSETREF(table[j], table[i]);
         Py_INCREF(key);
-        fi_keys[i] = key;
+        table[i] = key;
     }
 #endif
     return key;
+}
+
+/* A map key p[0:n] (n <= FI_KEY_MAX) from the key cache. */
+static inline PyObject *fi_key(const unsigned char *p, Py_ssize_t n) {
+#ifndef Py_GIL_DISABLED
+    return fi_cached_str(fi_keys, FI_KEYS, p, n);
+#else
+    return PyUnicode_DecodeUTF8((const char *)p, n, NULL);
+#endif
 }
 
 /* The byte offset of the object slot `name` of a class with __slots__, or -1 when it
