@@ -14,6 +14,7 @@ import contextlib
 import functools
 import gzip
 import json
+import math
 import random
 import zlib
 from pathlib import Path
@@ -182,6 +183,30 @@ def valid_bodies(evs, rnd: random.Random) -> List[Tuple[str, bytes]]:
     if evs:
         out += [(JSON, json_object_body(evs[0], rnd)), (MSGPACK, msgpack_body(evs, single=True))]
     return out
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal JSON values of the same types all the way down (int vs float, -0.0, key
+    order), walked without recursion: a fuzzed value may nest 1000 deep."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if type(x) is not type(y):
+            return False
+        if type(x) is dict:
+            if list(x) != list(y):
+                return False
+            stack.extend((x[k], y[k]) for k in x)
+        elif type(x) is list:
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y))
+        elif type(x) is float:
+            if x != y or math.copysign(1.0, x) != math.copysign(1.0, y):
+                return False
+        elif x != y:
+            return False
+    return True
 
 
 def mutate(body: bytes, rnd: random.Random) -> bytes:

@@ -37,7 +37,7 @@ from fastingest.batch import Batch, RawBatch
 
 # The shared test helpers (tests/helpers.py), also when fuzz.py runs this file alone.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from helpers import RECEIVED, kernel_sets, using  # noqa: E402
+from helpers import RECEIVED, kernel_sets, same_json, using  # noqa: E402
 
 JSON, NDJSON, MSGPACK = "application/json", "application/x-ndjson", "application/msgpack"
 CTYPES = (JSON, NDJSON, MSGPACK, "application/x-msgpack")
@@ -462,6 +462,27 @@ def check_stored_row(data: bytes) -> None:
                 sys.setrecursionlimit(saved)
 
 
+def check_json_builder(data: bytes) -> None:
+    """fastingest's own JSON builder (compiled only) never builds what orjson refuses
+    and builds what orjson builds, or refuses (then decode asks orjson)."""
+    if _kernels.cython is None:
+        return
+    from fastingest import _jsonbuild
+    try:
+        want: Any = ("ok", orjson.loads(data))
+    except orjson.JSONDecodeError:
+        want = None
+    for entry in (_jsonbuild.loads, _jsonbuild.loads_object):
+        if entry is _jsonbuild.loads_object and not (data[:1] == b"{" and data[-1:] == b"}"):
+            continue
+        try:
+            got = entry(data)
+        except ValueError:
+            continue   # refused: the callers ask orjson
+        assert want is not None, ("built what orjson refuses", data, got)
+        assert same_json(got, want[1]), ("built differently from orjson", data, got, want[1])
+
+
 def _handed(ctype: str, opts: Options, limits: Limits, delivery: Any) -> Tuple[Any, list]:
     """The Better Stack exchange fed ``opts``' body in its chunks: its early answer's
     status (None when it took the body), and the batches it handed out."""
@@ -491,6 +512,7 @@ HARNESSES: Dict[str, Callable[[bytes], None]] = {
     "split": check_split,
     "parse_dt": check_parse_dt,
     "validators": check_validators,
+    "json_builder": check_json_builder,
     "exchange": check_exchange,
     "stored_row": check_stored_row,
 }

@@ -56,6 +56,16 @@ DT_VALUES = [b"2022-12-31T13:45:59.123456789Z", b"2022-12-31 13:45:59+02:00", b"
              b"-1672490759.123456", b"2022-12-31", b" 2022-12-31T24:00:00z ", b"1e9", b"9" * 30]
 
 
+JSON_BUILDER_SEEDS = [
+    b'{"dt":"2024-05-06T07:08:09.123Z","level":"info","n":-12,"f":1.5e-3,"ok":true,"x":null}',
+    b'[1, -0, -0.0, 1e400, 18446744073709551615, 18446744073709551616, 0.1, 5e-324]',
+    b'{"a":"\\u00e9\\ud83d\\ude00\\n","a":"last","b":["\xc3\xa9", {"c": {}}]}',
+    b'"\\ud800" ',
+    b' \t[[[[[[[[[[{"deep":[]}]]]]]]]]]] ',
+    b'{"k":"\xff","m":01}',
+]
+
+
 def write(name: str, inputs) -> None:
     folder = HERE / "corpus" / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,6 +113,7 @@ def main() -> None:
         val.append(bytes([16, 255]) + b)
     val.append(bytes([16, 2]) + b"\x81\xa1a\x91\x91\x01")
     write("validators", val)
+    write("json_builder", JSON_BUILDER_SEEDS)
     ex = [
         bytes([0, 2, 0, 8]) + b'[{"message":"x"}]',
         bytes([0, 2, 1, 8]) + b'{"a":1}\n{"b":2}\n',

@@ -11,7 +11,6 @@ The builder is compiled only (its pure-Python twin is orjson itself, in build.py
 from __future__ import annotations
 
 import json
-import math
 import random
 
 import orjson
@@ -19,7 +18,7 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from fastingest import _kernels, decode
-from helpers import RECEIVED, mutate
+from helpers import RECEIVED, mutate, same_json
 
 jb = pytest.importorskip("fastingest._jsonbuild") if _kernels.cython is not None else None
 pytestmark = pytest.mark.skipif(jb is None, reason="compiled kernels not loaded")
@@ -30,20 +29,6 @@ REFUSED = object()
 def examples(n: int) -> int:
     """n examples under the dev profile, scaled with the active profile (ci, long)."""
     return max(10, int(n * settings.default.max_examples / 200))
-
-
-def same(a, b) -> bool:
-    """Equal, and of the same types all the way down (1 == 1.0 == True would hide a bug;
-    0.0 == -0.0 too)."""
-    if type(a) is not type(b):
-        return False
-    if type(a) is dict:
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if type(a) is list:
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if type(a) is float:
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    return a == b
 
 
 def orjson_answer(data: bytes):
@@ -61,9 +46,9 @@ def check(data: bytes) -> bool:
     except ValueError:
         return False
     assert want is not REFUSED, ("built what orjson refuses", data, got)
-    assert same(got, want), (data, got, want)
+    assert same_json(got, want), (data, got, want)
     if data[:1] == b"{" and data[-1:] == b"}":   # an event's span: the framing's entry
-        assert same(jb.loads_object(data), want), data
+        assert same_json(jb.loads_object(data), want), data
     return True
 
 
@@ -229,6 +214,6 @@ def test_decode_answers_as_orjson_builds_on_both_kernel_sets(both_impls):
                     answers.append(("error", type(exc), str(exc), getattr(exc, "offset", None)))
         assert answers[0][0] == answers[1][0], (body, answers)
         if answers[0][0] == "ok":
-            assert same(answers[0][1], answers[1][1]) and answers[0][2:] == answers[1][2:], body
+            assert same_json(answers[0][1], answers[1][1]) and answers[0][2:] == answers[1][2:], body
         else:
             assert answers[0] == answers[1], body
