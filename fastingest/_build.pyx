@@ -54,6 +54,7 @@ load_msgpack_headers()
 
 cdef int K_MSGPACK = KIND_MSGPACK
 cdef Py_ssize_t BUILD_BYTES = BUILD_RUN_BYTES
+cdef int MAX_DEPTH = MAX_DEPTH_CEILING
 cdef array.array _INT64_TEMPLATE = array.array("q", [])
 _MISSING = object()
 
@@ -268,7 +269,7 @@ cdef list _build_json(Frames frames, int64_t* times, int64_t received):
     cdef list events
     if frames.n == 1:
         # One event: no array to wrap it in, build it from its bytes where they lie.
-        event = build_object(frames.ptr(0), frames.ln[0])
+        event = build_object(frames.ptr(0), frames.ln[0], MAX_DEPTH, False)
         if event is None:
             if frames.straddler is None and type(frames.chunk) is bytes and \
                     frames.ln[0] == PyBytes_GET_SIZE(frames.chunk):

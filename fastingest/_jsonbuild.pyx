@@ -17,7 +17,8 @@ from cpython.ref cimport Py_DECREF
 from .framing._framing cimport Frames
 
 cdef extern from "jsonbuild.h":
-    PyObject* fj_build_object(const unsigned char* p, Py_ssize_t n)
+    int FJ_MAX_DEPTH
+    PyObject* fj_build_object(const unsigned char* p, Py_ssize_t n, int max_depth, int nd)
     PyObject* fj_build_document(const unsigned char* p, Py_ssize_t n)
 
 cdef extern from "Python.h":
@@ -36,9 +37,10 @@ cdef inline object _take(PyObject* built):
     return obj
 
 
-cdef object build_object(const unsigned char* p, Py_ssize_t n):
-    """The object that is exactly ``p[0:n]``, or None when refused."""
-    return _take(fj_build_object(p, n))
+cdef object build_object(const unsigned char* p, Py_ssize_t n, int max_depth, bint nd):
+    """The object at ``p[0]`` with only whitespace after it up to ``p[n]``, nesting at
+    most ``max_depth`` deep (NDJSON: no newline), or None when refused."""
+    return _take(fj_build_object(p, n, max_depth, nd))
 
 
 cdef bint build_run(Frames frames, Py_ssize_t lo, Py_ssize_t hi, list events) except -1:
@@ -47,7 +49,7 @@ cdef bint build_run(Frames frames, Py_ssize_t lo, Py_ssize_t hi, list events) ex
     cdef Py_ssize_t i, size = PyList_GET_SIZE(events)
     cdef PyObject* built
     for i in range(lo, hi):
-        built = fj_build_object(frames.ptr(i), frames.ln[i])
+        built = fj_build_object(frames.ptr(i), frames.ln[i], FJ_MAX_DEPTH, False)
         if built == NULL:
             PyErr_Clear()
             PyList_SetSlice(events, size, PyList_GET_SIZE(events), None)
@@ -71,10 +73,10 @@ def loads(data):
 
 
 def loads_object(data):
-    """The JSON object that is exactly ``data`` (an event's span: no whitespace around
+    """The JSON object at the start of ``data`` (an event's span: whitespace only after
     it) as ``orjson.loads`` builds it; ValueError when refused."""
     cdef const unsigned char[::1] view = data
-    obj = build_object(&view[0], view.shape[0]) if view.shape[0] else None
+    obj = build_object(&view[0], view.shape[0], FJ_MAX_DEPTH, False) if view.shape[0] else None
     if obj is None:
         raise ValueError("refused by the JSON builder")
     return obj

@@ -2,7 +2,8 @@
 """Compiled twin of :mod:`fastingest.oneobject`: same names, same answers.
 
 The nesting bound for JSON is one pass over the bytes (``fr_count_open`` in
-``simd.h``, which also spots an NDJSON body's second line); the map built from a
+``simd.h``, which also spots an NDJSON body's second line); the object is built by
+fastingest's JSON builder (``_jsonbuild``), orjson when it refuses; the map built from a
 MessagePack body is built by fastingest's own builder (``_unpack``), which checks the
 nesting as it builds.
 """
@@ -11,6 +12,7 @@ from cpython.dict cimport PyDict_Next
 from cpython.object cimport PyObject
 from libc.stdint cimport int64_t
 
+from ._jsonbuild cimport build_object
 from ._unpack cimport unpack_one
 from .mpheader cimport FI_MP_MAP, fi_mp_headers, load_msgpack_headers
 
@@ -78,6 +80,10 @@ cdef object one_object_event(object body, int kind, int64_t max_event, int max_d
     nest = fr_count_open(p, end, kind == K_NDJSON)
     if nest < 0 or nest > max_depth:
         return None
+    # fastingest's JSON builder; what it refuses goes to orjson, whose errors stand
+    event = build_object(p + i, end - i, max_depth, kind == K_NDJSON)
+    if event is not None:
+        return event
     try:
         event = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -29,7 +29,7 @@
 #define FJ_SSE2 1
 #endif
 
-/* Deeper values are refused (orjson's own limit is 1024; the framing's max_depth is at
+/* Deeper values are always refused (orjson's own limit is 1024; Limits.max_depth is at
    most 1000, and this bounds the C recursion). */
 #define FJ_MAX_DEPTH 1000
 
@@ -46,16 +46,15 @@ static PyObject *fj_values[FJ_VALUES];
 typedef struct {
     const unsigned char *p;     /* the next byte */
     const unsigned char *end;   /* the value's bytes end here */
+    int max_depth;              /* deeper containers are refused (<= FJ_MAX_DEPTH) */
+    int nd;                     /* NDJSON: a newline is no whitespace (it ends the line) */
 } fj_cursor;
 
 static PyObject *fj_value(fj_cursor *c, int depth);
 
-static inline int fj_is_ws(unsigned char b) {
-    return b == ' ' || b == '\n' || b == '\r' || b == '\t';
-}
-
 static inline void fj_skip_ws(fj_cursor *c) {
-    while (c->p < c->end && fj_is_ws(*c->p))
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r' ||
+                             (*c->p == '\n' && !c->nd)))
         c->p++;
 }
 
@@ -357,7 +356,7 @@ static PyObject *fj_number(fj_cursor *c) {
 
 static PyObject *fj_object(fj_cursor *c, int depth) {
     PyObject *d, *key, *value;
-    if (depth > FJ_MAX_DEPTH)
+    if (depth > c->max_depth)
         return NULL;
     c->p++;                                   /* the '{' */
     d = PyDict_New();
@@ -414,7 +413,7 @@ refuse:
 
 static PyObject *fj_array(fj_cursor *c, int depth) {
     PyObject *list, *item;
-    if (depth > FJ_MAX_DEPTH)
+    if (depth > c->max_depth)
         return NULL;
     c->p++;                                   /* the '[' */
     list = PyList_New(0);
@@ -489,20 +488,26 @@ static PyObject *fj_value(fj_cursor *c, int depth) {
     }
 }
 
-/* The JSON object that is exactly p[0:n] (an event's span: no whitespace around it),
-   or NULL when refused. */
-static inline PyObject *fj_build_object(const unsigned char *p, Py_ssize_t n) {
+/* The JSON object at p[0] (a '{') followed by nothing but whitespace up to p[n] (an
+   event's span has none; a one-event body may have some), nesting at most max_depth
+   (<= FJ_MAX_DEPTH) deep; nd: NDJSON, where a newline is no whitespace. NULL when
+   refused. */
+static inline PyObject *fj_build_object(const unsigned char *p, Py_ssize_t n, int max_depth,
+                                        int nd) {
     fj_cursor c;
     PyObject *obj;
     if (n < 2 || p[0] != '{')
         return NULL;
     c.p = p;
     c.end = p + n;
+    c.max_depth = max_depth < FJ_MAX_DEPTH ? max_depth : FJ_MAX_DEPTH;
+    c.nd = nd;
     obj = fj_object(&c, 1);
-    if (obj != NULL && c.p != c.end) {
-        Py_DECREF(obj);
+    if (obj == NULL)
         return NULL;
-    }
+    fj_skip_ws(&c);
+    if (c.p != c.end)
+        Py_CLEAR(obj);
     return obj;
 }
 
@@ -514,6 +519,8 @@ static PyObject *fj_build_document(const unsigned char *p, Py_ssize_t n) {
     PyObject *obj;
     c.p = p;
     c.end = p + n;
+    c.max_depth = FJ_MAX_DEPTH;
+    c.nd = 0;
     fj_skip_ws(&c);
     if (c.p >= c.end)
         return NULL;
