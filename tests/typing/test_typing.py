@@ -28,10 +28,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 #: The compiled modules (each a twin of a pure-Python module, see fastingest/_kernels.py).
-COMPILED = ("fastingest.framing._framing", "fastingest._build", "fastingest._unpack",
-            "fastingest._whole",
-            "fastingest._oneobject", "fastingest._validate", "fastingest._timestamps",
-            "fastingest._protobuf", "fastingest._transcode", "fastingest._members")
+COMPILED = tuple("fastingest." + name.replace("/", ".") for name in _kernels.COMPILED)
 
 
 def test_package_has_py_typed_and_stubs():
