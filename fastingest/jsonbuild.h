@@ -58,17 +58,21 @@ static inline void fj_skip_ws(fj_cursor *c) {
         c->p++;
 }
 
-/* Index (from p) of the first byte in p[0:n] that is '"', '\\', below 0x20 or above
-   0x7F: the end of a string's plain ASCII run. */
-static inline Py_ssize_t fj_ascii_run(const unsigned char *p, Py_ssize_t n) {
+/* Index (from p) of the first byte in p[0:n] that is '"', '\\' or below 0x20 — or, with
+   ascii (a constant at each call), above 0x7F: the end of a string's unescaped run (of
+   plain ASCII). */
+static inline Py_ssize_t fj_run(const unsigned char *p, Py_ssize_t n, int ascii) {
     Py_ssize_t i = 0;
 #ifdef FJ_SSE2
-    const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+    const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\');
+    const __m128i sp = _mm_set1_epi8(0x20), lo = _mm_set1_epi8(0x1F);
     while (i + 16 <= n) {
         __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
-        /* signed: bytes >= 0x80 are negative, so one compare finds them and controls */
+        /* ascii, signed compare: bytes >= 0x80 are negative, so one compare finds them and
+           the controls; else unsigned v < 0x20 <=> min(v, 0x1F) == v */
+        __m128i stop = ascii ? _mm_cmplt_epi8(v, sp) : _mm_cmpeq_epi8(_mm_min_epu8(v, lo), v);
         int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q),
-                                  _mm_cmpeq_epi8(v, b)), _mm_cmplt_epi8(v, sp)));
+                                  _mm_cmpeq_epi8(v, b)), stop));
         if (m)
             return i + __builtin_ctz((unsigned)m);
         i += 16;
@@ -76,7 +80,7 @@ static inline Py_ssize_t fj_ascii_run(const unsigned char *p, Py_ssize_t n) {
 #endif
     while (i < n) {
         unsigned char ch = p[i];
-        if (ch == '"' || ch == '\\' || ch < 0x20 || ch > 0x7F)
+        if (ch == '"' || ch == '\\' || ch < 0x20 || (ascii && ch > 0x7F))
             return i;
         i++;
     }
@@ -185,43 +189,17 @@ refuse:
     return NULL;
 }
 
-/* Index (from p) of the first '"', '\\' or byte below 0x20 in p[0:n]: the end of a
-   string's unescaped run, non-ASCII bytes included. */
-static inline Py_ssize_t fj_text_run(const unsigned char *p, Py_ssize_t n) {
-    Py_ssize_t i = 0;
-#ifdef FJ_SSE2
-    const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\'), lo = _mm_set1_epi8(0x1F);
-    while (i + 16 <= n) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
-        /* unsigned v < 0x20 <=> min(v, 0x1F) == v */
-        __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, lo), v);
-        int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q),
-                                  _mm_cmpeq_epi8(v, b)), ctl));
-        if (m)
-            return i + __builtin_ctz((unsigned)m);
-        i += 16;
-    }
-#endif
-    while (i < n) {
-        unsigned char ch = p[i];
-        if (ch == '"' || ch == '\\' || ch < 0x20)
-            return i;
-        i++;
-    }
-    return n;
-}
-
 /* The string whose opening quote is at c->p; keys (is_key) of up to FI_KEY_MAX plain
    ASCII bytes come from the key cache. */
 static inline PyObject *fj_string(fj_cursor *c, int is_key) {
     const unsigned char *s = c->p + 1;
-    Py_ssize_t n = fj_ascii_run(s, c->end - s);
+    Py_ssize_t n = fj_run(s, c->end - s, 1);
     PyObject *str;
     if (s + n >= c->end)
         return NULL;
     if (s[n] > 0x7F) {
         /* non-ASCII text: without escapes it is decoded where it lies */
-        n += fj_text_run(s + n, c->end - s - n);
+        n += fj_run(s + n, c->end - s - n, 0);
         if (s + n >= c->end)
             return NULL;
         if (s[n] == '"') {
@@ -354,102 +332,89 @@ static PyObject *fj_number(fj_cursor *c) {
     return fj_float_slow(start, p - start);
 }
 
+/* After a container's opening bracket (consumed) or one of its members: 1 when another
+   member follows (its separating comma consumed, if any), 0 at the closing bracket
+   (consumed), -1 for anything else. `first`: right after the opening bracket. */
+static inline int fj_next(fj_cursor *c, unsigned char close, int first) {
+    fj_skip_ws(c);
+    if (c->p >= c->end)
+        return -1;
+    if (*c->p == close) {
+        c->p++;
+        return 0;
+    }
+    if (first)
+        return 1;
+    if (*c->p != ',')
+        return -1;
+    c->p++;
+    fj_skip_ws(c);
+    return 1;
+}
+
+/* The container when its closing bracket was reached (more == 0), else NULL (refused). */
+static inline PyObject *fj_closed(PyObject *container, int more) {
+    if (more == 0)
+        return container;
+    Py_DECREF(container);
+    return NULL;
+}
+
 static PyObject *fj_object(fj_cursor *c, int depth) {
     PyObject *d, *key, *value;
+    int more;
     if (depth > c->max_depth)
         return NULL;
     c->p++;                                   /* the '{' */
     d = PyDict_New();
     if (d == NULL)
         return NULL;
-    fj_skip_ws(c);
-    if (c->p < c->end && *c->p == '}') {
-        c->p++;
-        return d;
-    }
-    for (;;) {
+    for (more = fj_next(c, '}', 1); more > 0; more = fj_next(c, '}', 0)) {
         if (c->p >= c->end || *c->p != '"')
-            goto refuse;
+            break;
         key = fj_string(c, 1);
         if (key == NULL)
-            goto refuse;
+            break;
         fj_skip_ws(c);
         if (c->p >= c->end || *c->p != ':') {
             Py_DECREF(key);
-            goto refuse;
+            break;
         }
         c->p++;
         fj_skip_ws(c);
         value = c->p < c->end ? fj_value(c, depth) : NULL;
         if (value == NULL) {
             Py_DECREF(key);
-            goto refuse;
+            break;
         }
-        if (PyDict_SetItem(d, key, value) < 0) {
-            Py_DECREF(key);
-            Py_DECREF(value);
-            goto refuse;
-        }
+        more = PyDict_SetItem(d, key, value);
         Py_DECREF(key);
         Py_DECREF(value);
-        fj_skip_ws(c);
-        if (c->p >= c->end)
-            goto refuse;
-        if (*c->p == ',') {
-            c->p++;
-            fj_skip_ws(c);
-            continue;
-        }
-        if (*c->p == '}') {
-            c->p++;
-            return d;
-        }
-        goto refuse;
+        if (more < 0)
+            break;
     }
-refuse:
-    Py_DECREF(d);
-    return NULL;
+    return fj_closed(d, more);
 }
 
 static PyObject *fj_array(fj_cursor *c, int depth) {
     PyObject *list, *item;
+    int more;
     if (depth > c->max_depth)
         return NULL;
     c->p++;                                   /* the '[' */
     list = PyList_New(0);
     if (list == NULL)
         return NULL;
-    fj_skip_ws(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
-        return list;
-    }
-    for (;;) {
+    for (more = fj_next(c, ']', 1); more > 0; more = fj_next(c, ']', 0)) {
         item = c->p < c->end ? fj_value(c, depth) : NULL;
         if (item == NULL)
-            goto refuse;
-        if (PyList_Append(list, item) < 0) {
-            Py_DECREF(item);
-            goto refuse;
-        }
+            break;
+        more = PyList_Append(list, item);
         Py_DECREF(item);
-        fj_skip_ws(c);
-        if (c->p >= c->end)
-            goto refuse;
-        if (*c->p == ',') {
-            c->p++;
-            fj_skip_ws(c);
-            continue;
-        }
-        if (*c->p == ']') {
-            c->p++;
-            return list;
-        }
-        goto refuse;
+        if (more < 0)
+            break;
     }
-refuse:
-    Py_DECREF(list);
-    return NULL;
+    return fj_closed(list, more);
 }
 
 /* The value at c->p (at least one byte is there) inside a container at `depth`. */
@@ -488,6 +453,16 @@ static PyObject *fj_value(fj_cursor *c, int depth) {
     }
 }
 
+/* `obj` (a new reference, or NULL) when only whitespace follows it, else NULL. */
+static inline PyObject *fj_whole(fj_cursor *c, PyObject *obj) {
+    if (obj == NULL)
+        return NULL;
+    fj_skip_ws(c);
+    if (c->p != c->end)
+        Py_CLEAR(obj);
+    return obj;
+}
+
 /* The JSON object at p[0] (a '{') followed by nothing but whitespace up to p[n] (an
    event's span has none; a one-event body may have some), nesting at most max_depth
    (<= FJ_MAX_DEPTH) deep; nd: NDJSON, where a newline is no whitespace. NULL when
@@ -495,20 +470,13 @@ static PyObject *fj_value(fj_cursor *c, int depth) {
 static inline PyObject *fj_build_object(const unsigned char *p, Py_ssize_t n, int max_depth,
                                         int nd) {
     fj_cursor c;
-    PyObject *obj;
     if (n < 2 || p[0] != '{')
         return NULL;
     c.p = p;
     c.end = p + n;
     c.max_depth = max_depth < FJ_MAX_DEPTH ? max_depth : FJ_MAX_DEPTH;
     c.nd = nd;
-    obj = fj_object(&c, 1);
-    if (obj == NULL)
-        return NULL;
-    fj_skip_ws(&c);
-    if (c.p != c.end)
-        Py_CLEAR(obj);
-    return obj;
+    return fj_whole(&c, fj_object(&c, 1));
 }
 
 /* Any JSON value that is p[0:n] with JSON whitespace around it (orjson.loads' input),
@@ -533,20 +501,11 @@ static PyObject *fj_build_document(const unsigned char *p, Py_ssize_t n) {
         copy[n] = ' ';
         c.p = copy + off;
         c.end = copy + n + 1;
-        obj = fj_number(&c);
-        fj_skip_ws(&c);
-        if (obj != NULL && c.p != c.end)
-            Py_CLEAR(obj);
+        obj = fj_whole(&c, fj_number(&c));
         PyMem_Free(copy);
         return obj;
     }
-    obj = fj_value(&c, 0);
-    if (obj == NULL)
-        return NULL;
-    fj_skip_ws(&c);
-    if (c.p != c.end)
-        Py_CLEAR(obj);
-    return obj;
+    return fj_whole(&c, fj_value(&c, 0));
 }
 
 #endif /* FASTINGEST_JSONBUILD_H */
