@@ -290,6 +290,8 @@ cdef list _build_json(Frames frames, int64_t* times, int64_t received):
                 hi += 1
             if not build_run(frames, lo, hi, events):
                 events.extend(orjson.loads(frames.json_doc(lo, hi)))
+                if len(events) != hi:   # one value per framed event, or not events at all
+                    raise ValueError("a run did not build one object per event")
             if times != NULL:
                 for i in range(lo, hi):
                     times[i] = event_time(PyList_GET_ITEM(events, i), received)
