@@ -217,3 +217,17 @@ def test_decode_answers_as_orjson_builds_on_both_kernel_sets(both_impls):
             assert same_json(answers[0][1], answers[1][1]) and answers[0][2:] == answers[1][2:], body
         else:
             assert answers[0] == answers[1], body
+
+
+def test_decode_builds_with_the_builder(both_impls):
+    """The builder is on the default path: keys of decoded events are the builder's own
+    cached key objects (orjson's would be others), for arrays, NDJSON and one object."""
+    from helpers import using
+    key = next(iter(jb.loads(b'{"zq_builder_key":0}')))
+    bodies = [("application/json", b'[{"zq_builder_key":1},{"zq_builder_key":2}]'),
+              ("application/x-ndjson", b'{"zq_builder_key":1}\n{"zq_builder_key":2}\n'),
+              ("application/json", b'{"zq_builder_key":1}')]
+    with using(both_impls[0]):
+        for ctype, body in bodies:
+            for event in decode(body, ctype).events:
+                assert next(iter(event)) is key, (ctype, body)
