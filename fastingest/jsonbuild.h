@@ -9,7 +9,8 @@
    deeper than FJ_MAX_DEPTH, control bytes inside strings.
 
    Floats: a mantissa of at most 15 digits with a power of ten within +-22 is exact in
-   one IEEE multiplication or division (Clinger's fast path); every other form goes to
+   one IEEE multiplication or division (Clinger's fast path, where doubles are evaluated
+   as doubles: FLT_EVAL_METHOD 0); every other form goes to
    PyOS_string_to_double, which is correctly rounded, as orjson's parser is.
 
    Keys of at most FI_KEY_MAX ASCII bytes come from unpack.h's cache (a separate cache
@@ -18,6 +19,7 @@
 #define FASTINGEST_JSONBUILD_H
 
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -319,6 +321,9 @@ static PyObject *fj_number(fj_cursor *c) {
             return NULL;
         return PyLong_FromLongLong(m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m);
     }
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    /* (only where double arithmetic is done in double: x87's extended precision would
+       round twice) */
     if (!overflow && digits + frac_digits <= 15) {
         /* mantissa m (< 10^15 < 2^53, exact) times 10^(exp10 - frac_digits) */
         int64_t e = exp10 - frac_digits;
@@ -329,6 +334,7 @@ static PyObject *fj_number(fj_cursor *c) {
             return PyFloat_FromDouble(neg ? -d : d);
         }
     }
+#endif
     return fj_float_slow(start, p - start);
 }
 
