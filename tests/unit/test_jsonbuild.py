@@ -137,6 +137,9 @@ BUILT = [
     b'{"dt":"2024-01-01T00:00:00Z","x":[1,2.5,"s",null,true,{"k":false}]}',
     b'{"k" : 1 , "l" : [ 1 , 2 ] }',
     b'"' + b"x" * 300 + b'\\n"',    # an escaped string longer than the stack buffer
+    # the exact fast path's edges (15 digits, 10^+-22) and the slow path just past them
+    b'123456789012345e22', b'123456789012345e-22', b'1234567890123456e22', b'1e23', b'8.5e-23',
+    b'0.000000000000000000001', b'999999999999999.0', b'9999999999999999.0', b'-1.5E+22',
 ]
 
 REFUSED_BYTES = [
