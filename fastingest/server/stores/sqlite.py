@@ -81,6 +81,7 @@ import urllib.parse
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs
 
+from ... import _kernels
 from ...constants import MiB
 from ...jsonout import dumps_each
 
@@ -642,12 +643,9 @@ def _count(runs: Optional[List[Run]]) -> int:
 
 
 def _run(source: str, raw: Sequence[bytes], times_ns: Sequence[int], received_ns: int) -> Run:
-    """One add's rows: ``[time, JSON text, time, ...]`` built column by column (C loops,
-    no Python-level loop per row)."""
-    pairs: List[object] = [None] * (2 * len(raw))
-    pairs[0::2] = times_ns
-    pairs[1::2] = map(bytes.decode, raw)
-    return source, received_ns, pairs
+    """One add's rows: ``[time, JSON text, time, ...]`` built in one C loop
+    (:mod:`fastingest.rows`), no Python-level loop per row."""
+    return source, received_ns, _kernels.active.rows.time_text_pairs(raw, times_ns)
 
 
 def _settle_futures(futures: List["asyncio.Future[Any]"], message: Optional[str],
@@ -693,6 +691,15 @@ class SQLiteTransaction(Transaction):
         if store._dead is not None:   # fail before reading the rest of the body
             raise StoreError(store._dead)
         n = len(raw)
+        if not n:
+            return
+        if self._count + n < store.spill_rows:
+            size = sum(map(len, raw))
+            if self._size + size < store.spill_bytes:   # the usual add: no spill
+                self._rows.append(_run(source, raw, times_ns, received_ns))
+                self._count += n
+                self._size += size
+                return
         sizes = list(map(len, raw))
         pos = 0
         while pos < n:
