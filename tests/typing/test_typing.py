@@ -31,7 +31,8 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 COMPILED = ("fastingest.framing._framing", "fastingest._build", "fastingest._unpack",
             "fastingest._whole",
             "fastingest._oneobject", "fastingest._validate", "fastingest._timestamps",
-            "fastingest._protobuf", "fastingest._transcode", "fastingest._members")
+            "fastingest._protobuf", "fastingest._transcode", "fastingest._members",
+            "fastingest._rows")
 
 
 def test_package_has_py_typed_and_stubs():
