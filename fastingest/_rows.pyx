@@ -7,16 +7,17 @@ from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t
 
-__all__ = ["time_text_pairs"]
+__all__ = ["row_values"]
 
 cdef extern from "Python.h":
     char* PyBytes_AS_STRING(object o)
     Py_ssize_t PyBytes_GET_SIZE(object o)
 
 
-def time_text_pairs(raw, times_ns, /):
-    """``[times_ns[0], raw[0] as str, times_ns[1], raw[1] as str, ...]``: each event's
-    time and its JSON text (UTF-8, decoded strictly). ValueError if the lengths differ."""
+def row_values(raw, times_ns, received_ns, /):
+    """``[times_ns[0], received_ns, raw[0] as str, times_ns[1], received_ns, ...]``: each
+    event's time, the reception time and its JSON text (UTF-8, decoded strictly), the
+    values of its row but the source. ValueError if the lengths differ."""
     cdef Py_ssize_t i, n = len(raw)
     if len(times_ns) != n:
         raise ValueError(f"{n} events but {len(times_ns)} times")
@@ -24,13 +25,12 @@ def time_text_pairs(raw, times_ns, /):
     try:
         times = times_ns   # array('q') and other int64 buffers: no int objects read
     except (TypeError, ValueError, BufferError):
-        return _slow(raw, times_ns)
-    cdef list pairs = PyList_New(2 * n)
+        return _slow(raw, times_ns, received_ns)
+    cdef list values = PyList_New(3 * n)
     cdef object text, stamp
     for i in range(n):
-        # Filled before anything can raise for this row: the list is never left with
-        # a NULL item (every item set so far is valid; the rest are set below or the
-        # list dropped whole).
+        # NULL items left by an error are fine: the list is dropped whole (and its
+        # dealloc skips NULLs); every item set is set once.
         stamp = PyLong_FromLongLong(times[i])
         item = raw[i]
         if type(item) is bytes:
@@ -39,16 +39,18 @@ def time_text_pairs(raw, times_ns, /):
         else:
             text = bytes.decode(item)   # a bytes subclass, or bytes.decode's TypeError
         Py_INCREF(stamp)
-        PyList_SET_ITEM(pairs, 2 * i, stamp)
+        PyList_SET_ITEM(values, 3 * i, stamp)
+        Py_INCREF(received_ns)
+        PyList_SET_ITEM(values, 3 * i + 1, received_ns)
         Py_INCREF(text)
-        PyList_SET_ITEM(pairs, 2 * i + 1, text)
-    return pairs
+        PyList_SET_ITEM(values, 3 * i + 2, text)
+    return values
 
 
-cdef object _slow(raw, times_ns):
+cdef object _slow(raw, times_ns, received_ns):
     """Times that are not an int64 buffer (a list...): as the pure twin does it."""
     n = len(raw)
-    cdef object pairs = [None] * (2 * n)
-    pairs[0::2] = times_ns
-    pairs[1::2] = list(map(bytes.decode, raw))
-    return pairs
+    cdef object values = [received_ns] * (3 * n)
+    values[0::3] = times_ns
+    values[2::3] = list(map(bytes.decode, raw))
+    return values

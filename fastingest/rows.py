@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-__all__ = ["time_text_pairs"]
+__all__ = ["row_values"]
 
 
-def time_text_pairs(raw: Sequence[bytes], times_ns: Sequence[int], /) -> List[object]:
-    """``[times_ns[0], raw[0] as str, times_ns[1], raw[1] as str, ...]``: each event's
-    time and its JSON text (UTF-8, decoded strictly). ValueError if the lengths differ."""
+def row_values(raw: Sequence[bytes], times_ns: Sequence[int], received_ns: int, /
+               ) -> List[object]:
+    """``[times_ns[0], received_ns, raw[0] as str, times_ns[1], received_ns, ...]``: each
+    event's time, the reception time and its JSON text (UTF-8, decoded strictly), the
+    values of its row but the source. ValueError if the lengths differ."""
     n = len(raw)
     if len(times_ns) != n:
         raise ValueError(f"{n} events but {len(times_ns)} times")
-    pairs: List[object] = [None] * (2 * n)
-    pairs[0::2] = times_ns
-    pairs[1::2] = map(bytes.decode, raw)
-    return pairs
+    values: List[object] = [received_ns] * (3 * n)
+    values[0::3] = times_ns
+    values[2::3] = map(bytes.decode, raw)
+    return values

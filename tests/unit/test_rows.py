@@ -26,15 +26,16 @@ def agree(call):
 
 
 @settings(max_examples=60)
-@given(st.lists(st.tuples(st.text(max_size=8), INT64), max_size=12), st.booleans())
-def test_time_text_pairs_interleaves_times_and_texts(rows, as_array):
+@given(st.lists(st.tuples(st.text(max_size=8), INT64), max_size=12), INT64, st.booleans())
+def test_row_values_interleaves_time_reception_and_text(rows, received, as_array):
     raw = [text.encode("utf-8") for text, _ in rows]
     times = [t for _, t in rows]
     given_times = array("q", times) if as_array else times
-    kind, got = agree(lambda k: k.rows.time_text_pairs(raw, given_times))
+    kind, got = agree(lambda k: k.rows.row_values(raw, given_times, received))
     assert kind == "ok"
-    assert got[0::2] == times and got[1::2] == [text for text, _ in rows]
-    assert all(type(x) is int for x in got[0::2]) and all(type(x) is str for x in got[1::2])
+    assert got[0::3] == times and got[2::3] == [text for text, _ in rows]
+    assert got[1::3] == [received] * len(rows)
+    assert all(type(x) is int for x in got[0::3]) and all(type(x) is str for x in got[2::3])
 
 
 @pytest.mark.parametrize("raw, times", [
@@ -43,8 +44,8 @@ def test_time_text_pairs_interleaves_times_and_texts(rows, as_array):
     ([b"{}"], array("q", [1, 2])),           # lengths differ: ValueError
     ([b"{}", b"\xc3"], [1, 2]),              # a list of times, a bad text after a good one
 ])
-def test_time_text_pairs_errors_agree(raw, times):
-    kind, _ = agree(lambda k: k.rows.time_text_pairs(raw, times))
+def test_row_values_errors_agree(raw, times):
+    kind, _ = agree(lambda k: k.rows.row_values(raw, times, 7))
     assert kind != "ok"
 
 
