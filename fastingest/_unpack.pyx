@@ -31,7 +31,7 @@ from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int16_t, int32_t, int64_t, int8_t, uint32_t, uint64_t
 
-from ._timestamps cimport object_to_ns
+from ._timestamps cimport object_to_ns, seconds_to_ns
 from .framing._framing cimport Frames
 from .mpheader cimport fi_be32, fi_be64, fi_be_double, fi_be_float
 
@@ -42,6 +42,7 @@ cdef extern from "unpack.h":
     object fi_new_pair(PyTypeObject* t, Py_ssize_t off_a, object a, Py_ssize_t off_b, object b)
 
 cdef extern from "Python.h":
+    PyTypeObject* type_of "Py_TYPE"(PyObject* o)
     int PyGC_Disable()
     int PyGC_Enable()
 
@@ -67,6 +68,9 @@ cdef struct Cursor:
     const unsigned char* p      # the next byte
     const unsigned char* end    # the bytes end here (the event's limit, or the body's end)
     int max_depth
+    PyObject* ts                # the Timestamp built last (borrowed; only compared) ...
+    int64_t ts_ns               # ... and its time, or ts_ok false when out of int64 range
+    bint ts_ok
 
 
 cdef inline Py_ssize_t _need(Cursor* c, Py_ssize_t n) except -1:
@@ -88,8 +92,9 @@ cdef inline uint32_t _length(Cursor* c, int width) except? 0xFFFFFFFF:
     return fi_be32(q + 1)
 
 
-cdef object _timestamp(const unsigned char* d, uint32_t n):
-    """``msgpack.Timestamp`` from ext -1 data (msgpack's three layouts and checks)."""
+cdef object _timestamp(Cursor* c, const unsigned char* d, uint32_t n):
+    """``msgpack.Timestamp`` from ext -1 data (msgpack's three layouts and checks); its
+    time is kept in the cursor, so an event's ``dt`` needs no read of the object."""
     cdef int64_t seconds
     cdef uint32_t nanos
     cdef uint64_t u
@@ -105,9 +110,12 @@ cdef object _timestamp(const unsigned char* d, uint32_t n):
     if nanos >= NS_PER_S:
         raise _Refused()
     if _TS_SLOTS:
-        return fi_new_pair(<PyTypeObject*>_TIMESTAMP, _TS_SECONDS, PyLong_FromLongLong(seconds),
-                           _TS_NANOS, PyLong_FromLong(nanos))
-    return _TIMESTAMP(seconds, nanos)
+        ts = fi_new_pair(<PyTypeObject*>_TIMESTAMP, _TS_SECONDS, PyLong_FromLongLong(seconds),
+                         _TS_NANOS, PyLong_FromLong(nanos))
+    else:
+        ts = _TIMESTAMP(seconds, nanos)
+    c.ts, c.ts_ok = <PyObject*>ts, seconds_to_ns(seconds, nanos, &c.ts_ns)
+    return ts
 
 
 cdef object _ext(Cursor* c, uint32_t n):
@@ -117,7 +125,7 @@ cdef object _ext(Cursor* c, uint32_t n):
     cdef const unsigned char* d = c.p + 1
     c.p += 1 + n
     if code == -1:
-        return _timestamp(d, n)
+        return _timestamp(c, d, n)
     if code < 0:   # -128..-2: msgpack.ExtType refuses them
         raise _Refused()
     return _EXT_TYPE(code, PyBytes_FromStringAndSize(<const char*>d, n))
@@ -320,8 +328,16 @@ cdef object _event(Cursor* c, PyObject** dt):
     raise _Refused()   # not a map
 
 
-cdef inline int64_t _time(PyObject* dt, int64_t received) except? -1:
+cdef inline bint _own_timestamp(Cursor* c, PyObject* dt) noexcept:
+    """Whether ``dt`` is the Timestamp built last, whose time the cursor holds. A live
+    Timestamp at that address is that one: any built after it would be the last."""
+    return dt != NULL and dt == c.ts and type_of(dt) == <PyTypeObject*>_TIMESTAMP
+
+
+cdef inline int64_t _time(Cursor* c, PyObject* dt, int64_t received) except? -1:
     cdef int64_t t
+    if _own_timestamp(c, dt):
+        return c.ts_ns if c.ts_ok else received
     if dt != NULL and object_to_ns(dt, &t):
         return t
     return received
@@ -338,7 +354,7 @@ cdef tuple build_frames(Frames frames, int max_depth, int64_t received):
     cdef array.array times = array.clone(_INT64_TEMPLATE, n, zero=False)
     cdef int64_t* tp = <int64_t*>times.data.as_longlongs
     cdef PyObject* dt
-    c.max_depth = max_depth
+    c.max_depth, c.ts = max_depth, NULL
     cdef int was = PyGC_Disable()
     try:
         for i in range(n):
@@ -348,7 +364,7 @@ cdef tuple build_frames(Frames frames, int max_depth, int64_t received):
             event = _event(&c, &dt)
             if c.p != c.end:
                 raise _Refused()
-            tp[i] = _time(dt, received)
+            tp[i] = _time(&c, dt, received)
             Py_INCREF(event)
             PyList_SET_ITEM(events, i, event)
     finally:
@@ -362,12 +378,16 @@ cdef object unpack_one(const unsigned char* p, Py_ssize_t n, int max_depth, int6
     """The map that is exactly ``p[0:n]`` with its time, or None (refused)."""
     cdef Cursor c
     cdef PyObject* dt = NULL
-    c.p, c.end, c.max_depth = p, p + n, max_depth
+    c.p, c.end, c.max_depth, c.ts = p, p + n, max_depth, NULL
     try:
         event = _event(&c, &dt)
         if c.p != c.end:
             return None
-        has_t[0] = dt != NULL and object_to_ns(dt, t)
+        if _own_timestamp(&c, dt):
+            has_t[0] = c.ts_ok
+            t[0] = c.ts_ns
+        else:
+            has_t[0] = dt != NULL and object_to_ns(dt, t)
     except Exception:
         return None
     return event
@@ -389,7 +409,7 @@ cdef tuple decode_body(object body, int64_t max_event, int max_depth, int64_t re
     cdef int64_t* op
     if size == 0:
         return None
-    c.p, c.end, c.max_depth = base, end, max_depth
+    c.p, c.end, c.max_depth, c.ts = base, end, max_depth, NULL
     b = base[0]
     try:
         if 0x80 <= b <= 0x8F or b == 0xDE or b == 0xDF:
@@ -421,7 +441,7 @@ cdef tuple decode_body(object body, int64_t max_event, int max_depth, int64_t re
             c.end = end if end - c.p <= max_event else c.p + max_event
             dt = NULL
             event = _event(&c, &dt)
-            tp[i] = _time(dt, received)
+            tp[i] = _time(&c, dt, received)
             events[i] = event
         if c.p != end:
             return None

@@ -7,6 +7,10 @@ read once per object (not per call), the reception time comes from ``clock_getti
 the batch is made without a Python-level constructor call. A MessagePack body is framed,
 checked and built in one pass by fastingest's own builder (``_unpack.decode_body``); the
 scanner runs only when that pass refuses the body, to say why.
+
+Beyond its twin's names it holds the compiled entry of :func:`fastingest.decode`
+(``decode``, bound by ``bind_decode``): the pure twin needs none, the Python ``decode``
+is its own entry.
 """
 from cpython cimport array
 from cpython.bytes cimport PyBytes_GET_SIZE
@@ -34,11 +38,12 @@ cdef extern from "unpack.h":
 
 from .batch import Batch, RawBatch, _Batch
 from .constants import KIND_MSGPACK, KIND_NDJSON, body_too_large
-from .errors import PayloadTooLarge
+from .errors import IngestError, PayloadTooLarge, detached
 from .formats import MEDIA_TYPES, collect_mode, media_kind
+from .limits import DEFAULT_LIMITS
 from .framing._framing import SCANNERS
 
-__all__ = ["decode_body", "decode_whole"]
+__all__ = ["bind_decode", "decode", "decode_body", "decode_whole"]
 
 cdef int K_NDJSON = KIND_NDJSON
 cdef int K_MSGPACK = KIND_MSGPACK
@@ -130,6 +135,13 @@ cdef tuple _limits_seen = (None, 0, 0, 0)
 
 def decode_whole(body, content_type, limits, received_ns, errors, bint raw):
     """decode()/split() of an uncompressed body held in memory: a Batch (RawBatch)."""
+    return _decode_whole(body, content_type, limits, received_ns, errors, raw, False)
+
+
+cdef object _decode_whole(object body, object content_type, object limits, object received_ns,
+                          object errors, bint raw, bint within):
+    """``decode_whole``; when ``within``, None for a bytes body over ``max_body`` (the
+    caller's general path answers it) before anything else is read."""
     global _limits_seen
     cdef timespec now
     cdef int64_t received
@@ -150,6 +162,8 @@ def decode_whole(body, content_type, limits, received_ns, errors, bint raw):
     cdef Py_ssize_t max_body = seen[1]
     cdef int64_t max_event = seen[2]
     cdef int max_depth = seen[3]
+    if within and PyBytes_GET_SIZE(body) > max_body:
+        return None
     if not raw and not collect and type(body) is bytes and PyBytes_GET_SIZE(body) <= max_body:
         if kind == K_MSGPACK:   # refused: the general path says why
             cols = msgpack_body(body, max_event, max_depth, received)
@@ -162,3 +176,41 @@ def decode_whole(body, content_type, limits, received_ns, errors, bint raw):
     items, times, offsets, lines, line_errors = _decode_body(
         body, kind, max_body, max_event, max_depth, received, collect, raw)
     return _new_batch(RawBatch if raw else Batch, items, times, offsets, lines, line_errors)
+
+
+# -- the compiled entry of fastingest.decode ------------------------------------------------
+
+cdef object _py_decode = None     # fastingest.decode's Python body: every other case
+cdef dict _kernels_vars = {}      # fastingest._kernels's namespace: "active" is the set in use
+cdef object _own_kernels = None   # the compiled set (this module's)
+
+
+def bind_decode(py_decode, kernels_module, own_kernels):
+    """Bind :func:`decode`'s fallbacks: the Python ``decode`` (compressed bodies, bodies
+    over ``max_body``, other buffer types) and the kernel switch it obeys."""
+    global _py_decode, _kernels_vars, _own_kernels
+    _py_decode, _kernels_vars, _own_kernels = py_decode, vars(kernels_module), own_kernels
+
+
+def decode(body, content_type, *, content_encoding=None, limits=DEFAULT_LIMITS,
+           received_ns=None, errors="raise"):
+    """Decode one request body into events with their event times.
+
+    ``content_type`` picks the format (application/json, application/x-ndjson,
+    application/msgpack; parameters ignored); ``content_encoding`` the decompression
+    (gzip, deflate, zstd, br, identity). Raises :class:`~fastingest.IngestError` with
+    the HTTP status and exact protocol text for any body that cannot be accepted.
+    """
+    # The common case — an uncompressed bytes body within max_body, the compiled kernels
+    # active — without a Python frame; the rest goes to the Python decode, which answers
+    # exactly alike.
+    if content_encoding is None and type(body) is bytes and \
+            PyDict_GetItem(_kernels_vars, "active") is <PyObject*>_own_kernels:
+        try:
+            batch = _decode_whole(body, content_type, limits, received_ns, errors, False, True)
+        except IngestError as exc:   # no traceback cycle keeps the body alive
+            raise detached(exc) from None
+        if batch is not None:
+            return batch
+    return _py_decode(body, content_type, content_encoding=content_encoding, limits=limits,
+                      received_ns=received_ns, errors=errors)

@@ -24,6 +24,7 @@ cdef extern from "msgpack_header.h":
     double fi_be_double(const unsigned char* p) noexcept nogil
     uint32_t fi_be(const unsigned char* p, int width) noexcept nogil
     int fi_mp_header(const unsigned char* p, Py_ssize_t avail, int* head, int64_t* n) noexcept nogil
+    Py_ssize_t fi_mp_skip(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, int max_depth) noexcept nogil
 
 
 cdef inline int load_msgpack_headers() except -1:

@@ -64,4 +64,53 @@ static inline int fi_mp_header(const unsigned char *p, Py_ssize_t avail, int *he
     return e.cls;
 }
 
+/* Containers fi_mp_skip follows in its own stack; deeper items go the slow way. */
+#define FI_MP_SKIP_DEPTH 32
+/* The end of the item at p[pos] when all of it lies in p[pos:end]: the framing
+   scanner's walk in one tight loop, for an event that arrived whole. -1 whenever the
+   step-by-step walk has something to say or to wait for — the item runs past `end`, a
+   container announces more items than bytes are left (at least one byte an item), a
+   reserved byte, nesting over max_depth (or FI_MP_SKIP_DEPTH) — so the caller walks it
+   that way instead. Payloads are skipped, not checked (the builder or validator does). */
+static inline Py_ssize_t fi_mp_skip(const unsigned char *p, Py_ssize_t pos, Py_ssize_t end,
+                                    int max_depth) {
+    int64_t outer[FI_MP_SKIP_DEPTH];   /* the enclosing levels' items still to walk */
+    int depth = 0;
+    int64_t left = 1, n;               /* items still to walk at this level */
+    for (;;) {
+        while (left == 0) {
+            if (depth == 0)
+                return pos;
+            left = outer[--depth];
+        }
+        if (pos >= end)
+            return -1;
+        const fi_mp_entry e = fi_mp_headers[p[pos]];
+        if (e.n >= 0) {
+            n = e.n;
+        } else {
+            if (end - pos < e.head)
+                return -1;
+            n = fi_be(p + pos + 1, -e.n);
+        }
+        left--;
+        pos += e.head;
+        if (e.cls == FI_MP_ARRAY || e.cls == FI_MP_MAP) {
+            if (depth >= max_depth || depth >= FI_MP_SKIP_DEPTH)
+                return -1;
+            if (e.cls == FI_MP_MAP)
+                n *= 2;
+            if (n > end - pos)
+                return -1;
+            outer[depth++] = left;
+            left = n;
+        } else if (e.cls == FI_MP_RESERVED) {
+            return -1;
+        } else {
+            if (n > end - pos)
+                return -1;
+            pos += n;
+        }
+    }
+}
 #endif /* FASTINGEST_MSGPACK_HEADER_H */

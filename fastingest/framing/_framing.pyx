@@ -12,7 +12,7 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcpy
 
-from ..mpheader cimport FI_MP_ARRAY, FI_MP_CUT, FI_MP_MAP, FI_MP_RESERVED, fi_mp_header, \
+from ..mpheader cimport FI_MP_ARRAY, FI_MP_CUT, FI_MP_MAP, FI_MP_RESERVED, fi_mp_header, fi_mp_skip, \
     fi_mp_headers, load_msgpack_headers, msgpack_header_table
 
 cdef extern from "simd.h":

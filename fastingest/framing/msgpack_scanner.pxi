@@ -113,7 +113,16 @@ cdef class MsgpackScanner(ScannerBase):
         cdef int64_t limit = self.max_event
         cdef int64_t* stack = self.mp_stack
         cdef int head, cls
-        cdef int64_t n, items
+        cdef int64_t n, items, whole
+        if not self.started and at == ev and at >= self.cbase:
+            # The event's first byte: when all of it is in this chunk, one tight walk
+            # finds its end (fi_mp_skip); otherwise, or when the walk below has a fault
+            # to report, step by step.
+            whole = fi_mp_skip(self.cp, at - self.cbase, min(end, ev + limit) - self.cbase,
+                               self.max_depth)
+            if whole >= 0:
+                self.started = True
+                at = self.cbase + whole
         while True:
             if self.skip:
                 if end - at < self.skip:

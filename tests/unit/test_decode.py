@@ -366,3 +366,70 @@ def test_received_ns_defaults_to_now(impl):
     before = time.time_ns()
     batch = decode(b'{"a":1}', JSON)
     assert before <= batch.times_ns[0] <= time.time_ns()
+
+
+# -- the compiled entry of decode() ----------------------------------------------------------
+
+def test_decode_is_the_compiled_entry_with_the_python_signature():
+    """With the compiled kernels, fastingest.decode is _whole.decode (no Python frame for
+    the common case), with the Python function's signature, text and module."""
+    import inspect
+
+    from fastingest import _kernels
+    if _kernels.cython is None:
+        pytest.skip("compiled kernels not loaded")
+    assert decode is _kernels.cython.whole.decode
+    assert decode.__module__ == "fastingest.decode"
+    params = inspect.signature(decode).parameters
+    assert list(params) == ["body", "content_type", "content_encoding", "limits",
+                            "received_ns", "errors"]
+    assert params["limits"].default == fastingest.Limits()
+    assert params["errors"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert "Decode one request body" in (decode.__doc__ or "")
+
+
+@pytest.mark.parametrize("active", ["cython", "python"])
+def test_decode_entry_follows_the_active_kernels(active, monkeypatch):
+    """The compiled entry takes its fast path only while the compiled kernels are the
+    active set: with the twins active every call runs the pure whole-body path."""
+    from fastingest import _kernels, whole
+    if _kernels.cython is None:
+        pytest.skip("compiled kernels not loaded")
+    calls = []
+    real = whole.decode_whole
+
+    def spy(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(whole, "decode_whole", spy)
+    monkeypatch.setattr(_kernels, "active", _kernels.cython if active == "cython" else _kernels.python)
+    body = b'{"dt":"2026-01-02T03:04:05.123456789Z","a":1}'
+    batch = decode(body, JSON)
+    assert batch.events == [{"dt": "2026-01-02T03:04:05.123456789Z", "a": 1}]
+    assert list(batch.times_ns) == [1767323045123456789]
+    assert len(calls) == (0 if active == "cython" else 1)
+
+
+@pytest.mark.parametrize("case", ["gzip", "bytearray", "memoryview", "over max_body", "collect"])
+def test_decode_entry_hands_the_other_cases_to_the_python_path(impl, case):
+    """Compressed bodies, other buffers, a body over max_body and errors='collect' answer
+    as the Python decode() does (same batch, same 413 with its offset)."""
+    import gzip
+    body = b'{"a":1}\n{"a":2}\n'
+    kw = {}
+    if case == "gzip":
+        body, kw = gzip.compress(body), {"content_encoding": "gzip"}
+    elif case == "bytearray":
+        body = bytearray(body)
+    elif case == "memoryview":
+        body = memoryview(body)
+    elif case == "collect":
+        body, kw = b'{"a":1}\n{"a":\n{"a":2}\n', {"errors": "collect"}
+    else:
+        err = fails(body, NDJSON, limits=Limits(max_body=10))
+        assert err.status == 413 and err.offset == 10
+        return
+    batch = ok(body, NDJSON, **kw)
+    assert [e["a"] for e in batch.events] == [1, 2]
+    assert list(batch.lines) == ([1, 3] if case == "collect" else [1, 2])

@@ -149,6 +149,33 @@ def test_depth_limit(new):
     assert scan(new(max_depth=3), body)[2] == parse_error(too_deep(3), 5)
 
 
+def test_whole_events_walked_in_one_step_frame_as_step_by_step(both_impls):
+    """An event that arrives whole is walked by one tight loop in the compiled scanner
+    (fi_mp_skip), which hands every case with something to say to the step-by-step walk:
+    nesting past its own 32-level stack or past max_depth, max_event at its edge, declared
+    counts past the bytes left, a reserved byte. Fed whole and byte by byte (the step
+    walk), both twins frame every body alike."""
+    cython, python = both_impls
+
+    def nested(levels):
+        v = {"x": 1}
+        for i in range(levels - 1):
+            v = [v] if i % 2 else {"k": v}
+        return v
+
+    bodies = [msgpack.packb([nested(d), {"a": 1}]) for d in (1, 2, 5, 6, 30, 31, 32, 33, 40, 64, 65)]
+    bodies += [msgpack.packb([{"a": "x" * 59}, {"b": 1}]),            # 64-byte event
+               b"\x92\x81\xa1a\xc1\x80",                             # reserved byte
+               b"\x92\x81\xa1a\xdc\x00\x30" + b"\x01" * 10 + b"\x80",  # count past the bytes
+               b"\x92\x81\xa1a\xd9\x40abc\x80"]                       # str past the bytes
+    for body in bodies:
+        for max_event, max_depth in ((1 << 20, 64), (64, 64), (63, 33), (1 << 20, 32), (1 << 20, 30), (1 << 20, 5)):
+            whole = scan(cython.framing.MsgpackScanner(max_event, max_depth), body)
+            assert whole == scan(python.framing.MsgpackScanner(max_event, max_depth), body), body
+            steps = tuple(range(1, len(body)))
+            assert whole == scan(cython.framing.MsgpackScanner(max_event, max_depth), body, steps), body
+
+
 # -- the header table -----------------------------------------------------------------------
 
 def test_one_header_table(impl):
