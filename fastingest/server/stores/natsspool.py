@@ -28,9 +28,9 @@ parts (at most ``batch_bytes`` plus one ``add``'s times text).
 
 The spool also keeps what the commit must check before publishing anything (message
 count in all and per subject, the bytes JetStream will count for them) and, when asked
-(``digest``), a digest of the events: their subjects and JSON, not their times (an event without ``dt`` gets the
-reception time, which differs between retries; its ``dt``, when it has one, is in its
-JSON).
+(``digest``), a digest of the events: their subjects and JSON, not their times (an
+event without ``dt`` gets the reception time, which differs between retries; its
+``dt``, when it has one, is in its JSON).
 """
 from __future__ import annotations
 
@@ -123,7 +123,8 @@ class Spool:
             if opened:
                 self._open(key, self.count, header_base, limit)
             json_total = sum(map(len, texts))
-            cost = len(stamps) + 1 + json_total + n   # n times and n-1 spaces, n newlines
+            # as one by one: each time's digits + JSON + 2 separators (stamps has n-1 spaces)
+            cost = len(stamps) + 1 + json_total + n
             if cost <= self._room and json_total + n <= self._payload_room \
                     and self._events + n <= BATCH_EVENTS:
                 self._times.append(stamps)
