@@ -23,8 +23,8 @@ in the SQLite writer thread, in parallel with the event loop.
     python benchmarks/profile_request.py                    # ~1.5 min
     python benchmarks/profile_request.py --cprofile 25      # + the app's top functions
     python benchmarks/profile_request.py --format msgpack   # the same events as MessagePack
-    python benchmarks/profile_request.py --nats nats://127.0.0.1:4222 --no-http --cprofile 25
-                                        # stages 3-4 with the NATS store (a fresh stream each)
+    python benchmarks/profile_request.py --nats nats://127.0.0.1:4222 --cprofile 25
+                                        # stages 3-5 with the NATS store (a fresh stream each)
 """
 from __future__ import annotations
 
@@ -213,11 +213,16 @@ def http_stage(args: argparse.Namespace, tmp: str) -> Dict[str, float]:
         requests = converted
     ns = SimpleNamespace(clients=args.concurrency, warmup=1.0, duration=args.duration,
                          events=args.events, requests=requests, sqlite_options="",
-                         protocols=False, nats=None)
+                         protocols=False, nats=args.nats)
     out: Dict[str, List[float]] = {"null": [], "fastingest": []}
+    store_kind = "nats" if args.nats else "sqlite"
     for n in range(args.repeats):
         for kind in ("null", "fastingest"):
-            out[kind].append(load.run_one(kind, args.synchronous, ns, tmp, n)["cpu_us_per_event"])
+            # with --nats: a fresh stream per run (load.py names it after the run number)
+            run = os.getpid() * 100 + n if args.nats else n
+            out[kind].append(load.run_one(kind, args.synchronous, ns, tmp, run,
+                                          store_kind if kind == "fastingest" else "sqlite")
+                             ["cpu_us_per_event"])
     return {k: min(v) for k, v in out.items()}
 
 
@@ -234,7 +239,7 @@ def main(argv: List[str] = None) -> int:
     p.add_argument("--duration", type=float, default=4.0, help="HTTP stage: seconds per run")
     p.add_argument("--no-http", action="store_true", help="skip stage 5")
     p.add_argument("--nats", metavar="URL", default=None,
-                   help="stages 3-4 with the NATS store on this server (fresh streams)")
+                   help="stages 3-5 with the NATS store on this server (fresh streams)")
     p.add_argument("--cprofile", type=int, default=0, metavar="N",
                    help="print the app stage's N top functions (cProfile, event-loop thread)")
     args = p.parse_args(argv)

@@ -10,6 +10,14 @@ variants alternating, best of ``--repeats``.
 
     python benchmarks/sqlite_insert.py                  # ~1 min
     python benchmarks/sqlite_insert.py --rows 400000 --group 2000 --repeats 5
+    python benchmarks/sqlite_insert.py --group-commit --repeats 5   # round 2, ~30 s
+
+``--group-commit`` compares the store's own insert path (``sqlite._run`` and
+``sqlite._insert``: a group's requests together in statements of ``CHUNK`` rows) with
+round 1's (each request's rows decoded in Python and inserted in power-of-two pieces of
+at most 496 (time, event) pairs: 64 + 32 + 4 statements for 100 events), both from the
+split of load.py's requests (``--group`` / 100 requests per group commit), the event
+text decoded inside the timing.
 
 Variants: the statement (multi-row ``INSERT ... VALUES (...), (...)`` of CHUNK rows from
 one flat parameter list, as the store did; the same with the source and reception time
@@ -27,7 +35,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -183,6 +191,68 @@ def run_move(variant: Variant, rows: List[object], tmp: str, synchronous: str) -
     return took
 
 
+def group_commit(args: argparse.Namespace) -> int:
+    """Round 1's per-request statements against the store's group-wide ones."""
+    import functools
+
+    import fastingest
+    from fastingest.server.stores import sqlite as store
+    sys.path.insert(0, HERE)
+    import profile_request
+
+    per_group = max(1, args.group // 100)
+    splits = [fastingest.split(body, "application/json")
+              for body in profile_request.bodies(100, "json", args.rows // 100)]
+    round1 = ("INSERT INTO main.events (source, time_ns, received_ns, event) "
+              "SELECT ?1, column1, ?2, column2 FROM (VALUES %s)")
+
+    @functools.lru_cache(maxsize=None)
+    def statement(size: int) -> str:
+        return round1 % ", ".join(["(?, ?)"] * size)
+
+    def per_request(conn: sqlite3.Connection, batch: List[Any]) -> None:
+        for split in batch:
+            n = len(split.raw)
+            pairs: List[object] = [None] * (2 * n)
+            pairs[0::2] = split.times_ns
+            pairs[1::2] = map(bytes.decode, split.raw)
+            pos = 0
+            while pos < n:
+                left = n - pos
+                size = 496 if left >= 496 else 1 << (left.bit_length() - 1)
+                conn.execute(statement(size), ["app", 1] + pairs[2 * pos:2 * (pos + size)])
+                pos += size
+
+    def group_wide(conn: sqlite3.Connection, batch: List[Any]) -> None:
+        store._insert(conn, store.INSERT,
+                      [store._run("app", s.raw, s.times_ns, 1) for s in batch])
+
+    ways = {"round 1: per request, power-of-two pieces": per_request,
+            f"round 2: the group's requests in statements of {store.CHUNK} rows": group_wide}
+    results: Dict[str, List[float]] = {name: [] for name in ways}
+    with tempfile.TemporaryDirectory(prefix="fastingest-sqlite-") as tmp:
+        for rep in range(args.repeats):
+            for k, (name, insert) in enumerate(ways.items()):   # alternating
+                conn = sqlite3.connect(os.path.join(tmp, f"{k}-{rep}.db"), isolation_level=None)
+                conn.execute(f"PRAGMA page_size={store.PAGE_SIZE}")
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={args.synchronous}")
+                conn.executescript(SCHEMA)
+                t = time.process_time()
+                for g in range(0, len(splits), per_group):
+                    conn.execute("BEGIN IMMEDIATE")
+                    insert(conn, splits[g:g + per_group])
+                    conn.execute("COMMIT")
+                results[name].append((time.process_time() - t) / (len(splits) * 100) * 1e6)
+                conn.close()
+    print(f"SQLite {sqlite3.sqlite_version}; {len(splits) * 100:,} rows, {per_group} requests "
+          f"of 100 events per group commit, synchronous={args.synchronous}, process CPU")
+    print("\n| insert path | µs per row, best | runs |\n|---|---:|---|")
+    for name, runs in results.items():
+        print(f"| {name} | {min(runs):.3f} | {' / '.join(f'{r:.3f}' for r in runs)} |")
+    return 0
+
+
 def main(argv: List[str] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -193,9 +263,13 @@ def main(argv: List[str] = None) -> int:
     p.add_argument("--move", type=int, default=1_000_000,
                    help="rows of the staging-table copy (0: skip it)")
     p.add_argument("--tiny", action="store_true", help='events {"a":1} (the bomb\'s)')
+    p.add_argument("--group-commit", action="store_true",
+                   help="round 1's per-request statements against the store's (see above)")
     args = p.parse_args(argv)
     if not (1000 <= args.rows <= 5_000_000 and 1 <= args.repeats <= 20):
         p.error("keep it bounded: rows 1000-5,000,000, repeats 1-20")
+    if args.group_commit:
+        return group_commit(args)
     events = [b'{"a":1}'] * args.rows if args.tiny else make_rows(args.rows)
     groups = group_rows(events, args.group)
     print(f"SQLite {sqlite3.sqlite_version}, Python {sys.version.split()[0]}; {args.rows:,} rows "

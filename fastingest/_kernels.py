@@ -17,6 +17,7 @@ event time         ``fastingest/timestamps.py`` ``fastingest/_timestamps.pyx``
 protobuf walkers   ``fastingest/protobuf.py``   ``fastingest/_protobuf.pyx``
 MessagePack→JSON   ``fastingest/transcode.py``  ``fastingest/_transcode.pyx`` (+ transcode.h)
 top-level members  ``fastingest/members.py``    ``fastingest/_members.pyx``
+store rows         ``fastingest/rows.py``       ``fastingest/_rows.pyx``
 =================  ===========================  ===========================================
 
 ``FASTINGEST_PUREPYTHON=1`` at run time forces the twins; otherwise the compiled modules
@@ -40,6 +41,7 @@ from . import framing as _py_framing
 from . import members as _py_members
 from . import oneobject as _py_oneobject
 from . import protobuf as _py_protobuf
+from . import rows as _py_rows
 from . import timestamps as _py_timestamps
 from . import transcode as _py_transcode
 from . import unpack as _py_unpack
@@ -51,15 +53,16 @@ class Kernels:
     """One implementation of the hot loops: framing, building (and the MessagePack
     builder), the whole-body path and its one-object shortcut, validation, event time,
     the protobuf walkers of the shipper protocols, and the raw path's MessagePack-to-JSON
-    transcoder and shallow read of an event's members."""
+    transcoder and shallow read of an event's members, and the SQLite store's rows."""
 
     __slots__ = ("name", "framing", "build", "unpack", "whole", "one_object", "validate",
-                 "timestamps", "protobuf", "transcode", "members", "parse_dt", "event_times")
+                 "timestamps", "protobuf", "transcode", "members", "rows", "parse_dt",
+                 "event_times")
 
     def __init__(self, name: str, framing: ModuleType, build: ModuleType, unpack: ModuleType,
                  whole: ModuleType, one_object: ModuleType, validate: ModuleType,
                  timestamps: ModuleType, protobuf: ModuleType, transcode: ModuleType,
-                 members: ModuleType) -> None:
+                 members: ModuleType, rows: ModuleType) -> None:
         self.name = name
         self.framing = framing
         self.build = build
@@ -71,6 +74,7 @@ class Kernels:
         self.protobuf = protobuf
         self.transcode = transcode
         self.members = members
+        self.rows = rows
         self.parse_dt = timestamps.parse_dt
         self.event_times = timestamps.event_times
 
@@ -79,12 +83,13 @@ class Kernels:
 
 
 python = Kernels("python", _py_framing, _py_build, _py_unpack, _py_whole, _py_oneobject,
-                 _py_validate, _py_timestamps, _py_protobuf, _py_transcode, _py_members)
+                 _py_validate, _py_timestamps, _py_protobuf, _py_transcode, _py_members,
+                 _py_rows)
 
 
 #: The compiled modules, relative to the package (each a ``_X.pyx`` there).
-COMPILED = ("framing/_framing", "_build", "_jsonbuild", "_unpack", "_whole", "_members", "_oneobject",
-            "_protobuf", "_timestamps", "_transcode", "_validate")
+COMPILED = ("framing/_framing", "_build", "_jsonbuild", "_unpack", "_whole", "_members",
+            "_oneobject", "_protobuf", "_rows", "_timestamps", "_transcode", "_validate")
 
 
 def built_extensions() -> List[str]:
@@ -98,7 +103,7 @@ def built_extensions() -> List[str]:
 def _load_cython() -> Optional[Kernels]:
     try:
         from . import (_build, _jsonbuild, _members, _oneobject, _protobuf,  # noqa: F401
-                       _timestamps, _transcode, _unpack, _validate, _whole)
+                       _rows, _timestamps, _transcode, _unpack, _validate, _whole)
         from .framing import _framing
     except ImportError as exc:
         built = built_extensions()
@@ -112,7 +117,7 @@ def _load_cython() -> Optional[Kernels]:
                 RuntimeWarning, stacklevel=2)
         return None
     return Kernels("cython", _framing, _build, _unpack, _whole, _oneobject, _validate,
-                   _timestamps, _protobuf, _transcode, _members)
+                   _timestamps, _protobuf, _transcode, _members, _rows)
 
 
 PUREPYTHON = bool(os.environ.get("FASTINGEST_PUREPYTHON"))

@@ -10,13 +10,14 @@ object on every step of its loop.
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.array cimport array, clone
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.number cimport PyNumber_Index
 from libc.stdint cimport int64_t, uint64_t
 from libc.math cimport floor, fma
 
 from msgpack import Timestamp as _Timestamp
 
-__all__ = ["parse_dt", "event_times"]
+__all__ = ["parse_dt", "event_times", "format_times"]
 
 cdef extern from "Python.h":
     # Declared on PyObject* so the hot loop works on borrowed references without refcounting.
@@ -484,3 +485,47 @@ cdef array event_times_list(list events, int64_t received):
         if i < PyList_GET_SIZE(<PyObject*>evs):
             buf[i] = event_time(PyList_GET_ITEM(<PyObject*>evs, i), received)
     return result
+
+
+def format_times(times_ns, /):
+    """Each of ``times_ns`` (int64) as decimal text, separated by one space (b"" for none):
+    the ``Fastingest-Time`` header of a NATS message. CPython's int formatting costs
+    ~0.14 µs per 19-digit time; this writes the digits straight into one buffer."""
+    cdef const int64_t[:] view
+    if isinstance(times_ns, array) and (<array>times_ns).ob_descr.typecode == b"q":
+        view = times_ns
+    else:
+        view = array("q", times_ns)   # OverflowError/TypeError as array('q') gives them
+    cdef Py_ssize_t i, n = view.shape[0]
+    if n == 0:
+        return b""
+    # At most 20 characters a time ("-9223372036854775808") plus its separator.
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, n * 21)
+    cdef char* buf = PyBytes_AS_STRING(<PyObject*>out)
+    cdef char digits[20]
+    cdef Py_ssize_t pos = 0, k
+    cdef int64_t t
+    cdef uint64_t u
+    for i in range(n):
+        if i:
+            buf[pos] = 32   # b" "
+            pos += 1
+        t = view[i]
+        if t < 0:
+            buf[pos] = 45   # b"-"
+            pos += 1
+            u = <uint64_t>0 - <uint64_t>t
+        else:
+            u = <uint64_t>t
+        k = 0
+        while True:
+            digits[k] = <char>(48 + u % 10)
+            u //= 10
+            k += 1
+            if u == 0:
+                break
+        while k:
+            k -= 1
+            buf[pos] = digits[k]
+            pos += 1
+    return out[:pos]

@@ -31,11 +31,11 @@ from __future__ import annotations
 import re
 from array import array
 from datetime import date
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 from msgpack import Timestamp
 
-__all__ = ["parse_dt", "event_times"]
+__all__ = ["parse_dt", "event_times", "format_times"]
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -210,3 +210,11 @@ def event_times(events: Iterable[Any], received_ns: int) -> "array[int]":
                 if ns is not None:
                     out[i] = ns
     return out
+
+
+def format_times(times_ns: Sequence[int], /) -> bytes:
+    """Each of ``times_ns`` (int64) as decimal text, separated by one space (b"" for none):
+    the ``Fastingest-Time`` header of a NATS message."""
+    if not (isinstance(times_ns, array) and times_ns.typecode == "q"):
+        times_ns = array("q", times_ns)   # the compiled twin's errors for non-int64 values
+    return b" ".join([b"%d" % t for t in times_ns])

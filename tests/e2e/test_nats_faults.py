@@ -13,6 +13,7 @@ import asyncio
 import gzip
 import json
 import logging
+import re
 import time
 from collections import Counter
 from typing import Dict, List
@@ -350,10 +351,17 @@ def test_same_key_with_another_body_is_stored_and_keys_cannot_be_squatted(nats_s
         post(["sam"], "k2", "/v1/events")   # a retry
         post(["attacker"], "batch-0001", "/v1/events")   # squatting a victim's key
         post(["victim"], "batch-0001", "/v1/events")
+        for _ in range(2):   # no key: two requests, whatever their bodies
+            r = client.post("/", content=ndjson([{"id": "nokey"}]), headers=NDJSON)
+            assert r.status_code == 202
     stored = ids_in(nats_server.url, "IDEM")
-    assert stored == Counter({"a1": 2, "a2": 2, "b1": 1, "sam": 1, "attacker": 1, "victim": 1})
+    assert stored == Counter({"a1": 2, "a2": 2, "b1": 1, "sam": 1, "attacker": 1, "victim": 1,
+                              "nokey": 2})
     ids = [h[MSG_ID] for _, h, _ in stream_messages(nats_server.url, "IDEM")]
     assert ids[0].startswith("app:k1:") and ids[0].endswith(":0") and len(set(ids)) == len(ids)
+    # Without a key: a random key and no digest (nothing to recognise a retry by).
+    for msg_id in ids[-2:]:
+        assert re.fullmatch(r"app:[0-9a-f]{32}:0{32}:0", msg_id), msg_id
 
 
 # -- 19.7, 19.8: the stream deleted, refused at creation; closing -----------------------------
@@ -580,3 +588,19 @@ def test_spool_cuts_do_not_depend_on_how_events_were_added(events, splits, batch
     assert spooled(runs) == whole
     if whole != "refused":
         assert all(n >= 1 for *_, n in whole[0])
+
+
+def test_spool_without_digest_cuts_alike_and_keeps_memory_then_file():
+    """A spool made without a digest (a request without a key) cuts the same messages;
+    records stay in memory while they fit max_memory and all go to the file after."""
+    texts = [b'{"n":%d}' % i for i in range(50)]
+    spools = [Spool(max_memory=m, batch_bytes=40, digest=d)
+              for m, d in ((1 << 20, True), (1 << 20, False), (600, False))]
+    for spool in spools:
+        spool.write(b"p.a", b"a", 5, texts, list(range(50)), 90, 1 << 20, _refuse)
+        spool.close_message()
+    records = [list(spool.records()) for spool in spools]
+    assert records[0] == records[1] == records[2] and len(records[0]) > 3
+    assert spools[1]._file is None and spools[2]._file is not None
+    with pytest.raises(ValueError):
+        spools[1].digest()

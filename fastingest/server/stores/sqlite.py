@@ -81,6 +81,7 @@ import urllib.parse
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs
 
+from ... import _kernels
 from ...constants import MiB
 from ...jsonout import dumps_each
 
@@ -110,12 +111,13 @@ STAGE = "temp.staging_%d"
 MOVE = ("INSERT INTO main.events (source, time_ns, received_ns, event) "
         "SELECT source, time_ns, received_ns, event FROM temp.staging_%d")
 DROP = "DROP TABLE IF EXISTS temp.staging_%d"
-#: Rows of one request batch share their source and reception time: a statement binds
-#: those once (?1, ?2) and each row's time and event text as a pair; the event as str
-#: (bytes.decode in Python costs less than SQLite's CAST of a bytes parameter).
-#: (benchmarks/README.md, "SQLite insert path").
+#: A statement inserts rows of one source: it binds the source once (?1) and each row's
+#: time, reception time and event text; the event as str (decoding costs less than
+#: SQLite's CAST of a bytes parameter). The rows of all the requests of a group commit
+#: go in statements of CHUNK rows (benchmarks/README.md, "SQLite insert path" and
+#: "Server throughput, round 2").
 INSERT_ROWS = ("INSERT INTO %s (source, time_ns, received_ns, event) "
-               "SELECT ?1, column1, ?2, column2 FROM (VALUES %s)")
+               "SELECT ?1, column1, column2, column3 FROM (VALUES %s)")
 #: The page size of a new file (an existing file keeps its own): 16 KiB pages made the
 #: group commit's inserts ~7 % and a spilled request's copy into ``events`` ~35 %
 #: cheaper than SQLite's default 4 KiB (benchmarks/README.md, "SQLite insert path").
@@ -126,12 +128,14 @@ SYNCHRONOUS = ("off", "normal", "full", "extra")
 #: The files SQLite keeps beside a database in WAL mode.
 WAL_FILES = ("-wal", "-shm")
 
-#: Rows travel as runs: (source, received_ns, [time_ns, event, time_ns, event, ...]),
-#: the rows of one add (no tuple per row).
-Run = Tuple[str, int, List[object]]
-#: Rows per multi-row INSERT: one statement of 496 "(?, ?)" pairs costs about half the
-#: CPU per row of executemany (994 parameters, under SQLite's historical 999 limit).
-CHUNK = 496
+#: Rows travel as runs: (source, [time_ns, received_ns, event, time_ns, ...]), the rows
+#: of one add (no tuple per row; :func:`fastingest.rows.row_values`).
+Run = Tuple[str, List[object]]
+#: Rows per multi-row INSERT: 331 "(?, ?, ?)" triples and the source, 994 parameters
+#: (under SQLite's historical 999 limit). Statements of several hundred rows cost about
+#: half the CPU per row of executemany, and a third less than one statement per request
+#: and power-of-two piece (round 2).
+CHUNK = 331
 
 _COMMIT, _STAGE, _ABORT, _PING = range(4)
 
@@ -574,9 +578,8 @@ def _write(conn: sqlite3.Connection, ops: Sequence[_Op],
                 if op.staged:   # a transaction's spilled rows precede its last ones
                     conn.execute(MOVE % op.txid)
                     conn.execute(DROP % op.txid)
-            for op in commits:
-                if op.rows:
-                    _insert(conn, INSERT, op.rows)
+            # Every commit's rows together: statements of CHUNK rows across requests.
+            _insert(conn, INSERT, [run for op in commits if op.rows for run in op.rows])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -618,36 +621,40 @@ def _create_private(path: str) -> None:
 
 
 def _insert(conn: sqlite3.Connection, table: str, runs: List[Run]) -> None:
-    """Insert runs of rows with multi-row statements: CHUNK rows at a time, then the rest
-    in power-of-two pieces (so at most a handful of distinct statements get prepared)."""
-    for source, received_ns, pairs in runs:
-        n = len(pairs) // 2
+    """Insert runs of rows with multi-row statements, consecutive runs of one source
+    together: CHUNK rows at a time, then the rest in power-of-two pieces (so at most a
+    handful of distinct statements get prepared)."""
+    for source, group in itertools.groupby(runs, key=_source):
+        values: List[object] = []
+        for _, more in group:
+            values += more
+        n = len(values) // 3
         pos = 0
         while pos < n:
             left = n - pos
             size = CHUNK if left >= CHUNK else 1 << (left.bit_length() - 1)
-            conn.execute(_statement(table, size),
-                         [source, received_ns] + pairs[2 * pos:2 * (pos + size)])
+            conn.execute(_statement(table, size), [source] + values[3 * pos:3 * (pos + size)])
             pos += size
+
+
+def _source(run: Run) -> str:
+    return run[0]
 
 
 @functools.lru_cache(maxsize=64)
 def _statement(table: str, size: int) -> str:
-    return INSERT_ROWS % (table, ", ".join(["(?, ?)"] * size))
+    return INSERT_ROWS % (table, ", ".join(["(?, ?, ?)"] * size))
 
 
 def _count(runs: Optional[List[Run]]) -> int:
     """Rows in ``runs``."""
-    return sum(len(pairs) for _, _, pairs in runs) // 2 if runs else 0
+    return sum(len(values) for _, values in runs) // 3 if runs else 0
 
 
 def _run(source: str, raw: Sequence[bytes], times_ns: Sequence[int], received_ns: int) -> Run:
-    """One add's rows: ``[time, JSON text, time, ...]`` built column by column (C loops,
-    no Python-level loop per row)."""
-    pairs: List[object] = [None] * (2 * len(raw))
-    pairs[0::2] = times_ns
-    pairs[1::2] = map(bytes.decode, raw)
-    return source, received_ns, pairs
+    """One add's rows: ``[time, reception time, JSON text, time, ...]`` built in one C
+    loop (:mod:`fastingest.rows`), no Python-level loop per row."""
+    return source, _kernels.active.rows.row_values(raw, times_ns, received_ns)
 
 
 def _settle_futures(futures: List["asyncio.Future[Any]"], message: Optional[str],
@@ -693,6 +700,15 @@ class SQLiteTransaction(Transaction):
         if store._dead is not None:   # fail before reading the rest of the body
             raise StoreError(store._dead)
         n = len(raw)
+        if not n:
+            return
+        if self._count + n < store.spill_rows:
+            size = sum(map(len, raw))
+            if self._size + size < store.spill_bytes:   # the usual add: no spill
+                self._rows.append(_run(source, raw, times_ns, received_ns))
+                self._count += n
+                self._size += size
+                return
         sizes = list(map(len, raw))
         pos = 0
         while pos < n:
