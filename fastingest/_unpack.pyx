@@ -38,6 +38,8 @@ from .mpheader cimport fi_be32, fi_be64, fi_be_double, fi_be_float
 cdef extern from "unpack.h":
     int FI_KEY_MAX
     object fi_key(const unsigned char* p, Py_ssize_t n)
+    int FI_VALUE_MAX
+    object fi_value(const unsigned char* p, Py_ssize_t n)
     Py_ssize_t fi_slot_offset(PyTypeObject* t, const char* name)
     object fi_new_pair(PyTypeObject* t, Py_ssize_t off_a, object a, Py_ssize_t off_b, object b)
 
@@ -135,6 +137,8 @@ cdef inline object _str(Cursor* c, Py_ssize_t n):
     _need(c, n)
     cdef const unsigned char* s = c.p
     c.p += n
+    if n <= FI_VALUE_MAX:   # short values from the value cache (unpack.h)
+        return fi_value(s, n)
     return PyUnicode_DecodeUTF8(<const char*>s, n, NULL)
 
 

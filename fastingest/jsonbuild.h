@@ -35,16 +35,6 @@
    most 1000, and this bounds the C recursion). */
 #define FJ_MAX_DEPTH 1000
 
-/* Short ASCII string values (levels, hosts, methods, tags: log events repeat them) come
-   from a cache of their own, as keys do: equal str, one object instead of one per event
-   (and one allocation and one free fewer). Separate from the keys' cache so a field of
-   ever-new values (ids) cannot evict the keys. */
-#define FJ_VALUES 1024
-#define FJ_VALUE_MAX 16
-#ifndef Py_GIL_DISABLED
-static PyObject *fj_values[FJ_VALUES];
-#endif
-
 typedef struct {
     const unsigned char *p;     /* the next byte */
     const unsigned char *end;   /* the value's bytes end here */
@@ -214,10 +204,8 @@ static inline PyObject *fj_string(fj_cursor *c, int is_key) {
     c->p = s + n + 1;
     if (is_key && n <= FI_KEY_MAX)
         return fi_key(s, n);
-#ifndef Py_GIL_DISABLED
-    if (n <= FJ_VALUE_MAX)
-        return fi_cached_str(fj_values, FJ_VALUES, s, n);
-#endif
+    if (n <= FI_VALUE_MAX)   /* unpack.h's value cache */
+        return fi_value(s, n);
     str = PyUnicode_New(n, 127);
     if (str != NULL)
         memcpy(PyUnicode_DATA(str), s, (size_t)n);

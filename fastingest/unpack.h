@@ -128,6 +128,26 @@ static inline PyObject *fi_key(const unsigned char *p, Py_ssize_t n) {
 #endif
 }
 
+/* Short ASCII string values (levels, hosts, methods, tags: log events repeat them) come
+   from a cache of their own, as keys do: equal str, one object instead of one per event
+   (and one allocation and one free fewer). Separate from the keys' cache so a field of
+   ever-new values (ids) cannot evict the keys. Used by the MessagePack and JSON builders
+   (each extension module has its own copy of both tables). */
+#define FI_VALUES 1024
+#define FI_VALUE_MAX 16
+#ifndef Py_GIL_DISABLED
+static PyObject *fi_values[FI_VALUES];
+#endif
+
+/* A string value p[0:n] (n <= FI_VALUE_MAX), from the value cache. */
+static inline PyObject *fi_value(const unsigned char *p, Py_ssize_t n) {
+#ifndef Py_GIL_DISABLED
+    return fi_cached_str(fi_values, FI_VALUES, p, n);
+#else
+    return PyUnicode_DecodeUTF8((const char *)p, n, NULL);
+#endif
+}
+
 /* The byte offset of the object slot `name` of a class with __slots__, or -1 when it
    is not one (then the caller constructs instances the ordinary way). */
 static inline Py_ssize_t fi_slot_offset(PyTypeObject *type, const char *name) {

@@ -231,3 +231,18 @@ def test_events_share_their_key_objects(impl):
     for key in keys:
         found = [next(k for k in event if k == key) for event in events]
         assert found[0] is found[1] is found[2], key
+
+
+def test_short_string_values_are_shared_objects(both_impls):
+    """Short ASCII values (up to 16 bytes) come from the compiled builder's value cache:
+    one str object for every event's "info"; non-ASCII and longer values are built per
+    event. Both twins build equal events."""
+    cython, python = both_impls
+    evs = [{"level": "info", "city": "Zürich", "id": "x" * 17, "tags": ["eu", "eu"]}] * 3
+    body = msgpack.packb(evs)
+    built = cython.unpack.unpack_body(body, 1 << 20, MAX_DEPTH, 0)[0]
+    assert built == python.unpack.unpack_body(body, 1 << 20, MAX_DEPTH, 0)[0] == evs
+    assert built[0]["level"] is built[1]["level"] is built[2]["level"]
+    assert built[0]["tags"][0] is built[0]["tags"][1] is built[2]["tags"][1]
+    assert built[0]["city"] is not built[1]["city"]
+    assert built[0]["id"] is not built[1]["id"]
