@@ -23,9 +23,7 @@
 #define FI_KEYS 512
 #define FI_KEY_MAX 32
 
-#ifndef Py_GIL_DISABLED
-static PyObject *fi_keys[FI_KEYS];
-#endif
+static PyObject *fi_keys[FI_KEYS];   /* unused where the GIL is disabled (no cache) */
 
 static inline uint64_t fi_key_word(const unsigned char *p) {
     uint64_t w;
@@ -84,8 +82,9 @@ static inline int fi_key_same(const unsigned char *a, const unsigned char *b, Py
 }
 
 /* A new reference to the str of the UTF-8 bytes p[0:n] (n <= FI_KEY_MAX), from `table`
-   (a cache of `size` slots, a power of two: the key cache, or the JSON builder's cache
-   of short values) when it holds them; NULL with an exception for invalid UTF-8. */
+   (a cache of `size` slots, a power of two: the key cache or the value cache below)
+   when it holds them; NULL with an exception for invalid UTF-8. Without the GIL there is
+   no cache: every call decodes. */
 static inline PyObject *fi_cached_str(PyObject **table, uint32_t size,
                                       const unsigned char *p, Py_ssize_t n) {
 #ifndef Py_GIL_DISABLED
@@ -121,11 +120,7 @@ static inline PyObject *fi_cached_str(PyObject **table, uint32_t size,
 
 /* A map key p[0:n] (n <= FI_KEY_MAX), from the key cache. */
 static inline PyObject *fi_key(const unsigned char *p, Py_ssize_t n) {
-#ifndef Py_GIL_DISABLED
     return fi_cached_str(fi_keys, FI_KEYS, p, n);
-#else
-    return PyUnicode_DecodeUTF8((const char *)p, n, NULL);
-#endif
 }
 
 /* Short ASCII string values (levels, hosts, methods, tags: log events repeat them) come
@@ -135,17 +130,11 @@ static inline PyObject *fi_key(const unsigned char *p, Py_ssize_t n) {
    (each extension module has its own copy of both tables). */
 #define FI_VALUES 1024
 #define FI_VALUE_MAX 16
-#ifndef Py_GIL_DISABLED
 static PyObject *fi_values[FI_VALUES];
-#endif
 
 /* A string value p[0:n] (n <= FI_VALUE_MAX), from the value cache. */
 static inline PyObject *fi_value(const unsigned char *p, Py_ssize_t n) {
-#ifndef Py_GIL_DISABLED
     return fi_cached_str(fi_values, FI_VALUES, p, n);
-#else
-    return PyUnicode_DecodeUTF8((const char *)p, n, NULL);
-#endif
 }
 
 /* The byte offset of the object slot `name` of a class with __slots__, or -1 when it
