@@ -338,13 +338,19 @@ cdef inline bint _own_timestamp(Cursor* c, PyObject* dt) noexcept:
     return dt != NULL and dt == c.ts and type_of(dt) == <PyTypeObject*>_TIMESTAMP
 
 
+cdef inline int _dt_ns(Cursor* c, PyObject* dt, int64_t* t) except -1:
+    """The event time of an event's ``dt`` value (NULL: none) in ``t``: 1, or 0 when it
+    gives none (object_to_ns's rule; the event's own Timestamp from the cursor)."""
+    if _own_timestamp(c, dt):
+        if c.ts_ok:
+            t[0] = c.ts_ns
+        return c.ts_ok
+    return dt != NULL and object_to_ns(dt, t)
+
+
 cdef inline int64_t _time(Cursor* c, PyObject* dt, int64_t received) except? -1:
     cdef int64_t t
-    if _own_timestamp(c, dt):
-        return c.ts_ns if c.ts_ok else received
-    if dt != NULL and object_to_ns(dt, &t):
-        return t
-    return received
+    return t if _dt_ns(c, dt, &t) else received
 
 
 # -- the callers' entries ----------------------------------------------------------------
@@ -387,11 +393,7 @@ cdef object unpack_one(const unsigned char* p, Py_ssize_t n, int max_depth, int6
         event = _event(&c, &dt)
         if c.p != c.end:
             return None
-        if _own_timestamp(&c, dt):
-            has_t[0] = c.ts_ok
-            t[0] = c.ts_ns
-        else:
-            has_t[0] = dt != NULL and object_to_ns(dt, t)
+        has_t[0] = _dt_ns(&c, dt, t)
     except Exception:
         return None
     return event
